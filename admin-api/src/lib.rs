@@ -1,0 +1,1 @@
+//! The SBC admin REST API and Prometheus exporter (skeleton).

@@ -1,0 +1,14 @@
+//! Signalling core of the SBC.
+//!
+//! Protocol logic here is sans-IO: it takes bytes and `now` and returns what to send and
+//! when to be woken. Only [`net`] touches sockets, clocks and tokio.
+//!
+//! * [`sip`]: SIP message model, parser, printer and stream framing (RFC 3261 §7, §20, §25).
+//! * [`sdp`]: SDP parser and printer (RFC 8866) that keeps what it does not understand.
+//! * [`transaction`]: the RFC 3261 §17 / RFC 6026 transaction state machines.
+//! * [`net`]: the tokio driver: UDP, TCP and TLS transports.
+
+pub mod net;
+pub mod sdp;
+pub mod sip;
+pub mod transaction;

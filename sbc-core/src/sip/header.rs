@@ -1,0 +1,266 @@
+//! Header names and the ordered, raw header list.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use bytes::Bytes;
+
+macro_rules! header_names {
+    ($( $variant:ident => $canonical:literal $(, compact $compact:literal)? ;)*) => {
+        /// A header field name. Known names are decoded case-insensitively, including their
+        /// compact forms (RFC 3261 §7.3.3); any other name is kept as received and compared
+        /// case-insensitively.
+        #[derive(Clone, Debug)]
+        pub enum HeaderName {
+            $( $variant, )*
+            Other(Box<str>),
+        }
+
+        impl HeaderName {
+            /// The canonical (long) spelling, used when printing.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( HeaderName::$variant => $canonical, )*
+                    HeaderName::Other(name) => name,
+                }
+            }
+
+            /// The compact form, if the name has one.
+            pub fn compact(&self) -> Option<char> {
+                match self {
+                    $( $( HeaderName::$variant => Some($compact), )? )*
+                    _ => None,
+                }
+            }
+
+            /// Decodes a header name (long or compact form, any case). The caller has
+            /// checked that `name` is a non-empty token.
+            pub fn from_bytes(name: &[u8]) -> HeaderName {
+                if name.len() == 1 {
+                    match char::from(name[0].to_ascii_lowercase()) {
+                        $( $( $compact => return HeaderName::$variant, )? )*
+                        _ => {}
+                    }
+                }
+                $(
+                    if name.eq_ignore_ascii_case($canonical.as_bytes()) {
+                        return HeaderName::$variant;
+                    }
+                )*
+                HeaderName::Other(String::from_utf8_lossy(name).into())
+            }
+        }
+    };
+}
+
+header_names! {
+    Via => "Via", compact 'v';
+    From => "From", compact 'f';
+    To => "To", compact 't';
+    CallId => "Call-ID", compact 'i';
+    CSeq => "CSeq";
+    MaxForwards => "Max-Forwards";
+    Contact => "Contact", compact 'm';
+    Route => "Route";
+    RecordRoute => "Record-Route";
+    ContentLength => "Content-Length", compact 'l';
+    ContentType => "Content-Type", compact 'c';
+    ContentEncoding => "Content-Encoding", compact 'e';
+    Require => "Require";
+    Supported => "Supported", compact 'k';
+    ProxyRequire => "Proxy-Require";
+    Unsupported => "Unsupported";
+    Allow => "Allow";
+    Accept => "Accept";
+    Subject => "Subject", compact 's';
+    Event => "Event", compact 'o';
+    AllowEvents => "Allow-Events", compact 'u';
+    ReferTo => "Refer-To", compact 'r';
+    ReferredBy => "Referred-By", compact 'b';
+    AcceptContact => "Accept-Contact", compact 'a';
+    RejectContact => "Reject-Contact", compact 'j';
+    RequestDisposition => "Request-Disposition", compact 'd';
+    SessionExpires => "Session-Expires", compact 'x';
+    Identity => "Identity", compact 'y';
+    Expires => "Expires";
+    UserAgent => "User-Agent";
+    Server => "Server";
+    Date => "Date";
+    Authorization => "Authorization";
+    ProxyAuthorization => "Proxy-Authorization";
+    WwwAuthenticate => "WWW-Authenticate";
+    ProxyAuthenticate => "Proxy-Authenticate";
+    Path => "Path";
+    ServiceRoute => "Service-Route";
+    PAssertedIdentity => "P-Asserted-Identity";
+    PPreferredIdentity => "P-Preferred-Identity";
+    Privacy => "Privacy";
+    Reason => "Reason";
+    RSeq => "RSeq";
+    RAck => "RAck";
+    MinSe => "Min-SE";
+    MinExpires => "Min-Expires";
+    RetryAfter => "Retry-After";
+    Warning => "Warning";
+}
+
+impl HeaderName {
+    /// Whether the name is the one given, case-insensitively.
+    fn key(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for HeaderName {
+    fn eq(&self, other: &HeaderName) -> bool {
+        match (self, other) {
+            (HeaderName::Other(a), HeaderName::Other(b)) => a.eq_ignore_ascii_case(b),
+            (HeaderName::Other(_), _) | (_, HeaderName::Other(_)) => false,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl Eq for HeaderName {}
+
+impl Hash for HeaderName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for b in self.key().bytes() {
+            state.write_u8(b.to_ascii_lowercase());
+        }
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One header field line: its name and its raw value. The value has surrounding
+/// whitespace removed and any line folding (CRLF followed by whitespace) replaced by a
+/// single space; otherwise it is the bytes as received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub name: HeaderName,
+    pub value: Bytes,
+}
+
+/// The header fields of a message, in the order received. Several lines may have the same
+/// name; a line may carry several comma-separated values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers {
+    lines: Vec<Header>,
+}
+
+impl Headers {
+    pub fn new() -> Headers {
+        Headers::default()
+    }
+
+    pub fn with_capacity(capacity: usize) -> Headers {
+        Headers {
+            lines: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Every line, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Header> {
+        self.lines.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The raw value of the first line named `name`.
+    pub fn get(&self, name: &HeaderName) -> Option<&Bytes> {
+        self.lines
+            .iter()
+            .find(|h| h.name == *name)
+            .map(|h| &h.value)
+    }
+
+    /// The raw values of every line named `name`, in order (not split at commas).
+    pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a Bytes> + 'a {
+        self.lines
+            .iter()
+            .filter(move |h| h.name == *name)
+            .map(|h| &h.value)
+    }
+
+    /// Whether at least one line is named `name`.
+    pub fn contains(&self, name: &HeaderName) -> bool {
+        self.lines.iter().any(|h| h.name == *name)
+    }
+
+    /// Appends a line.
+    pub fn push(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        self.lines.push(Header {
+            name,
+            value: value.into(),
+        });
+    }
+
+    /// Inserts a line before every other line (as a proxy does with its Via).
+    pub fn push_front(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        self.lines.insert(
+            0,
+            Header {
+                name,
+                value: value.into(),
+            },
+        );
+    }
+
+    /// Removes every line named `name` and returns how many there were.
+    pub fn remove_all(&mut self, name: &HeaderName) -> usize {
+        let before = self.lines.len();
+        self.lines.retain(|h| h.name != *name);
+        before - self.lines.len()
+    }
+
+    /// Replaces every line named `name` by a single line with `value`, at the position of
+    /// the first one (or at the end when there was none).
+    pub fn set(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        let value = value.into();
+        match self.lines.iter().position(|h| h.name == name) {
+            Some(first) => {
+                self.lines[first].value = value;
+                let mut index = 0;
+                self.lines.retain(|h| {
+                    let keep = index <= first || h.name != name;
+                    index += 1;
+                    keep
+                });
+            }
+            None => self.lines.push(Header { name, value }),
+        }
+    }
+
+    /// Keeps only the lines for which `keep` returns true.
+    pub fn retain(&mut self, keep: impl FnMut(&Header) -> bool) {
+        self.lines.retain(keep);
+    }
+}
+
+impl<'a> IntoIterator for &'a Headers {
+    type Item = &'a Header;
+    type IntoIter = std::slice::Iter<'a, Header>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.lines.iter()
+    }
+}
+
+impl FromIterator<Header> for Headers {
+    fn from_iter<I: IntoIterator<Item = Header>>(iter: I) -> Headers {
+        Headers {
+            lines: iter.into_iter().collect(),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The `sbc` appliance binary.
+
+fn main() {}
