@@ -3,9 +3,12 @@
 //! A [`Message`] keeps every header as raw bytes in the order received; typed views
 //! ([`Via`], [`NameAddr`], [`CSeq`] …) are decoded on demand. Bodies are bytes.
 
+pub mod framing;
 mod header;
 mod message;
 mod method;
+pub mod parse;
+mod print;
 mod typed;
 mod uri;
 

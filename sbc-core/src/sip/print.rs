@@ -1,0 +1,1 @@
+//! The SIP printer. (under construction)
