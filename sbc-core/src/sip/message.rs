@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{Headers, Method, Uri};
+use super::{HeaderName, Headers, Method, NameAddr, Uri};
 
 /// The protocol version. Only `SIP/2.0` exists; anything else is refused with `505`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -190,5 +190,81 @@ impl Message {
             Message::Request(r) => &r.body,
             Message::Response(r) => &r.body,
         }
+    }
+}
+
+impl Request {
+    /// A request with no headers and no body; add headers with [`Headers::push`].
+    pub fn new(method: Method, uri: Uri) -> Request {
+        Request {
+            method,
+            uri,
+            version: Version::Sip2,
+            headers: Headers::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A response to this request per RFC 3261 §8.2.6: every Via line in order, From, To
+    /// (with `to_tag` added when given and To has none), Call-ID and CSeq copied as
+    /// received; no body. `reason` defaults to the status's canonical phrase.
+    pub fn make_response(
+        &self,
+        status: StatusCode,
+        reason: Option<&str>,
+        to_tag: Option<&str>,
+    ) -> Response {
+        let mut headers = Headers::with_capacity(8);
+        for header in &self.headers {
+            match header.name {
+                HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
+                    headers.push(header.name.clone(), header.value.clone());
+                }
+                HeaderName::To => {
+                    headers.push(HeaderName::To, to_with_tag(&header.value, to_tag));
+                }
+                _ => {}
+            }
+        }
+        let reason = reason.unwrap_or(status.canonical_reason());
+        Response {
+            version: Version::Sip2,
+            status,
+            reason: Bytes::copy_from_slice(reason.as_bytes()),
+            headers,
+            body: Bytes::new(),
+        }
+    }
+}
+
+impl Response {
+    /// A response with the canonical reason phrase, no headers and no body.
+    pub fn new(status: StatusCode) -> Response {
+        Response {
+            version: Version::Sip2,
+            status,
+            reason: Bytes::from_static(status.canonical_reason().as_bytes()),
+            headers: Headers::new(),
+            body: Bytes::new(),
+        }
+    }
+}
+
+/// The To value with `;tag=<tag>` appended when a tag is given and the value has none.
+/// Header parameters come last in both the name-addr and addr-spec forms, so appending
+/// keeps the rest of the value byte for byte. A To that does not decode is left alone.
+pub(crate) fn to_with_tag(to: &Bytes, tag: Option<&str>) -> Bytes {
+    let Some(tag) = tag else {
+        return to.clone();
+    };
+    match NameAddr::decode(to) {
+        Ok(address) if !address.params.contains("tag") => {
+            let mut value = Vec::with_capacity(to.len() + 5 + tag.len());
+            value.extend_from_slice(to);
+            value.extend_from_slice(b";tag=");
+            value.extend_from_slice(tag.as_bytes());
+            Bytes::from(value)
+        }
+        _ => to.clone(),
     }
 }

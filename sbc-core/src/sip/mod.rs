@@ -5,7 +5,7 @@
 
 pub mod framing;
 mod header;
-mod message;
+pub(crate) mod message;
 mod method;
 pub mod parse;
 mod print;
@@ -15,6 +15,7 @@ mod uri;
 pub use header::{Header, HeaderName, Headers};
 pub use message::{Message, Request, Response, StartLine, StatusCode, Version};
 pub use method::Method;
+pub use parse::{Field, ParseError, Salvage, parse_message, salvage_for_response};
 pub use typed::{CSeq, Contact, MediaType, NameAddr, Transport, Via};
 pub use uri::{Host, HostPort, Param, Params, SipUri, Uri};
 pub use uri::{TelUri, unescape};

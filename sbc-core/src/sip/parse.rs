@@ -1,1 +1,272 @@
-//! The SIP parser. (under construction)
+//! The SIP message parser (RFC 3261 §7, §18.3, §25; RFC 4475; RFC 5118).
+//!
+//! [`parse_message`] takes one whole message: a UDP datagram, or one message the stream
+//! framer cut out of a TCP/TLS stream. Header values are slices of the input (zero copy)
+//! except where line folding had to be collapsed. The parser checks what every message
+//! needs (the start line, Via, From, To, Call-ID, CSeq, Max-Forwards, Content-Length) and
+//! the syntax of Contact, Route, Record-Route, Content-Type, Require, Supported and
+//! Proxy-Require; everything else stays raw and is decoded on demand.
+//!
+//! # Strict or lenient
+//!
+//! Strict where RFC 3261 says a message is malformed, lenient only where RFC 4475 says an
+//! element should accept: a token display name directly followed by `<` (§3.1.1.6), an
+//! extra `:` in an IPv6 reference (RFC 5118 §4.10), a response line with no space before
+//! an empty reason phrase, and leading CRLFs before the start line (RFC 3261 §7.5). Every
+//! other RFC 4475 "may be lenient" case (§3.1.2.6–3.1.2.15) is refused; `tests/torture.rs`
+//! lists them one by one.
+
+mod accessors;
+mod error;
+mod salvage;
+pub(crate) mod scan;
+pub(crate) mod typed;
+pub(crate) mod uri;
+
+use bytes::Bytes;
+use memchr::memchr2;
+
+pub use error::{Field, ParseError};
+pub use salvage::{Salvage, salvage_for_response};
+
+use self::scan::Invalid;
+use super::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Uri, Version};
+
+/// Parses one message with datagram semantics: the header section ends at the first
+/// empty line; with a Content-Length the body is exactly that many bytes (extra bytes are
+/// ignored, RFC 4475 §3.1.1.8; too few is an error); without one the body is the rest
+/// (RFC 2543 compatibility, RFC 4475 §3.4.1).
+pub fn parse_message(input: Bytes) -> Result<Message, ParseError> {
+    let bytes = input.as_ref();
+    let mut pos = 0;
+    while bytes.get(pos..pos + 2) == Some(b"\r\n") {
+        pos += 2;
+    }
+    let start_end = line_end(bytes, pos)?.ok_or(ParseError::BadStartLine)?;
+    let start = StartLineParts::parse(&input, pos, start_end)?;
+    pos = start_end + 2;
+
+    let mut headers = Headers::with_capacity(estimate_header_count(bytes, pos));
+    loop {
+        match bytes.get(pos..pos + 2) {
+            Some(b"\r\n") => {
+                pos += 2;
+                break;
+            }
+            None => return Err(ParseError::UnterminatedHeaders),
+            Some(_) => {}
+        }
+        pos = header_line(&input, pos, &mut headers)?;
+    }
+
+    let content_length = check_headers(&headers, &start)?;
+    let rest = input.len() - pos;
+    let body = match content_length {
+        Some(length) if length > rest => return Err(ParseError::ContentLengthMismatch),
+        Some(length) => input.slice(pos..pos + length),
+        None => input.slice(pos..),
+    };
+    Ok(match start {
+        StartLineParts::Request { method, uri } => Message::Request(Request {
+            method,
+            uri,
+            version: Version::Sip2,
+            headers,
+            body,
+        }),
+        StartLineParts::Response { status, reason } => Message::Response(Response {
+            version: Version::Sip2,
+            status,
+            reason,
+            headers,
+            body,
+        }),
+    })
+}
+
+impl Message {
+    /// Parses one message; see [`parse_message`].
+    pub fn parse(input: Bytes) -> Result<Message, ParseError> {
+        parse_message(input)
+    }
+}
+
+/// The index of the CR of the CRLF ending the line that starts at `pos`, or `None` when
+/// the input ends first. A bare CR or LF is an error.
+fn line_end(bytes: &[u8], pos: usize) -> Result<Option<usize>, ParseError> {
+    let rest = bytes.get(pos..).unwrap_or_default();
+    match memchr2(b'\r', b'\n', rest) {
+        None => Ok(None),
+        Some(offset) => {
+            let cr = pos + offset;
+            match (bytes.get(cr), bytes.get(cr + 1)) {
+                (Some(b'\r'), Some(b'\n')) => Ok(Some(cr)),
+                (Some(b'\r'), None) => Ok(None),
+                _ => Err(ParseError::BadLineEnding),
+            }
+        }
+    }
+}
+
+/// A capacity for the header list: the number of line ends before the body, roughly.
+fn estimate_header_count(bytes: &[u8], pos: usize) -> usize {
+    let window = bytes.get(pos..).unwrap_or_default();
+    let window = &window[..window.len().min(2048)];
+    memchr::memchr_iter(b'\n', window).count().min(64)
+}
+
+enum StartLineParts {
+    Request { method: Method, uri: Uri },
+    Response { status: StatusCode, reason: Bytes },
+}
+
+impl StartLineParts {
+    fn parse(input: &Bytes, start: usize, end: usize) -> Result<StartLineParts, ParseError> {
+        let line = input.get(start..end).ok_or(ParseError::BadStartLine)?;
+        if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+            return Self::status_line(input, start, line);
+        }
+        // Request-Line: exactly one SP between the three parts (RFC 4475 §3.1.2.9 and
+        // §3.1.2.10 are refused, not repaired).
+        let first_sp = memchr::memchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+        let last_sp = memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+        if last_sp <= first_sp + 1 {
+            return Err(ParseError::BadStartLine);
+        }
+        let method = Method::from_token(&line[..first_sp]).ok_or(ParseError::BadStartLine)?;
+        let version = &line[last_sp + 1..];
+        if version.len() < 4 || !version[..4].eq_ignore_ascii_case(b"SIP/") {
+            return Err(ParseError::BadStartLine);
+        }
+        if !version.eq_ignore_ascii_case(b"SIP/2.0") {
+            return Err(ParseError::BadVersion);
+        }
+        let uri_text = &line[first_sp + 1..last_sp];
+        if uri_text.first() == Some(&b' ') || uri_text.last() == Some(&b' ') {
+            return Err(ParseError::BadStartLine);
+        }
+        let uri = uri::uri(
+            input,
+            start + first_sp + 1,
+            start + last_sp,
+            uri::UriContext::RequestLine,
+        )
+        .map_err(|Invalid| ParseError::BadRequestUri)?;
+        Ok(StartLineParts::Request { method, uri })
+    }
+
+    fn status_line(input: &Bytes, start: usize, line: &[u8]) -> Result<StartLineParts, ParseError> {
+        let version_end = memchr::memchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+        if !line[..version_end].eq_ignore_ascii_case(b"SIP/2.0") {
+            return Err(ParseError::BadVersion);
+        }
+        let code_start = version_end + 1;
+        let code_end =
+            memchr::memchr(b' ', &line[code_start..]).map_or(line.len(), |i| code_start + i);
+        let code = &line[code_start..code_end];
+        if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
+            return Err(ParseError::BadStatusCode);
+        }
+        let value = code
+            .iter()
+            .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+        let status = StatusCode::new(value).ok_or(ParseError::BadStatusCode)?;
+        let reason_start = (code_end + 1).min(line.len());
+        let reason = &line[reason_start..];
+        let text = std::str::from_utf8(reason).map_err(|_| ParseError::BadReasonPhrase)?;
+        if text.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(ParseError::BadReasonPhrase);
+        }
+        Ok(StartLineParts::Response {
+            status,
+            reason: input.slice(start + reason_start..start + line.len()),
+        })
+    }
+}
+
+/// Parses the header line (with its continuation lines) starting at `pos`, appends it and
+/// returns the position of the next line.
+fn header_line(input: &Bytes, pos: usize, headers: &mut Headers) -> Result<usize, ParseError> {
+    let bytes = input.as_ref();
+    let name_end = scan::span(bytes, pos, &scan::TOKEN);
+    if name_end == pos {
+        return Err(ParseError::BadHeaderLine);
+    }
+    let colon = scan::skip_ws(bytes, name_end);
+    if bytes.get(colon) != Some(&b':') {
+        return Err(ParseError::BadHeaderLine);
+    }
+    let value_start = colon + 1;
+    let mut cr = line_end(bytes, value_start)?.ok_or(ParseError::UnterminatedHeaders)?;
+    let mut folded = false;
+    while bytes.get(cr + 2).copied().is_some_and(scan::is_wsp) {
+        folded = true;
+        cr = line_end(bytes, cr + 2)?.ok_or(ParseError::UnterminatedHeaders)?;
+    }
+    let value = if folded {
+        unfold(&bytes[value_start..cr])
+    } else {
+        let start = scan::skip_ws(bytes, value_start);
+        let end = scan::trim_end(bytes, start, cr);
+        input.slice(start..end)
+    };
+    headers.push(HeaderName::from_bytes(&bytes[pos..name_end]), value);
+    Ok(cr + 2)
+}
+
+/// Collapses every line fold (`*WSP CRLF 1*WSP`) to one SP and trims the ends.
+fn unfold(raw: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        if b == b'\r' {
+            while out.last().copied().is_some_and(scan::is_wsp) {
+                out.pop();
+            }
+            out.push(b' ');
+            i = scan::skip_ws(raw, i + 2);
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    let start = scan::skip_ws(&out, 0);
+    let end = scan::trim_end(&out, start, out.len());
+    Bytes::from(out).slice(start..end)
+}
+
+/// Checks the headers every message needs and returns the Content-Length.
+fn check_headers(headers: &Headers, start: &StartLineParts) -> Result<Option<usize>, ParseError> {
+    let mut via_seen = false;
+    for value in headers.get_all(&HeaderName::Via) {
+        via_seen = true;
+        typed::list(value, typed::via, drop)
+            .map_err(|Invalid| ParseError::Malformed(Field::Via))?;
+    }
+    if !via_seen {
+        return Err(ParseError::Missing(Field::Via));
+    }
+    headers.from()?;
+    headers.to()?;
+    headers.call_id()?;
+    let cseq = headers.cseq()?;
+    if let StartLineParts::Request { method, .. } = start
+        && cseq.method != *method
+    {
+        return Err(ParseError::CSeqMethodMismatch);
+    }
+    headers.max_forwards()?;
+    let content_length = headers.content_length()?;
+    headers.check_contact()?;
+    headers.check_routes(&HeaderName::Route, Field::Route)?;
+    headers.check_routes(&HeaderName::RecordRoute, Field::RecordRoute)?;
+    headers.content_type()?;
+    headers.check_option_tags(&HeaderName::Require, Field::Require)?;
+    headers.check_option_tags(&HeaderName::ProxyRequire, Field::ProxyRequire)?;
+    headers.check_option_tags(&HeaderName::Supported, Field::Supported)?;
+    Ok(content_length)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;

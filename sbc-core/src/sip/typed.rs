@@ -32,6 +32,22 @@ impl Via {
     pub fn branch(&self) -> Option<&Bytes> {
         self.params.get("branch").flatten()
     }
+
+    /// The `received` parameter's value (an address, RFC 3261 §18.2.1; with or without
+    /// brackets for IPv6, RFC 5118 §4.5).
+    pub fn received(&self) -> Option<&Bytes> {
+        self.params.get("received").flatten()
+    }
+
+    /// The `rport` parameter (RFC 3581): `Some(None)` when present without a value.
+    pub fn rport(&self) -> Option<Option<&Bytes>> {
+        self.params.get("rport")
+    }
+
+    /// The `maddr` parameter.
+    pub fn maddr(&self) -> Option<&Bytes> {
+        self.params.get("maddr").flatten()
+    }
 }
 
 /// `[display-name] <uri>;params` or a bare addr-spec (From, To, Contact, Route,
