@@ -176,7 +176,8 @@ fn disarm_waiting_timers(out: &mut Outbox) {
 
 /// Builds the ACK for a non-2xx final `response` to `invite` (RFC 3261 §17.1.1.3): the
 /// INVITE's Request-URI, Call-ID, From, top Via, Route set and CSeq number with method
-/// ACK; the To of the response; Max-Forwards 70 and no body.
+/// ACK; the To of the response; Max-Forwards 70 and no body (the printer adds
+/// `Content-Length: 0`).
 pub(crate) fn build_ack(invite: &Request, response: &Response) -> Request {
     let copy = |headers: &mut Headers, name: HeaderName, from: &Headers| {
         if let Some(value) = from.get(&name) {
@@ -184,7 +185,7 @@ pub(crate) fn build_ack(invite: &Request, response: &Response) -> Request {
         }
     };
     let mut headers = Headers::with_capacity(8);
-    if let Some(via) = invite.headers.top_via() {
+    if let Ok(via) = invite.headers.top_via() {
         headers.push(HeaderName::Via, via.to_string());
     }
     headers.push(HeaderName::MaxForwards, "70");
@@ -196,7 +197,6 @@ pub(crate) fn build_ack(invite: &Request, response: &Response) -> Request {
     copy(&mut headers, HeaderName::CallId, &invite.headers);
     let seq = invite.headers.cseq().map_or(0, |cseq| cseq.seq);
     headers.push(HeaderName::CSeq, format!("{seq} ACK"));
-    headers.push(HeaderName::ContentLength, "0");
     Request {
         method: Method::Ack,
         uri: invite.uri.clone(),

@@ -13,7 +13,8 @@ use crate::sip::{Method, Request, StatusCode};
 pub struct Refused {
     pub reason: RefuseReason,
     pub request: Box<Request>,
-    pub source: Peer,
+    /// Where the request came from (where a stateless answer goes).
+    pub from: Peer,
 }
 
 impl Refused {

@@ -58,10 +58,6 @@ impl ClientKey {
         let method = headers.cseq().ok()?.method;
         Some(ClientKey { branch, method })
     }
-
-    pub(crate) fn branch(&self) -> &Bytes {
-        &self.branch
-    }
 }
 
 /// A sent-by with the host name folded to lower case (host names compare

@@ -340,7 +340,7 @@ impl TransactionLayer {
         let refuse = |reason, request| Refused {
             reason,
             request: Box::new(request),
-            source,
+            from: source,
         };
         let key = match server_key_of_request(&request) {
             Ok(key) => key,
