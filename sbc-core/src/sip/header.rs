@@ -242,6 +242,18 @@ impl Headers {
         }
     }
 
+    /// Replaces the value of the first line named `name`; returns false (and changes
+    /// nothing) when there is none.
+    pub fn replace_first(&mut self, name: &HeaderName, value: impl Into<Bytes>) -> bool {
+        match self.lines.iter_mut().find(|h| h.name == *name) {
+            Some(line) => {
+                line.value = value.into();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Keeps only the lines for which `keep` returns true.
     pub fn retain(&mut self, keep: impl FnMut(&Header) -> bool) {
         self.lines.retain(keep);

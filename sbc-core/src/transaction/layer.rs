@@ -285,12 +285,16 @@ impl TransactionLayer {
 
     /// The state of a live transaction.
     pub fn state(&self, transaction: TransactionId) -> Option<TransactionState> {
-        self.transactions.get(&transaction).map(|e| e.machine.state())
+        self.transactions
+            .get(&transaction)
+            .map(|e| e.machine.state())
     }
 
     /// The kind of a live transaction.
     pub fn kind(&self, transaction: TransactionId) -> Option<TransactionKind> {
-        self.transactions.get(&transaction).map(|e| e.machine.kind())
+        self.transactions
+            .get(&transaction)
+            .map(|e| e.machine.kind())
     }
 
     /// The live INVITE server transaction that `cancel` cancels (RFC 3261 §9.2), so the
