@@ -431,7 +431,11 @@ impl TransactionLayer {
             }
             return;
         };
-        if self.state(id) != Some(TransactionState::Accepted) {
+        // The first ACK of a non-2xx completes the handshake; later ones are absorbed.
+        if matches!(
+            self.state(id),
+            Some(TransactionState::Confirmed | TransactionState::Proceeding)
+        ) {
             self.queues.stats.retransmissions_absorbed += 1;
         }
         self.step(now, id, |machine, out| {
