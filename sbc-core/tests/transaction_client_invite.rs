@@ -7,9 +7,7 @@ mod transaction_support;
 use std::time::Duration;
 
 use sbc_core::sip::{HeaderName, Method};
-use sbc_core::transaction::{
-    Event, LayerConfig, Peer, Timer, TimerConfig, TransactionState,
-};
+use sbc_core::transaction::{Event, LayerConfig, Peer, Timer, TimerConfig, TransactionState};
 use transaction_support::*;
 
 const BRANCH: &str = "z9hG4bK776asdhds";

@@ -4,9 +4,7 @@
 
 mod transaction_support;
 
-use sbc_core::transaction::{
-    Event, LayerConfig, Peer, Timer, TimerConfig, TransactionState,
-};
+use sbc_core::transaction::{Event, LayerConfig, Peer, Timer, TimerConfig, TransactionState};
 use transaction_support::*;
 
 const BRANCH: &str = "z9hG4bKnashds7";
@@ -21,7 +19,9 @@ fn s17_1_2_2_timer_e_doubles_up_to_t2_until_timer_f() {
     uac.run_to_idle();
     assert_eq!(
         uac.request_times("OPTIONS"),
-        [0, 500, 1_500, 3_500, 7_500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500]
+        [
+            0, 500, 1_500, 3_500, 7_500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500
+        ]
     );
     assert_eq!(
         uac.events,
@@ -132,8 +132,7 @@ fn s17_1_2_2_final_in_trying_cancels_timer_f() {
     uac.run_to_idle();
     assert_eq!(uac.responses_seen(), [503]);
     assert!(
-        !uac
-            .event_list()
+        !uac.event_list()
             .iter()
             .any(|e| matches!(e, Event::TimedOut { .. }))
     );

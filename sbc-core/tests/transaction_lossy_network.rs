@@ -189,7 +189,9 @@ impl Simulation {
         while let Some(datagram) = self.network.deliver(now) {
             let message = parse_message(datagram.payload).unwrap();
             if datagram.to == bob() {
-                self.uas.handle_incoming(now, message, datagram.from).unwrap();
+                self.uas
+                    .handle_incoming(now, message, datagram.from)
+                    .unwrap();
             } else {
                 self.uac
                     .layer
@@ -238,8 +240,7 @@ impl Simulation {
     }
 
     fn send(&mut self, from: Peer, to: Peer, payload: Bytes) {
-        self.network
-            .send(self.now, Datagram { from, to, payload });
+        self.network.send(self.now, Datagram { from, to, payload });
     }
 
     fn schedule(&mut self, after: Duration, action: UasAction) {
@@ -306,7 +307,11 @@ impl Simulation {
                 if self.tu.acked.contains(&call_id_of(&response.headers)) {
                     return;
                 }
-                if self.uas.handle_send_response(self.now, response.clone()).is_ok() {
+                if self
+                    .uas
+                    .handle_send_response(self.now, response.clone())
+                    .is_ok()
+                {
                     let interval = (interval * 2).min(T2);
                     self.schedule(interval, UasAction::Retransmit2xx { response, interval });
                 }
@@ -317,7 +322,11 @@ impl Simulation {
     fn uas_respond(&mut self, response: Response) {
         let status = response.status;
         let cseq = response.headers.cseq().unwrap();
-        if self.uas.handle_send_response(self.now, response.clone()).is_err() {
+        if self
+            .uas
+            .handle_send_response(self.now, response.clone())
+            .is_err()
+        {
             // Already answered (a CANCEL raced the planned final), or gone.
             return;
         }
@@ -435,7 +444,7 @@ fn ack_for_2xx(call: &Call, ok: &Response, rng: &mut Rng) -> Request {
         .via(format!("SIP/2.0/UDP 192.0.2.1:5060;branch={branch}"))
         .call_id(call.call_id.clone())
         .cseq(1)
-        .to_tag(std::str::from_utf8(&to_tag).unwrap())
+        .with_to_tag(std::str::from_utf8(&to_tag).unwrap())
         .build()
 }
 
@@ -493,7 +502,10 @@ fn every_transaction_completes_or_times_out_whatever_the_loss() {
     assert!(timed_out > 50, "{timed_out} timed out");
     // Accepted, rejected and cancelled INVITEs, and answered non-INVITEs.
     for status in [200, 486, 487] {
-        assert!(statuses.get(&status).copied().unwrap_or(0) > 10, "{statuses:?}");
+        assert!(
+            statuses.get(&status).copied().unwrap_or(0) > 10,
+            "{statuses:?}"
+        );
     }
 }
 

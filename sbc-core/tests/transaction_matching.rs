@@ -50,10 +50,7 @@ fn s17_1_3_branch_and_cseq_method_select_the_transaction() {
     assert_ne!(invite_id, cancel_id);
     uac.receive_response(response(&cancel, 200, Some("b")), bob());
     uac.receive_response(response(&request, 487, Some("b")), bob());
-    assert_eq!(
-        response_owners(&uac),
-        [(cancel_id, 200), (invite_id, 487)]
-    );
+    assert_eq!(response_owners(&uac), [(cancel_id, 200), (invite_id, 487)]);
 }
 
 /// §17.1.3: a response whose branch matches no client transaction goes to the TU as a
@@ -90,7 +87,8 @@ fn client_transactions_need_a_fresh_rfc3261_branch() {
     let branch = branch_from_random([7; 16]);
     uac.send_request(options(&branch), bob());
     assert_eq!(
-        uac.layer.handle_send_request(uac.now, options(&branch), bob()),
+        uac.layer
+            .handle_send_request(uac.now, options(&branch), bob()),
         Err(SendError::DuplicateTransaction)
     );
 }
@@ -116,12 +114,16 @@ fn s17_2_3_sent_by_host_is_case_insensitive() {
     let mut uas = Harness::default();
     uas.receive_request(options(BRANCH), alice()).unwrap();
     let shouting = RequestSpec::new("OPTIONS", BRANCH)
-        .via(format!("SIP/2.0/UDP PC33.Atlanta.Example.COM;branch={BRANCH}"))
+        .via(format!(
+            "SIP/2.0/UDP PC33.Atlanta.Example.COM;branch={BRANCH}"
+        ))
         .build();
     uas.receive_request(shouting, alice()).unwrap();
     assert_eq!(uas.requests_seen(), 1);
     let with_port = RequestSpec::new("OPTIONS", BRANCH)
-        .via(format!("SIP/2.0/UDP pc33.atlanta.example.com:5062;branch={BRANCH}"))
+        .via(format!(
+            "SIP/2.0/UDP pc33.atlanta.example.com:5062;branch={BRANCH}"
+        ))
         .build();
     uas.receive_request(with_port, alice()).unwrap();
     assert_eq!(uas.requests_seen(), 2);
@@ -136,7 +138,7 @@ fn s17_2_3_method_is_part_of_the_key_and_ack_matches_invite() {
     uas.receive_request(request.clone(), alice()).unwrap();
     let id = request_ids(&uas)[0];
     uas.respond(response(&request, 486, Some("b"))).unwrap();
-    let mut ack = RequestSpec::new("ACK", BRANCH).to_tag("b");
+    let mut ack = RequestSpec::new("ACK", BRANCH).with_to_tag("b");
     ack.via = request.headers.top_via().unwrap().to_string();
     uas.receive_request(ack.build(), alice()).unwrap();
     assert_eq!(uas.state(id), Some(TransactionState::Confirmed));
@@ -175,7 +177,10 @@ fn s9_2_cancel_finds_the_invite_it_cancels() {
     );
     assert_eq!(uas.layer.invite_cancelled_by(&request), None);
 
-    assert_eq!(uas.respond(response(&cancel, 200, Some("b"))), Ok(cancel_id));
+    assert_eq!(
+        uas.respond(response(&cancel, 200, Some("b"))),
+        Ok(cancel_id)
+    );
     assert_eq!(
         uas.respond(response(&request, 487, Some("b"))),
         Ok(invite_id)
@@ -215,7 +220,8 @@ fn s17_2_3_rfc2543_retransmission_is_absorbed() {
 #[test]
 fn s17_2_3_rfc2543_key_fields() {
     let mut uas = Harness::default();
-    uas.receive_request(legacy("INVITE").build(), alice()).unwrap();
+    uas.receive_request(legacy("INVITE").build(), alice())
+        .unwrap();
     uas.receive_request(legacy("INVITE").cseq(2).build(), alice())
         .unwrap();
     uas.receive_request(legacy("INVITE").call_id("other@x").build(), alice())
@@ -229,7 +235,10 @@ fn s17_2_3_rfc2543_key_fields() {
     .unwrap();
     assert_eq!(uas.requests_seen(), 4);
     let merged = uas
-        .receive_request(legacy("INVITE").uri("sip:carol@biloxi.example.com").build(), alice())
+        .receive_request(
+            legacy("INVITE").uri("sip:carol@biloxi.example.com").build(),
+            alice(),
+        )
         .unwrap_err();
     assert_eq!(merged.reason, RefuseReason::MergedRequest);
     assert_eq!(merged.response_status().unwrap().as_u16(), 482);
@@ -246,14 +255,17 @@ fn s17_2_3_rfc2543_ack_matches_by_the_response_to_tag() {
     let id = request_ids(&uas)[0];
     // The TU's response is matched by the same RFC 2543 identifiers.
     assert_eq!(uas.respond(response(&request, 486, Some("x1"))), Ok(id));
-    uas.receive_request(legacy("ACK").to_tag("other").build(), alice())
+    uas.receive_request(legacy("ACK").with_to_tag("other").build(), alice())
         .unwrap();
     assert!(matches!(
         uas.events.last().unwrap().1,
-        Event::Ack { transaction: None, .. }
+        Event::Ack {
+            transaction: None,
+            ..
+        }
     ));
     assert_eq!(uas.state(id), Some(TransactionState::Completed));
-    uas.receive_request(legacy("ACK").to_tag("x1").build(), alice())
+    uas.receive_request(legacy("ACK").with_to_tag("x1").build(), alice())
         .unwrap();
     assert_eq!(uas.state(id), Some(TransactionState::Confirmed));
 }

@@ -36,9 +36,15 @@ fn s17_2_1_sends_100_trying_after_200_ms() {
         panic!()
     };
     // A 100 copies Via, From, To (no tag), Call-ID and CSeq.
-    assert_eq!(trying.headers.vias().unwrap(), request.headers.vias().unwrap());
+    assert_eq!(
+        trying.headers.vias().unwrap(),
+        request.headers.vias().unwrap()
+    );
     assert_eq!(trying.headers.to().unwrap().tag(), None);
-    assert_eq!(trying.headers.cseq().unwrap(), request.headers.cseq().unwrap());
+    assert_eq!(
+        trying.headers.cseq().unwrap(),
+        request.headers.cseq().unwrap()
+    );
     assert_eq!(uas.requests_seen(), 1);
 }
 
@@ -66,7 +72,11 @@ fn s17_2_1_retransmissions_are_answered_with_the_last_provisional() {
     uas.receive_request(request.clone(), alice()).unwrap();
     assert_eq!(uas.response_times(100), [100]);
     uas.advance_to(ms(400));
-    assert_eq!(uas.response_times(100), [100], "no second Trying from the timer");
+    assert_eq!(
+        uas.response_times(100),
+        [100],
+        "no second Trying from the timer"
+    );
     uas.respond(response(&request, 180, Some("b"))).unwrap();
     uas.respond(response(&request, 183, Some("b"))).unwrap();
     uas.advance_to(ms(500));
@@ -89,7 +99,9 @@ fn s17_2_1_timer_g_retransmits_non_2xx_until_timer_h() {
     uas.run_to_idle();
     assert_eq!(
         uas.response_times(486),
-        [0, 500, 1_500, 3_500, 7_500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500]
+        [
+            0, 500, 1_500, 3_500, 7_500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500
+        ]
     );
     assert_eq!(
         uas.events[1..],
@@ -185,14 +197,20 @@ fn rfc6026_accepted_state() {
     );
 
     // The ACK for a 2xx has its own branch: it matches no transaction.
-    let ack = RequestSpec::new("ACK", "z9hG4bKack2xx").to_tag("b").build();
+    let ack = RequestSpec::new("ACK", "z9hG4bKack2xx")
+        .with_to_tag("b")
+        .build();
     uas.receive_request(ack, alice()).unwrap();
     assert!(matches!(
         uas.events.last().unwrap().1,
-        Event::Ack { transaction: None, .. }
+        Event::Ack {
+            transaction: None,
+            ..
+        }
     ));
     // An ACK reusing the INVITE's branch matches the Accepted transaction (RFC 6026 §8.7).
-    uas.receive_request(ack_for(&request, "b"), alice()).unwrap();
+    uas.receive_request(ack_for(&request, "b"), alice())
+        .unwrap();
     assert!(matches!(
         uas.events.last().unwrap().1,
         Event::Ack { transaction: Some(t), .. } if t == id
@@ -239,7 +257,7 @@ fn s17_2_4_transport_error() {
 
 /// The ACK a client transaction would send for a non-2xx with To tag `tag`.
 fn ack_for(request: &sbc_core::sip::Request, tag: &str) -> sbc_core::sip::Request {
-    let mut spec = RequestSpec::new("ACK", "unused").to_tag(tag);
+    let mut spec = RequestSpec::new("ACK", "unused").with_to_tag(tag);
     spec.via = request.headers.top_via().unwrap().to_string();
     let ack = spec.build();
     assert_eq!(ack.method, Method::Ack);

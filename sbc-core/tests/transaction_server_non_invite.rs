@@ -16,7 +16,14 @@ fn s17_2_2_trying_absorbs_retransmissions_silently() {
     let mut uas = Harness::default();
     let request = options(BRANCH);
     uas.receive_request(request.clone(), alice()).unwrap();
-    let Some((_, Event::Request { transaction: id, source, .. })) = uas.events.first().cloned()
+    let Some((
+        _,
+        Event::Request {
+            transaction: id,
+            source,
+            ..
+        },
+    )) = uas.events.first().cloned()
     else {
         panic!("no request event");
     };

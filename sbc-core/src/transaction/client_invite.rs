@@ -32,10 +32,14 @@ enum State {
         retransmit: Option<Duration>,
     },
     /// A provisional response came; no more retransmissions.
-    Proceeding { invite: Box<Request> },
+    Proceeding {
+        invite: Box<Request>,
+    },
     /// A non-2xx final response came and was acknowledged with `ack`; retransmissions of
     /// it are acknowledged again until Timer D.
-    Completed { ack: Bytes },
+    Completed {
+        ack: Bytes,
+    },
     /// A 2xx came (RFC 6026): further 2xx go to the TU until Timer M.
     Accepted,
     Terminated,
@@ -152,9 +156,7 @@ impl ClientInvite {
                 out.arm(Timer::B);
                 State::Proceeding { invite }
             }
-            (State::Completed { .. }, Timer::D) | (State::Accepted, Timer::M) => {
-                State::Terminated
-            }
+            (State::Completed { .. }, Timer::D) | (State::Accepted, Timer::M) => State::Terminated,
             (state, _) => state,
         };
     }

@@ -23,9 +23,13 @@ use crate::sip::Response;
 enum State {
     /// No response yet. `retransmit` is the current Timer E interval (none on a reliable
     /// hop).
-    Trying { retransmit: Option<Duration> },
+    Trying {
+        retransmit: Option<Duration>,
+    },
     /// A provisional response came; retransmissions continue every T2.
-    Proceeding { retransmit: Option<Duration> },
+    Proceeding {
+        retransmit: Option<Duration>,
+    },
     /// A final response came; response retransmissions are absorbed until Timer K.
     Completed,
     Terminated,
@@ -88,14 +92,24 @@ impl ClientNonInvite {
 
     pub(crate) fn on_timer(&mut self, timer: Timer, out: &mut Outbox) {
         self.state = match (std::mem::replace(&mut self.state, State::Terminated), timer) {
-            (State::Trying { retransmit: Some(interval) }, Timer::E) => {
+            (
+                State::Trying {
+                    retransmit: Some(interval),
+                },
+                Timer::E,
+            ) => {
                 out.send(self.request.clone());
                 let next = out.rearm_retransmission(Timer::E, interval);
                 State::Trying {
                     retransmit: Some(next),
                 }
             }
-            (State::Proceeding { retransmit: Some(_) }, Timer::E) => {
+            (
+                State::Proceeding {
+                    retransmit: Some(_),
+                },
+                Timer::E,
+            ) => {
                 // RFC 3261 §17.1.2.2: in Proceeding, retransmit every T2.
                 out.send(self.request.clone());
                 let t2 = out.config().t2;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::client_invite::ClientInvite;
 use super::client_non_invite::ClientNonInvite;
 use super::error::{RefuseReason, Refused, SendError};
-use super::key::{ClientKey, KeyError, LegacyCheck, ServerKey, is_rfc3261_branch};
+use super::key::{ClientKey, KeyField, LegacyCheck, ServerKey, is_rfc3261_branch};
 use super::outbox::{Notice, Outbox};
 use super::server_invite::ServerInvite;
 use super::server_non_invite::ServerNonInvite;
@@ -63,6 +63,10 @@ pub struct LayerStats {
 
 /// The state machine of one transaction.
 #[derive(Debug)]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "named after the RFC 3261 machines"
+)]
 enum Machine {
     ClientInvite(ClientInvite),
     ClientNonInvite(ClientNonInvite),
@@ -285,12 +289,16 @@ impl TransactionLayer {
 
     /// The state of a live transaction.
     pub fn state(&self, transaction: TransactionId) -> Option<TransactionState> {
-        self.transactions.get(&transaction).map(|e| e.machine.state())
+        self.transactions
+            .get(&transaction)
+            .map(|e| e.machine.state())
     }
 
     /// The kind of a live transaction.
     pub fn kind(&self, transaction: TransactionId) -> Option<TransactionKind> {
-        self.transactions.get(&transaction).map(|e| e.machine.kind())
+        self.transactions
+            .get(&transaction)
+            .map(|e| e.machine.kind())
     }
 
     /// The live INVITE server transaction that `cancel` cancels (RFC 3261 §9.2), so the
@@ -534,9 +542,9 @@ impl TransactionLayer {
         response: Response,
     ) -> Result<TransactionId, SendError> {
         let key = ServerKey::of(&response.headers).map_err(|error| match error {
-            KeyError::BadVia => SendError::BadVia,
-            KeyError::BadCSeq => SendError::BadCSeq,
-            KeyError::BadLegacyIdentifiers => SendError::NoSuchTransaction,
+            KeyField::Via => SendError::BadVia,
+            KeyField::CSeq => SendError::BadCSeq,
+            KeyField::LegacyIdentifiers => SendError::NoSuchTransaction,
         })?;
         let id = *self
             .server_index
@@ -674,9 +682,9 @@ impl TransactionLayer {
 /// The server key of a received request, checking that its CSeq method is its own.
 fn server_key_of_request(request: &Request) -> Result<ServerKey, RefuseReason> {
     let key = ServerKey::of(&request.headers).map_err(|error| match error {
-        KeyError::BadVia => RefuseReason::BadVia,
-        KeyError::BadCSeq => RefuseReason::BadCSeq,
-        KeyError::BadLegacyIdentifiers => RefuseReason::BadLegacyIdentifiers,
+        KeyField::Via => RefuseReason::BadVia,
+        KeyField::CSeq => RefuseReason::BadCSeq,
+        KeyField::LegacyIdentifiers => RefuseReason::BadLegacyIdentifiers,
     })?;
     match request.headers.cseq() {
         Ok(cseq) if cseq.method == request.method => Ok(key),

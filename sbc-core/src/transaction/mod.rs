@@ -162,6 +162,10 @@ impl fmt::Display for TransactionId {
 
 /// Which of the four machines a transaction runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "named after the RFC 3261 machines"
+)]
 pub enum TransactionKind {
     ClientInvite,
     ClientNonInvite,

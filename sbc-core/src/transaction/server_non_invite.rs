@@ -22,9 +22,13 @@ enum State {
     /// The TU has the request and has not answered.
     Trying,
     /// The TU sent a provisional response (the last one is kept for retransmissions).
-    Proceeding { provisional: Bytes },
+    Proceeding {
+        provisional: Bytes,
+    },
     /// The TU sent the final response; it answers retransmissions until Timer J.
-    Completed { response: Bytes },
+    Completed {
+        response: Bytes,
+    },
     Terminated,
 }
 

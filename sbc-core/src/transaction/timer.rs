@@ -150,11 +150,7 @@ impl TimerConfig {
     pub fn duration(&self, timer: Timer, reliability: Reliability) -> Option<Duration> {
         let reliable = reliability == Reliability::Reliable;
         let absorb = |unreliable: Duration| {
-            if reliable {
-                Duration::ZERO
-            } else {
-                unreliable
-            }
+            if reliable { Duration::ZERO } else { unreliable }
         };
         match timer {
             Timer::A | Timer::E | Timer::G if reliable => None,
