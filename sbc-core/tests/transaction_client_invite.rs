@@ -268,3 +268,40 @@ fn s17_1_1_2_final_after_timer_b_is_stray() {
         Event::StrayResponse { ref response, source } if response.status.as_u16() == 200 && source == bob()
     ));
 }
+
+/// Once Timer C has fired, provisional responses no longer extend the transaction: a peer
+/// cannot hold it open with a stream of 183s.
+#[test]
+fn timer_c_grace_is_not_extended_by_provisionals() {
+    let mut uac = Harness::default();
+    let request = invite(BRANCH);
+    let id = uac.send_request(request.clone(), bob());
+    uac.receive_response(response(&request, 180, Some("bob1")), bob());
+    uac.advance_to(ms(190_000));
+    uac.receive_response(response(&request, 183, Some("bob1")), bob());
+    uac.advance_to(ms(212_999));
+    assert_eq!(uac.state(id), Some(TransactionState::Proceeding));
+    uac.advance_to(ms(213_000));
+    assert_eq!(uac.state(id), None);
+    assert_eq!(uac.responses_seen(), [180, 183]);
+}
+
+/// Timer C configured off: Proceeding waits for the final response, however long.
+#[test]
+fn timer_c_can_be_disabled() {
+    let mut uac = Harness::new(LayerConfig {
+        timers: TimerConfig {
+            timer_c: None,
+            ..TimerConfig::default()
+        },
+        ..LayerConfig::default()
+    });
+    let request = invite(BRANCH);
+    let id = uac.send_request(request.clone(), bob());
+    uac.receive_response(response(&request, 180, Some("bob1")), bob());
+    assert_eq!(uac.layer.poll_timeout(), None);
+    uac.advance_to(ms(3_600_000));
+    uac.receive_response(response(&request, 487, Some("bob1")), bob());
+    assert_eq!(uac.responses_seen(), [180, 487]);
+    assert_eq!(uac.state(id), Some(TransactionState::Completed));
+}

@@ -215,10 +215,10 @@ impl Queues {
                     transaction: id,
                     response,
                 },
-                Notice::Ack(request) => Event::Ack {
+                Notice::Ack(request, source) => Event::Ack {
                     transaction: Some(id),
                     request,
-                    source: entry.peer,
+                    source,
                 },
                 Notice::TimedOut(timer) => Event::TimedOut {
                     transaction: id,
@@ -448,7 +448,7 @@ impl TransactionLayer {
         }
         self.step(now, id, |machine, out| {
             if let Machine::ServerInvite(m) = machine {
-                m.on_ack(ack, out);
+                m.on_ack(ack, source, out);
             }
         });
     }
