@@ -100,6 +100,7 @@
 
 mod client_invite;
 mod client_non_invite;
+mod entry;
 mod error;
 mod key;
 mod layer;
@@ -115,9 +116,10 @@ use bytes::Bytes;
 
 use crate::sip::{Request, Response};
 
+pub use entry::LayerStats;
 pub use error::{RefuseReason, Refused, SendError};
 pub use key::{MAGIC_COOKIE, branch_from_random, is_rfc3261_branch};
-pub use layer::{LayerConfig, LayerStats, TransactionLayer};
+pub use layer::{LayerConfig, TransactionLayer};
 pub use timer::{Reliability, Timer, TimerConfig};
 
 /// The other end of a hop: where a message came from, or where it goes.
