@@ -444,7 +444,7 @@ impl TransactionLayer {
     }
 
     fn allocate_id(&mut self) -> TransactionId {
-        self.next_id += 1;
+        self.next_id = self.next_id.wrapping_add(1);
         TransactionId(self.next_id)
     }
 
