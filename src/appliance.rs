@@ -44,7 +44,11 @@ async fn run_appliance(config: Config) -> anyhow::Result<()> {
                 .with_context(|| format!("admin.listen: cannot bind {}", admin.listen))?;
             info!(address = %admin.listen, "admin API listening");
             let state = admin_api::AdminState::new(status.clone());
-            Some(tokio::spawn(admin_api::serve(listener, state, stop.clone().requested())))
+            Some(tokio::spawn(admin_api::serve(
+                listener,
+                state,
+                stop.clone().requested(),
+            )))
         }
         None => {
             info!("admin API disabled (no [admin] table)");
@@ -52,7 +56,10 @@ async fn run_appliance(config: Config) -> anyhow::Result<()> {
         }
     };
 
-    let context = ServerContext { status: status.clone(), shutdown: stop };
+    let context = ServerContext {
+        status: status.clone(),
+        shutdown: stop,
+    };
     let mut signalling = tokio::spawn(server::run(config, context));
 
     let outcome = tokio::select! {

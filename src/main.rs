@@ -81,4 +81,3 @@ fn check_config(cli: &Cli, config: &Config) -> ExitCode {
         }
     }
 }
-

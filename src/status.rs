@@ -14,7 +14,9 @@ pub struct ApplianceStatus {
 impl ApplianceStatus {
     /// Not ready yet: listeners are still being bound.
     pub fn starting() -> Self {
-        ApplianceStatus { readiness: RwLock::new(Readiness::NotReady("starting".to_owned())) }
+        ApplianceStatus {
+            readiness: RwLock::new(Readiness::NotReady("starting".to_owned())),
+        }
     }
 
     /// Every listener is bound and traffic is handled.
@@ -29,14 +31,20 @@ impl ApplianceStatus {
 
     fn set(&self, readiness: Readiness) {
         // A poisoned lock only means a writer panicked mid-assignment of a plain value.
-        let mut guard = self.readiness.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .readiness
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         *guard = readiness;
     }
 }
 
 impl Appliance for ApplianceStatus {
     fn readiness(&self) -> Readiness {
-        self.readiness.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.readiness
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 }
 
@@ -47,10 +55,16 @@ mod tests {
     #[test]
     fn starts_not_ready_then_follows_marks() {
         let status = ApplianceStatus::starting();
-        assert_eq!(status.readiness(), Readiness::NotReady("starting".to_owned()));
+        assert_eq!(
+            status.readiness(),
+            Readiness::NotReady("starting".to_owned())
+        );
         status.mark_ready();
         assert_eq!(status.readiness(), Readiness::Ready);
         status.mark_not_ready("draining");
-        assert_eq!(status.readiness(), Readiness::NotReady("draining".to_owned()));
+        assert_eq!(
+            status.readiness(),
+            Readiness::NotReady("draining".to_owned())
+        );
     }
 }

@@ -86,7 +86,10 @@ pub fn generated_paths(data_dir: &Path, address: SocketAddr) -> (PathBuf, PathBu
     let ip = address.ip().to_string().replace(':', "_");
     let stem = format!("sip-tls-{ip}-{}", address.port());
     let directory = data_dir.join("tls");
-    (directory.join(format!("{stem}.crt")), directory.join(format!("{stem}.key")))
+    (
+        directory.join(format!("{stem}.crt")),
+        directory.join(format!("{stem}.key")),
+    )
 }
 
 fn check_listener_files(listener: &ListenerConfig) -> anyhow::Result<()> {
@@ -181,7 +184,9 @@ fn tighten_key_permissions(private_key: &Path) -> anyhow::Result<()> {
 /// Generate and write a certificate/key pair, key first, each via a temporary file and a
 /// rename, so a crash never leaves a certificate without its key.
 fn write_generated(certificate: &Path, private_key: &Path, ip: IpAddr) -> anyhow::Result<()> {
-    let directory = certificate.parent().context("certificate path has no directory")?;
+    let directory = certificate
+        .parent()
+        .context("certificate path has no directory")?;
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -239,11 +244,19 @@ pub fn self_signed(ip: IpAddr) -> anyhow::Result<(X509, PKey<Private>)> {
     builder.set_not_before(&not_before)?;
     builder.set_not_after(&not_after)?;
     builder.append_extension(BasicConstraints::new().critical().build()?)?;
-    builder.append_extension(ExtendedKeyUsage::new().server_auth().client_auth().build()?)?;
+    builder.append_extension(
+        ExtendedKeyUsage::new()
+            .server_auth()
+            .client_auth()
+            .build()?,
+    )?;
     let mut alt_names = SubjectAlternativeName::new();
     alt_names.dns("localhost");
     let ips: Vec<IpAddr> = if ip.is_unspecified() {
-        vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]
+        vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]
     } else {
         vec![ip]
     };

@@ -21,11 +21,21 @@ fn generates_on_first_start_and_reuses_afterwards() {
     let directory = tempfile::tempdir().unwrap();
     let mut config = config_in(directory.path(), TLS_LISTENER);
     let sources = prepare(&mut config).unwrap();
-    assert_eq!(sources, vec![("127.0.0.1:5061".parse().unwrap(), MaterialSource::Generated)]);
+    assert_eq!(
+        sources,
+        vec![("127.0.0.1:5061".parse().unwrap(), MaterialSource::Generated)]
+    );
 
-    let (certificate, private_key) = generated_paths(&config.data_dir, "127.0.0.1:5061".parse().unwrap());
-    assert_eq!(config.sip.listen[0].certificate.as_deref(), Some(certificate.as_path()));
-    assert_eq!(config.sip.listen[0].private_key.as_deref(), Some(private_key.as_path()));
+    let (certificate, private_key) =
+        generated_paths(&config.data_dir, "127.0.0.1:5061".parse().unwrap());
+    assert_eq!(
+        config.sip.listen[0].certificate.as_deref(),
+        Some(certificate.as_path())
+    );
+    assert_eq!(
+        config.sip.listen[0].private_key.as_deref(),
+        Some(private_key.as_path())
+    );
     assert_eq!(mode(&private_key), 0o600);
     assert_eq!(mode(&config.data_dir), 0o700);
     let first = fs::read(&certificate).unwrap();
@@ -33,7 +43,11 @@ fn generates_on_first_start_and_reuses_afterwards() {
     let mut again = config_in(directory.path(), TLS_LISTENER);
     let sources = prepare(&mut again).unwrap();
     assert_eq!(sources[0].1, MaterialSource::Reused);
-    assert_eq!(fs::read(&certificate).unwrap(), first, "the certificate must be reused");
+    assert_eq!(
+        fs::read(&certificate).unwrap(),
+        first,
+        "the certificate must be reused"
+    );
 }
 
 #[test]
@@ -120,8 +134,14 @@ fn configured_material_is_checked_and_used() {
     );
     let mut config = config_in(directory.path(), &listener);
     check_configured(&config).unwrap();
-    assert_eq!(prepare(&mut config).unwrap()[0].1, MaterialSource::Configured);
-    assert!(!config.data_dir.exists(), "nothing generated for a configured listener");
+    assert_eq!(
+        prepare(&mut config).unwrap()[0].1,
+        MaterialSource::Configured
+    );
+    assert!(
+        !config.data_dir.exists(),
+        "nothing generated for a configured listener"
+    );
 }
 
 #[test]
@@ -142,10 +162,14 @@ fn mismatched_key_is_rejected() {
 #[test]
 fn missing_and_bad_files_are_named() {
     let directory = tempfile::tempdir().unwrap();
-    let listener = format!("{TLS_LISTENER}certificate = \"nope.crt\"\nprivate_key = \"nope.key\"\n");
+    let listener =
+        format!("{TLS_LISTENER}certificate = \"nope.crt\"\nprivate_key = \"nope.key\"\n");
     let config = config_in(directory.path(), &listener);
     let error = format!("{:#}", check_configured(&config).unwrap_err());
-    assert!(error.contains("cannot read certificate") && error.contains("nope.crt"), "{error}");
+    assert!(
+        error.contains("cannot read certificate") && error.contains("nope.crt"),
+        "{error}"
+    );
 
     let (cert, key) = write_pair(directory.path(), "ok");
     fs::write(directory.path().join("ca.pem"), "not pem").unwrap();

@@ -79,7 +79,9 @@ pub async fn serve(
     state: AdminState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 #[derive(Debug, Serialize)]
@@ -90,15 +92,26 @@ struct StatusBody<'a> {
 }
 
 async fn health() -> Response {
-    axum::Json(StatusBody { status: "alive", reason: None }).into_response()
+    axum::Json(StatusBody {
+        status: "alive",
+        reason: None,
+    })
+    .into_response()
 }
 
 async fn ready(State(state): State<AdminState>) -> Response {
     match state.appliance.readiness() {
-        Readiness::Ready => axum::Json(StatusBody { status: "ready", reason: None }).into_response(),
+        Readiness::Ready => axum::Json(StatusBody {
+            status: "ready",
+            reason: None,
+        })
+        .into_response(),
         Readiness::NotReady(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(StatusBody { status: "not_ready", reason: Some(&reason) }),
+            axum::Json(StatusBody {
+                status: "not_ready",
+                reason: Some(&reason),
+            }),
         )
             .into_response(),
     }

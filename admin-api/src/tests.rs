@@ -11,7 +11,10 @@ struct FakeAppliance(Mutex<Readiness>);
 
 impl Appliance for FakeAppliance {
     fn readiness(&self) -> Readiness {
-        self.0.lock().map(|readiness| readiness.clone()).unwrap_or(Readiness::Ready)
+        self.0
+            .lock()
+            .map(|readiness| readiness.clone())
+            .unwrap_or(Readiness::Ready)
     }
 }
 
@@ -39,15 +42,24 @@ struct Running {
 }
 
 async fn start(readiness: Readiness) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    let address = listener.local_addr().unwrap_or_else(|e| panic!("local_addr: {e}"));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let address = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("local_addr: {e}"));
     let appliance = Arc::new(FakeAppliance(Mutex::new(readiness)));
     let (stop, stopped) = oneshot::channel::<()>();
     let state = AdminState::new(appliance.clone());
     let task = tokio::spawn(serve(listener, state, async {
         let _ = stopped.await;
     }));
-    Running { address, appliance, stop, task }
+    Running {
+        address,
+        appliance,
+        stop,
+        task,
+    }
 }
 
 #[tokio::test]
@@ -88,5 +100,8 @@ async fn serve_returns_after_shutdown() {
     let running = start(Readiness::Ready).await;
     let _ = running.stop.send(());
     let finished = tokio::time::timeout(Duration::from_secs(5), running.task).await;
-    assert!(matches!(finished, Ok(Ok(Ok(())))), "serve did not stop cleanly: {finished:?}");
+    assert!(
+        matches!(finished, Ok(Ok(Ok(())))),
+        "serve did not stop cleanly: {finished:?}"
+    );
 }

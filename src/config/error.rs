@@ -12,16 +12,31 @@ use super::TransportKind;
 pub enum ConfigError {
     /// The file could not be read.
     #[error("{}: cannot read configuration: {source}", file.display())]
-    Read { file: PathBuf, source: std::io::Error },
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     /// The text is not valid TOML.
     #[error("{}{}: TOML syntax error: {message}", file.display(), LocationSuffix(location))]
-    Syntax { file: PathBuf, location: Option<Location>, message: String },
+    Syntax {
+        file: PathBuf,
+        location: Option<Location>,
+        message: String,
+    },
     /// Valid TOML, but a key is unknown, missing, or has a value of the wrong type or form.
     #[error("{}{}: {}{message}", file.display(), LocationSuffix(location), KeyPrefix(key))]
-    Value { file: PathBuf, key: Option<String>, location: Option<Location>, message: String },
+    Value {
+        file: PathBuf,
+        key: Option<String>,
+        location: Option<Location>,
+        message: String,
+    },
     /// Every value is well-formed, but together they do not make a working appliance.
     #[error("{}", InvalidList { file, problems })]
-    Invalid { file: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 impl ConfigError {
@@ -49,7 +64,10 @@ impl Location {
         let before = text.get(..offset).unwrap_or(text);
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
-        let column = before.get(line_start..).map_or(0, |part| part.chars().count()) + 1;
+        let column = before
+            .get(line_start..)
+            .map_or(0, |part| part.chars().count())
+            + 1;
         Location { line, column }
     }
 }
@@ -115,16 +133,28 @@ pub enum ProblemKind {
     #[error("port 0 is not allowed: peers need a fixed port")]
     ZeroPort,
     #[error("{transport} listener {address} is configured twice (also {other})")]
-    DuplicateListener { transport: TransportKind, address: SocketAddr, other: String },
+    DuplicateListener {
+        transport: TransportKind,
+        address: SocketAddr,
+        other: String,
+    },
     #[error("{what} {address} collides with {other}")]
-    AddressConflict { what: &'static str, address: SocketAddr, other: String },
+    AddressConflict {
+        what: &'static str,
+        address: SocketAddr,
+        other: String,
+    },
     #[error("`{option}` applies to TLS listeners only (transport is {transport})")]
-    TlsOptionOnPlainListener { option: &'static str, transport: TransportKind },
+    TlsOptionOnPlainListener {
+        option: &'static str,
+        transport: TransportKind,
+    },
     #[error("`{present}` is set but `{missing}` is not: set both or neither")]
-    IncompleteKeyPair { present: &'static str, missing: &'static str },
-    #[error(
-        "TLS listener has no `certificate`/`private_key` and tls.generate_self_signed = false"
-    )]
+    IncompleteKeyPair {
+        present: &'static str,
+        missing: &'static str,
+    },
+    #[error("TLS listener has no `certificate`/`private_key` and tls.generate_self_signed = false")]
     MissingCertificate,
     #[error("client_auth = \"{0}\" needs `client_ca` (the CAs client certificates chain to)")]
     ClientCaMissing(&'static str),

@@ -162,7 +162,11 @@ pub struct TransactionTimers {
 
 impl Default for TransactionTimers {
     fn default() -> Self {
-        TransactionTimers { t1_ms: 500, t2_ms: 4_000, t4_ms: 5_000 }
+        TransactionTimers {
+            t1_ms: 500,
+            t2_ms: 4_000,
+            t4_ms: 5_000,
+        }
     }
 }
 
@@ -177,7 +181,9 @@ pub struct TlsConfig {
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        TlsConfig { generate_self_signed: true }
+        TlsConfig {
+            generate_self_signed: true,
+        }
     }
 }
 
@@ -256,10 +262,18 @@ impl fmt::Display for TrunkTarget {
 ///
 /// Relative paths inside it are resolved against the file's directory.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
-    let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let base = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
     let base = std::path::absolute(&base).unwrap_or(base);
     from_toml(&text, path, &base)
 }
@@ -273,7 +287,10 @@ pub fn from_toml(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigE
     if problems.is_empty() {
         Ok(config)
     } else {
-        Err(ConfigError::Invalid { file: file.to_path_buf(), problems })
+        Err(ConfigError::Invalid {
+            file: file.to_path_buf(),
+            problems,
+        })
     }
 }
 
@@ -286,9 +303,13 @@ impl Config {
         };
         resolve(&mut self.data_dir);
         for listener in &mut self.sip.listen {
-            for file in [&mut listener.certificate, &mut listener.private_key, &mut listener.client_ca]
-                .into_iter()
-                .flatten()
+            for file in [
+                &mut listener.certificate,
+                &mut listener.private_key,
+                &mut listener.client_ca,
+            ]
+            .into_iter()
+            .flatten()
             {
                 resolve(file);
             }

@@ -13,7 +13,9 @@ use super::{Config, TargetHost, TrunkTarget};
 pub(super) fn deserialize(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let document = toml::Deserializer::parse(text).map_err(|error| ConfigError::Syntax {
         file: file.to_path_buf(),
-        location: error.span().map(|span| Location::of_offset(text, span.start)),
+        location: error
+            .span()
+            .map(|span| Location::of_offset(text, span.start)),
         message: error.message().trim_end().to_owned(),
     })?;
     serde_path_to_error::deserialize(document).map_err(|error| {
@@ -22,14 +24,18 @@ pub(super) fn deserialize(text: &str, file: &Path) -> Result<Config, ConfigError
         ConfigError::Value {
             file: file.to_path_buf(),
             key: if path == "." { None } else { Some(path) },
-            location: inner.span().map(|span| Location::of_offset(text, span.start)),
+            location: inner
+                .span()
+                .map(|span| Location::of_offset(text, span.start)),
             message: inner.message().trim_end().to_owned(),
         }
     })
 }
 
 /// `"127.0.0.1:5060"`, `"[::1]:5060"`.
-pub(super) fn socket_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
+pub(super) fn socket_addr<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SocketAddr, D::Error> {
     let text = String::deserialize(deserializer)?;
     text.parse().map_err(|_| {
         serde::de::Error::custom(format!(
@@ -59,10 +65,16 @@ impl TryFrom<String> for TrunkTarget {
             if address.port() == 0 {
                 return Err(invalid("port 0"));
             }
-            return Ok(TrunkTarget { host: TargetHost::Ip(address.ip()), port: Some(address.port()) });
+            return Ok(TrunkTarget {
+                host: TargetHost::Ip(address.ip()),
+                port: Some(address.port()),
+            });
         }
         if let Ok(ip) = text.parse::<IpAddr>() {
-            return Ok(TrunkTarget { host: TargetHost::Ip(ip), port: None });
+            return Ok(TrunkTarget {
+                host: TargetHost::Ip(ip),
+                port: None,
+            });
         }
         let (host, port) = match text.rsplit_once(':') {
             Some((host, port)) => {
@@ -76,12 +88,20 @@ impl TryFrom<String> for TrunkTarget {
             None => (text.as_str(), None),
         };
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(TrunkTarget { host: TargetHost::Ip(ip), port });
+            return Ok(TrunkTarget {
+                host: TargetHost::Ip(ip),
+                port,
+            });
         }
         if !is_dns_name(host) {
-            return Err(invalid("expected an IP address or a DNS name, optionally with :PORT"));
+            return Err(invalid(
+                "expected an IP address or a DNS name, optionally with :PORT",
+            ));
         }
-        Ok(TrunkTarget { host: TargetHost::Domain(host.to_ascii_lowercase()), port })
+        Ok(TrunkTarget {
+            host: TargetHost::Domain(host.to_ascii_lowercase()),
+            port,
+        })
     }
 }
 
@@ -94,6 +114,8 @@ fn is_dns_name(name: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+                && label
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
         })
 }

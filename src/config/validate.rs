@@ -27,7 +27,10 @@ struct Problems(Vec<Problem>);
 
 impl Problems {
     fn push(&mut self, key: impl Into<String>, kind: ProblemKind) {
-        self.0.push(Problem { key: key.into(), kind });
+        self.0.push(Problem {
+            key: key.into(),
+            kind,
+        });
     }
 
     fn check_range(&mut self, key: &str, value: u64, range: RangeInclusive<u64>) {
@@ -74,7 +77,11 @@ fn check_listeners(config: &Config, problems: &mut Problems) {
                     other,
                 }
             } else {
-                ProblemKind::AddressConflict { what: "listener", address: listener.address, other }
+                ProblemKind::AddressConflict {
+                    what: "listener",
+                    address: listener.address,
+                    other,
+                }
             };
             problems.push(format!("{key}.address"), kind);
         }
@@ -99,7 +106,10 @@ fn check_listener_tls(
             if present {
                 problems.push(
                     format!("{key}.{option}"),
-                    ProblemKind::TlsOptionOnPlainListener { option, transport: listener.transport },
+                    ProblemKind::TlsOptionOnPlainListener {
+                        option,
+                        transport: listener.transport,
+                    },
                 );
             }
         }
@@ -108,23 +118,38 @@ fn check_listener_tls(
     match (&listener.certificate, &listener.private_key) {
         (Some(_), None) => problems.push(
             format!("{key}.private_key"),
-            ProblemKind::IncompleteKeyPair { present: "certificate", missing: "private_key" },
+            ProblemKind::IncompleteKeyPair {
+                present: "certificate",
+                missing: "private_key",
+            },
         ),
         (None, Some(_)) => problems.push(
             format!("{key}.certificate"),
-            ProblemKind::IncompleteKeyPair { present: "private_key", missing: "certificate" },
+            ProblemKind::IncompleteKeyPair {
+                present: "private_key",
+                missing: "certificate",
+            },
         ),
         (None, None) if !generate_self_signed => {
-            problems.push(format!("{key}.certificate"), ProblemKind::MissingCertificate);
+            problems.push(
+                format!("{key}.certificate"),
+                ProblemKind::MissingCertificate,
+            );
         }
         _ => {}
     }
     match (listener.client_auth, &listener.client_ca) {
         (ClientAuth::Optional, None) => {
-            problems.push(format!("{key}.client_ca"), ProblemKind::ClientCaMissing("optional"));
+            problems.push(
+                format!("{key}.client_ca"),
+                ProblemKind::ClientCaMissing("optional"),
+            );
         }
         (ClientAuth::Require, None) => {
-            problems.push(format!("{key}.client_ca"), ProblemKind::ClientCaMissing("require"));
+            problems.push(
+                format!("{key}.client_ca"),
+                ProblemKind::ClientCaMissing("require"),
+            );
         }
         (ClientAuth::None, Some(_)) => {
             problems.push(format!("{key}.client_ca"), ProblemKind::ClientCaUnused);
@@ -140,13 +165,21 @@ fn check_limits(limits: &SipLimits, problems: &mut Problems) {
         as_u64(limits.max_message_size),
         1_024..=4_194_304,
     );
-    problems.check_range("sip.limits.max_connections", as_u64(limits.max_connections), 1..=1_000_000);
+    problems.check_range(
+        "sip.limits.max_connections",
+        as_u64(limits.max_connections),
+        1..=1_000_000,
+    );
     problems.check_range(
         "sip.limits.max_connections_per_ip",
         as_u64(limits.max_connections_per_ip),
         1..=as_u64(limits.max_connections.max(1)),
     );
-    problems.check_range("sip.limits.idle_timeout_secs", limits.idle_timeout_secs, 1..=86_400);
+    problems.check_range(
+        "sip.limits.idle_timeout_secs",
+        limits.idle_timeout_secs,
+        1..=86_400,
+    );
     problems.check_range(
         "sip.limits.tls_handshake_timeout_ms",
         limits.tls_handshake_timeout_ms,
@@ -161,7 +194,10 @@ fn check_timers(timers: &TransactionTimers, problems: &mut Problems) {
     if timers.t1_ms > timers.t2_ms {
         problems.push(
             "sip.timers.t1_ms",
-            ProblemKind::TimerOrder { t1_ms: timers.t1_ms, t2_ms: timers.t2_ms },
+            ProblemKind::TimerOrder {
+                t1_ms: timers.t1_ms,
+                t2_ms: timers.t2_ms,
+            },
         );
     }
 }
@@ -178,7 +214,10 @@ fn check_admin(config: &Config, problems: &mut Problems) {
                 ProblemKind::AddressConflict {
                     what: "admin listener",
                     address: admin.listen,
-                    other: format!("sip.listen[{index}], {} {}", listener.transport, listener.address),
+                    other: format!(
+                        "sip.listen[{index}], {} {}",
+                        listener.transport, listener.address
+                    ),
                 },
             );
         }
@@ -186,9 +225,16 @@ fn check_admin(config: &Config, problems: &mut Problems) {
 }
 
 fn check_media(config: &Config, problems: &mut Problems) {
-    let MediaConfig { address, port_min, port_max } = config.media;
+    let MediaConfig {
+        address,
+        port_min,
+        port_max,
+    } = config.media;
     if address.is_unspecified() {
-        problems.push("media.address", ProblemKind::UnspecifiedMediaAddress(address));
+        problems.push(
+            "media.address",
+            ProblemKind::UnspecifiedMediaAddress(address),
+        );
     }
     if port_min < 1024 {
         problems.push("media.port_min", ProblemKind::PrivilegedPort(port_min));
@@ -200,7 +246,13 @@ fn check_media(config: &Config, problems: &mut Problems) {
         problems.push("media.port_max", ProblemKind::EvenPortMax(port_max));
     }
     if port_min >= port_max {
-        problems.push("media.port_max", ProblemKind::EmptyPortRange { min: port_min, max: port_max });
+        problems.push(
+            "media.port_max",
+            ProblemKind::EmptyPortRange {
+                min: port_min,
+                max: port_max,
+            },
+        );
         return;
     }
     for (index, listener) in config.sip.listen.iter().enumerate() {
@@ -231,11 +283,17 @@ fn check_trunks(config: &Config, problems: &mut Problems) {
                 .bytes()
                 .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
         if !name_is_valid {
-            problems.push(format!("{key}.name"), ProblemKind::InvalidTrunkName(trunk.name.clone()));
+            problems.push(
+                format!("{key}.name"),
+                ProblemKind::InvalidTrunkName(trunk.name.clone()),
+            );
         } else if let Some(other) = names.insert(&trunk.name, index) {
             problems.push(
                 format!("{key}.name"),
-                ProblemKind::DuplicateTrunkName { name: trunk.name.clone(), other: format!("trunk[{other}]") },
+                ProblemKind::DuplicateTrunkName {
+                    name: trunk.name.clone(),
+                    other: format!("trunk[{other}]"),
+                },
             );
         }
         if trunk.targets.is_empty() {
@@ -243,7 +301,10 @@ fn check_trunks(config: &Config, problems: &mut Problems) {
         } else if trunk.targets.len() > MAX_TRUNK_TARGETS {
             problems.push(
                 format!("{key}.targets"),
-                ProblemKind::TooManyTargets { count: trunk.targets.len(), max: MAX_TRUNK_TARGETS },
+                ProblemKind::TooManyTargets {
+                    count: trunk.targets.len(),
+                    max: MAX_TRUNK_TARGETS,
+                },
             );
         }
     }
