@@ -74,6 +74,13 @@ fn loopback_example_is_valid_and_matches_the_quickstart() {
 }
 
 #[test]
+fn server_example_is_valid() {
+    let config = load_str(include_str!("../../deploy/examples/server.toml")).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/var/lib/sbc"));
+    assert_eq!(config.sip.listen.len(), 3);
+}
+
+#[test]
 fn minimal_config_takes_documented_defaults() {
     let config = load_str(MINIMAL).unwrap();
     assert_eq!(config.sip.limits, SipLimits::default());
