@@ -9,5 +9,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 tests/install-deps.sh
-cargo test --workspace --locked
+# --no-fail-fast: a failing test binary does not hide the results of the others.
+cargo test --workspace --locked --no-fail-fast
 fuzz/smoke.sh

@@ -21,6 +21,7 @@ mod tests;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -148,6 +149,16 @@ impl Default for SipLimits {
     }
 }
 
+impl SipLimits {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub fn tls_handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.tls_handshake_timeout_ms)
+    }
+}
+
 /// `[sip.timers]`: RFC 3261 §17 timer base values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -167,6 +178,20 @@ impl Default for TransactionTimers {
             t2_ms: 4_000,
             t4_ms: 5_000,
         }
+    }
+}
+
+impl TransactionTimers {
+    pub fn t1(&self) -> Duration {
+        Duration::from_millis(self.t1_ms)
+    }
+
+    pub fn t2(&self) -> Duration {
+        Duration::from_millis(self.t2_ms)
+    }
+
+    pub fn t4(&self) -> Duration {
+        Duration::from_millis(self.t4_ms)
     }
 }
 
