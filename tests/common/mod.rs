@@ -58,20 +58,29 @@ impl LoopbackNet {
     }
 }
 
-/// A port free for both UDP and TCP on `ip` right now (the OS picks it).
-pub fn free_port(ip: IpAddr) -> u16 {
-    for _ in 0..50 {
-        let Ok(tcp) = TcpListener::bind((ip, 0)) else {
-            continue;
+/// `count` distinct ports, each free for both UDP and TCP on `ip` right now (the OS picks
+/// them; the probe sockets are held until all are chosen, so no port is picked twice).
+pub fn free_ports<const N: usize>(ip: IpAddr) -> [u16; N] {
+    let mut held = Vec::new();
+    let mut ports = [0; N];
+    for port in &mut ports {
+        let mut attempts = 0;
+        *port = loop {
+            attempts += 1;
+            assert!(attempts <= 50, "no free port on {ip} after 50 attempts");
+            let Ok(tcp) = TcpListener::bind((ip, 0)) else {
+                continue;
+            };
+            let Ok(address) = tcp.local_addr() else {
+                continue;
+            };
+            if let Ok(udp) = UdpSocket::bind(address) {
+                held.push((tcp, udp));
+                break address.port();
+            }
         };
-        let Ok(address) = tcp.local_addr() else {
-            continue;
-        };
-        if UdpSocket::bind(address).is_ok() {
-            return address.port();
-        }
     }
-    panic!("no free port on {ip} after 50 attempts");
+    ports
 }
 
 // ── the SBC under test ─────────────────────────────────────────────────────────────────
@@ -97,12 +106,13 @@ impl SbcConfig {
     pub fn new() -> Self {
         let net = LoopbackNet::allocate();
         let ip = net.host(1);
+        let [sip_port, tls_port, admin_port] = free_ports(ip);
         SbcConfig {
             net,
             ip,
-            sip_port: free_port(ip),
-            tls_port: free_port(ip),
-            admin_port: free_port(ip),
+            sip_port,
+            tls_port,
+            admin_port,
             limits: String::new(),
             args: Vec::new(),
         }
@@ -155,10 +165,11 @@ address = "{tls}"
 [admin]
 listen = "{admin}"
 
+# Below the OS ephemeral range, so it never covers the OS-chosen SIP ports.
 [media]
 address = "{ip}"
-port_min = 40000
-port_max = 40099
+port_min = 20000
+port_max = 20099
 
 [[trunk]]
 name = "peer"
