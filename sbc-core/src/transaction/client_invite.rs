@@ -5,14 +5,17 @@
 //!  start: send INVITE, arm A (unreliable) and B
 //!  Calling ──1xx──▶ Proceeding ──300-699: send ACK──▶ Completed ──Timer D──▶ Terminated
 //!    │                  │  └──────2xx──▶ Accepted ──Timer M──▶ Terminated
-//!    ├──2xx / 300-699 as from Proceeding
+//!    │                  └──Timer C──▶ ProceedingPastTimerC ──Timer B──▶ Terminated
+//!    ├──2xx / 300-699 as from Proceeding         (finals as from Proceeding)
 //!    └──Timer B or transport error──▶ Terminated (TU told)
 //! ```
 //!
 //! In `Accepted` every 2xx (retransmissions and other forks) goes to the TU, which sends
-//! the ACK for 2xx itself. Timer C bounds `Proceeding`: when it fires the TU is told (it
-//! should send CANCEL) and Timer B is armed once more as a grace period for the final
-//! response; when that fires, the transaction ends.
+//! the ACK for 2xx itself. Timer C bounds `Proceeding` (each provisional restarts it):
+//! when it fires the TU is told (it should send CANCEL) and Timer B is armed once more as
+//! a grace period for the final response, which further provisionals do not extend; when
+//! it fires, the transaction ends. With Timer C configured off, `Proceeding` lasts until a
+//! final response (which the TU's CANCEL brings).
 
 use std::time::Duration;
 
@@ -31,8 +34,13 @@ enum State {
         invite: Box<Request>,
         retransmit: Option<Duration>,
     },
-    /// A provisional response came; no more retransmissions.
+    /// A provisional response came; no more retransmissions. Timer C runs.
     Proceeding {
+        invite: Box<Request>,
+    },
+    /// Timer C fired and the TU was told to cancel: Timer B gives the final response
+    /// 64·T1 more, and provisional responses no longer extend the wait.
+    ProceedingPastTimerC {
         invite: Box<Request>,
     },
     /// A non-2xx final response came and was acknowledged with `ack`; retransmissions of
@@ -70,7 +78,9 @@ impl ClientInvite {
     pub(crate) fn state(&self) -> TransactionState {
         match self.state {
             State::Calling { .. } => TransactionState::Calling,
-            State::Proceeding { .. } => TransactionState::Proceeding,
+            State::Proceeding { .. } | State::ProceedingPastTimerC { .. } => {
+                TransactionState::Proceeding
+            }
             State::Completed { .. } => TransactionState::Completed,
             State::Accepted => TransactionState::Accepted,
             State::Terminated => TransactionState::Terminated,
@@ -85,6 +95,10 @@ impl ClientInvite {
     pub(crate) fn on_response(&mut self, response: Response, out: &mut Outbox) {
         let status = response.status;
         self.state = match std::mem::replace(&mut self.state, State::Terminated) {
+            State::ProceedingPastTimerC { invite } if status.is_provisional() => {
+                out.notify(Notice::Response(response));
+                State::ProceedingPastTimerC { invite }
+            }
             State::Calling { invite, .. } | State::Proceeding { invite }
                 if status.is_provisional() =>
             {
@@ -96,13 +110,19 @@ impl ClientInvite {
                 out.notify(Notice::Response(response));
                 State::Proceeding { invite }
             }
-            State::Calling { .. } | State::Proceeding { .. } if status.is_success() => {
+            State::Calling { .. }
+            | State::Proceeding { .. }
+            | State::ProceedingPastTimerC { .. }
+                if status.is_success() =>
+            {
                 disarm_waiting_timers(out);
                 out.notify(Notice::Response(response));
                 out.arm(Timer::M);
                 State::Accepted
             }
-            State::Calling { invite, .. } | State::Proceeding { invite } => {
+            State::Calling { invite, .. }
+            | State::Proceeding { invite }
+            | State::ProceedingPastTimerC { invite } => {
                 disarm_waiting_timers(out);
                 let ack = build_ack(&invite, &response).to_bytes();
                 out.send(ack.clone());
@@ -147,14 +167,14 @@ impl ClientInvite {
                     retransmit: Some(next),
                 }
             }
-            (State::Calling { .. } | State::Proceeding { .. }, Timer::B) => {
+            (State::Calling { .. } | State::ProceedingPastTimerC { .. }, Timer::B) => {
                 out.notify(Notice::TimedOut(Timer::B));
                 State::Terminated
             }
             (State::Proceeding { invite }, Timer::C) => {
                 out.notify(Notice::TimedOut(Timer::C));
                 out.arm(Timer::B);
-                State::Proceeding { invite }
+                State::ProceedingPastTimerC { invite }
             }
             (State::Completed { .. }, Timer::D) | (State::Accepted, Timer::M) => State::Terminated,
             (state, _) => state,

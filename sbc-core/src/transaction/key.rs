@@ -99,20 +99,21 @@ pub(crate) enum ServerKey {
     },
 }
 
-/// Why a server key could not be computed.
+/// The field that is missing or malformed when a server key cannot be computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum KeyError {
-    BadVia,
-    BadCSeq,
-    BadLegacyIdentifiers,
+pub(crate) enum KeyField {
+    Via,
+    CSeq,
+    /// Call-ID or From, needed only for the RFC 2543 key.
+    LegacyIdentifiers,
 }
 
 impl ServerKey {
     /// The key of a request, or of the TU's response to one (which carries the request's
     /// Via, From, Call-ID and CSeq). `method` is the CSeq method; ACK counts as INVITE.
-    pub(crate) fn of(headers: &Headers) -> Result<ServerKey, KeyError> {
-        let via = headers.top_via().map_err(|_| KeyError::BadVia)?;
-        let cseq = headers.cseq().map_err(|_| KeyError::BadCSeq)?;
+    pub(crate) fn of(headers: &Headers) -> Result<ServerKey, KeyField> {
+        let via = headers.top_via().map_err(|_| KeyField::Via)?;
+        let cseq = headers.cseq().map_err(|_| KeyField::CSeq)?;
         let method = matching_method(&cseq.method);
         if let Some(branch) = via.branch().filter(|b| is_rfc3261_branch(b)) {
             return Ok(ServerKey::Rfc3261 {
@@ -121,10 +122,8 @@ impl ServerKey {
                 method,
             });
         }
-        let call_id = headers
-            .call_id()
-            .map_err(|_| KeyError::BadLegacyIdentifiers)?;
-        let from = headers.from().map_err(|_| KeyError::BadLegacyIdentifiers)?;
+        let call_id = headers.call_id().map_err(|_| KeyField::LegacyIdentifiers)?;
+        let from = headers.from().map_err(|_| KeyField::LegacyIdentifiers)?;
         Ok(ServerKey::Rfc2543 {
             call_id: call_id.clone(),
             from_tag: from.tag().cloned(),
@@ -136,7 +135,7 @@ impl ServerKey {
 
     /// The key of the INVITE transaction a CANCEL cancels (§9.2): the CANCEL's own key
     /// with the method INVITE.
-    pub(crate) fn cancelled_invite(cancel: &Headers) -> Result<ServerKey, KeyError> {
+    pub(crate) fn cancelled_invite(cancel: &Headers) -> Result<ServerKey, KeyField> {
         Ok(match ServerKey::of(cancel)? {
             ServerKey::Rfc3261 {
                 branch, sent_by, ..

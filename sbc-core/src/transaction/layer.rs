@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use super::client_invite::ClientInvite;
 use super::client_non_invite::ClientNonInvite;
+use super::entry::{Entry, IndexKey, LayerStats, Machine, Queues};
 use super::error::{RefuseReason, Refused, SendError};
-use super::key::{ClientKey, KeyError, LegacyCheck, ServerKey, is_rfc3261_branch};
-use super::outbox::{Notice, Outbox};
+use super::key::{ClientKey, KeyField, LegacyCheck, ServerKey, is_rfc3261_branch};
+use super::outbox::Outbox;
 use super::server_invite::ServerInvite;
 use super::server_non_invite::ServerNonInvite;
-use super::timer::{Timer, TimerConfig};
+use super::timer::TimerConfig;
 use super::{Event, Peer, TransactionId, TransactionKind, TransactionState, Transmit};
 use crate::sip::{Message, Method, Request, Response, StatusCode};
 
@@ -37,192 +38,6 @@ impl Default for LayerConfig {
             max_transactions: 65_536,
             max_queued_transmits: 4_096,
             max_queued_events: 4_096,
-        }
-    }
-}
-
-/// Counters of what the layer absorbed or dropped, for metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LayerStats {
-    /// Requests (and ACKs for non-2xx) absorbed by an existing server transaction.
-    pub retransmissions_absorbed: u64,
-    /// Responses matching no client transaction, passed to the TU as
-    /// [`Event::StrayResponse`].
-    pub stray_responses: u64,
-    /// Responses without a decodable top-Via branch or CSeq: dropped.
-    pub responses_malformed: u64,
-    /// Responses dropped because the event queue was full.
-    pub responses_dropped_backlog: u64,
-    /// ACKs matching no transaction dropped because the event queue was full.
-    pub acks_dropped_backlog: u64,
-    /// Transmits dropped because the transmit queue was full.
-    pub transmits_dropped: u64,
-    /// Events dropped because the event queue was full.
-    pub events_dropped: u64,
-}
-
-/// The state machine of one transaction.
-#[derive(Debug)]
-enum Machine {
-    ClientInvite(ClientInvite),
-    ClientNonInvite(ClientNonInvite),
-    ServerInvite(ServerInvite),
-    ServerNonInvite(ServerNonInvite),
-}
-
-impl Machine {
-    fn kind(&self) -> TransactionKind {
-        match self {
-            Machine::ClientInvite(_) => TransactionKind::ClientInvite,
-            Machine::ClientNonInvite(_) => TransactionKind::ClientNonInvite,
-            Machine::ServerInvite(_) => TransactionKind::ServerInvite,
-            Machine::ServerNonInvite(_) => TransactionKind::ServerNonInvite,
-        }
-    }
-
-    fn state(&self) -> TransactionState {
-        match self {
-            Machine::ClientInvite(m) => m.state(),
-            Machine::ClientNonInvite(m) => m.state(),
-            Machine::ServerInvite(m) => m.state(),
-            Machine::ServerNonInvite(m) => m.state(),
-        }
-    }
-
-    fn is_terminated(&self) -> bool {
-        match self {
-            Machine::ClientInvite(m) => m.is_terminated(),
-            Machine::ClientNonInvite(m) => m.is_terminated(),
-            Machine::ServerInvite(m) => m.is_terminated(),
-            Machine::ServerNonInvite(m) => m.is_terminated(),
-        }
-    }
-
-    fn on_timer(&mut self, timer: Timer, out: &mut Outbox) {
-        match self {
-            Machine::ClientInvite(m) => m.on_timer(timer, out),
-            Machine::ClientNonInvite(m) => m.on_timer(timer, out),
-            Machine::ServerInvite(m) => m.on_timer(timer, out),
-            Machine::ServerNonInvite(m) => m.on_timer(timer),
-        }
-    }
-
-    fn on_transport_error(&mut self, out: &mut Outbox) {
-        match self {
-            Machine::ClientInvite(m) => m.on_transport_error(out),
-            Machine::ClientNonInvite(m) => m.on_transport_error(out),
-            Machine::ServerInvite(m) => m.on_transport_error(out),
-            Machine::ServerNonInvite(m) => m.on_transport_error(out),
-        }
-    }
-}
-
-/// Where a transaction is indexed, so that it can be unindexed when it ends.
-#[derive(Debug)]
-enum IndexKey {
-    Client(ClientKey),
-    Server(ServerKey),
-}
-
-/// One transaction with what the layer keeps beside its machine.
-#[derive(Debug)]
-struct Entry {
-    machine: Machine,
-    /// Where everything the transaction sends goes: the destination of a client
-    /// transaction, the source of a server transaction's request.
-    peer: Peer,
-    key: IndexKey,
-    /// For an RFC 2543 server transaction, the rest of what requests must match.
-    legacy: Option<LegacyCheck>,
-    /// Armed timers and their deadlines (at most three at a time).
-    armed: Vec<(Timer, Instant)>,
-}
-
-/// The output queues and the timer queue, kept apart from the transaction map so a
-/// machine step can borrow both.
-#[derive(Debug)]
-struct Queues {
-    timers: BTreeSet<(Instant, TransactionId, Timer)>,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<Event>,
-    max_transmits: usize,
-    max_events: usize,
-    stats: LayerStats,
-}
-
-impl Queues {
-    fn push_transmit(&mut self, transmit: Transmit) {
-        if self.transmits.len() >= self.max_transmits {
-            self.stats.transmits_dropped += 1;
-        } else {
-            self.transmits.push_back(transmit);
-        }
-    }
-
-    fn push_event(&mut self, event: Event) {
-        if self.events.len() >= self.max_events {
-            self.stats.events_dropped += 1;
-        } else {
-            self.events.push_back(event);
-        }
-    }
-
-    fn events_full(&self) -> bool {
-        self.events.len() >= self.max_events
-    }
-
-    fn transmits_full(&self) -> bool {
-        self.transmits.len() >= self.max_transmits
-    }
-
-    fn disarm(&mut self, id: TransactionId, entry: &mut Entry, timer: Timer) {
-        entry.armed.retain(|&(armed, at)| {
-            let keep = armed != timer;
-            if !keep {
-                self.timers.remove(&(at, id, armed));
-            }
-            keep
-        });
-    }
-
-    /// Turns what a machine step recorded in `outbox` into queued outputs and timers.
-    fn apply(&mut self, now: Instant, id: TransactionId, entry: &mut Entry, outbox: &mut Outbox) {
-        for timer in outbox.disarms.drain(..) {
-            self.disarm(id, entry, timer);
-        }
-        for (timer, duration) in outbox.arms.drain(..) {
-            self.disarm(id, entry, timer);
-            // A deadline beyond what `Instant` can represent is never reached.
-            if let Some(at) = now.checked_add(duration) {
-                self.timers.insert((at, id, timer));
-                entry.armed.push((timer, at));
-            }
-        }
-        for payload in outbox.sends.drain(..) {
-            self.push_transmit(Transmit {
-                transaction: Some(id),
-                destination: entry.peer,
-                payload,
-            });
-        }
-        for notice in outbox.notices.drain(..) {
-            let event = match notice {
-                Notice::Response(response) => Event::Response {
-                    transaction: id,
-                    response,
-                },
-                Notice::Ack(request) => Event::Ack {
-                    transaction: Some(id),
-                    request,
-                    source: entry.peer,
-                },
-                Notice::TimedOut(timer) => Event::TimedOut {
-                    transaction: id,
-                    timer,
-                },
-                Notice::TransportError => Event::TransportError { transaction: id },
-            };
-            self.push_event(event);
         }
     }
 }
@@ -435,12 +250,16 @@ impl TransactionLayer {
             }
             return;
         };
-        if self.state(id) != Some(TransactionState::Accepted) {
+        // The first ACK of a non-2xx completes the handshake; later ones are absorbed.
+        if matches!(
+            self.state(id),
+            Some(TransactionState::Confirmed | TransactionState::Proceeding)
+        ) {
             self.queues.stats.retransmissions_absorbed += 1;
         }
         self.step(now, id, |machine, out| {
             if let Machine::ServerInvite(m) = machine {
-                m.on_ack(ack, out);
+                m.on_ack(ack, source, out);
             }
         });
     }
@@ -534,9 +353,9 @@ impl TransactionLayer {
         response: Response,
     ) -> Result<TransactionId, SendError> {
         let key = ServerKey::of(&response.headers).map_err(|error| match error {
-            KeyError::BadVia => SendError::BadVia,
-            KeyError::BadCSeq => SendError::BadCSeq,
-            KeyError::BadLegacyIdentifiers => SendError::NoSuchTransaction,
+            KeyField::Via => SendError::BadVia,
+            KeyField::CSeq => SendError::BadCSeq,
+            KeyField::LegacyIdentifiers => SendError::NoSuchTransaction,
         })?;
         let id = *self
             .server_index
@@ -625,7 +444,7 @@ impl TransactionLayer {
     }
 
     fn allocate_id(&mut self) -> TransactionId {
-        self.next_id += 1;
+        self.next_id = self.next_id.wrapping_add(1);
         TransactionId(self.next_id)
     }
 
@@ -674,9 +493,9 @@ impl TransactionLayer {
 /// The server key of a received request, checking that its CSeq method is its own.
 fn server_key_of_request(request: &Request) -> Result<ServerKey, RefuseReason> {
     let key = ServerKey::of(&request.headers).map_err(|error| match error {
-        KeyError::BadVia => RefuseReason::BadVia,
-        KeyError::BadCSeq => RefuseReason::BadCSeq,
-        KeyError::BadLegacyIdentifiers => RefuseReason::BadLegacyIdentifiers,
+        KeyField::Via => RefuseReason::BadVia,
+        KeyField::CSeq => RefuseReason::BadCSeq,
+        KeyField::LegacyIdentifiers => RefuseReason::BadLegacyIdentifiers,
     })?;
     match request.headers.cseq() {
         Ok(cseq) if cseq.method == request.method => Ok(key),

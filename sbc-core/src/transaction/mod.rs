@@ -100,6 +100,7 @@
 
 mod client_invite;
 mod client_non_invite;
+mod entry;
 mod error;
 mod key;
 mod layer;
@@ -115,9 +116,10 @@ use bytes::Bytes;
 
 use crate::sip::{Request, Response};
 
+pub use entry::LayerStats;
 pub use error::{RefuseReason, Refused, SendError};
 pub use key::{MAGIC_COOKIE, branch_from_random, is_rfc3261_branch};
-pub use layer::{LayerConfig, LayerStats, TransactionLayer};
+pub use layer::{LayerConfig, TransactionLayer};
 pub use timer::{Reliability, Timer, TimerConfig};
 
 /// The other end of a hop: where a message came from, or where it goes.
@@ -162,6 +164,10 @@ impl fmt::Display for TransactionId {
 
 /// Which of the four machines a transaction runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "named after the RFC 3261 machines"
+)]
 pub enum TransactionKind {
     ClientInvite,
     ClientNonInvite,

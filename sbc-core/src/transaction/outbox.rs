@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::Peer;
 use super::timer::{Reliability, Timer, TimerConfig};
 use crate::sip::{Request, Response};
 
@@ -18,8 +19,9 @@ use crate::sip::{Request, Response};
 pub(crate) enum Notice {
     /// A response for a client transaction's TU.
     Response(Response),
-    /// An ACK for a 2xx that reached an INVITE server transaction in `Accepted`.
-    Ack(Request),
+    /// An ACK for a 2xx that reached an INVITE server transaction in `Accepted`, and
+    /// where it came from.
+    Ack(Request, Peer),
     /// A timer that ends the transaction in failure (B, F, H) or asks the TU to act (C).
     TimedOut(Timer),
     /// The transport reported that a message of this transaction could not be sent.

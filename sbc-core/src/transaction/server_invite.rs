@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::TransactionState;
 use super::error::SendError;
 use super::outbox::{Notice, Outbox};
 use super::timer::Timer;
+use super::{Peer, TransactionState};
 use crate::sip::{Request, StatusCode};
 
 /// The provisional response an INVITE retransmission is answered with.
@@ -102,7 +102,7 @@ impl ServerInvite {
     }
 
     /// An ACK matched this transaction.
-    pub(crate) fn on_ack(&mut self, ack: Request, out: &mut Outbox) {
+    pub(crate) fn on_ack(&mut self, ack: Request, source: Peer, out: &mut Outbox) {
         self.state = match std::mem::replace(&mut self.state, State::Terminated) {
             State::Completed { .. } => {
                 out.disarm(Timer::G);
@@ -114,7 +114,7 @@ impl ServerInvite {
                 }
             }
             State::Accepted => {
-                out.notify(Notice::Ack(ack));
+                out.notify(Notice::Ack(ack, source));
                 State::Accepted
             }
             // An ACK before any final response, or a retransmitted one, is absorbed.

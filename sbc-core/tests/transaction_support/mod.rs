@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sbc_core::sip::{HeaderName, Message, Request, Response, StatusCode, parse::parse_message};
 use sbc_core::transaction::{
-    Event, LayerConfig, Peer, Refused, SendError, TransactionId, TransactionLayer,
-    TransactionState,
+    Event, LayerConfig, Peer, Refused, SendError, TransactionId, TransactionLayer, TransactionState,
 };
 
 pub fn addr(text: &str) -> SocketAddr {
@@ -85,7 +84,7 @@ impl RequestSpec {
         self
     }
 
-    pub fn to_tag(mut self, tag: &str) -> RequestSpec {
+    pub fn with_to_tag(mut self, tag: &str) -> RequestSpec {
         self.to_tag = Some(tag.into());
         self
     }
@@ -159,7 +158,9 @@ pub fn cancel_for(invite: &Request) -> Request {
             .push(name.clone(), invite.headers.get(&name).unwrap().clone());
     }
     let seq = invite.headers.cseq().unwrap().seq;
-    cancel.headers.push(HeaderName::CSeq, format!("{seq} CANCEL"));
+    cancel
+        .headers
+        .push(HeaderName::CSeq, format!("{seq} CANCEL"));
     cancel
 }
 

@@ -1,0 +1,106 @@
+//! Runs the appliance: TLS material, the async runtime, the admin API, signalling, and a
+//! graceful stop on SIGINT/SIGTERM (a second signal stops at once).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::server::{self, ServerContext};
+use crate::shutdown;
+use crate::status::ApplianceStatus;
+use crate::tls_material;
+
+/// How long signalling may drain after a stop request before the process exits anyway.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the admin API may finish its requests in flight at stop.
+const ADMIN_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Run the appliance with a validated configuration until a stop signal (`Ok`) or a
+/// failure (`Err`). Blocks the calling thread; starts its own tokio runtime.
+pub fn run(mut config: Config) -> anyhow::Result<()> {
+    tls_material::prepare(&mut config).context("preparing TLS material")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sbc")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_appliance(config))
+}
+
+async fn run_appliance(config: Config) -> anyhow::Result<()> {
+    let mut signals = shutdown::StopSignals::install().context("cannot install signal handlers")?;
+    let status = Arc::new(ApplianceStatus::starting());
+    let (trigger, stop) = shutdown::channel();
+
+    let admin = match &config.admin {
+        Some(admin) => {
+            let listener = TcpListener::bind(admin.listen)
+                .await
+                .with_context(|| format!("admin.listen: cannot bind {}", admin.listen))?;
+            info!(address = %admin.listen, "admin API listening");
+            let state = admin_api::AdminState::new(status.clone());
+            Some(tokio::spawn(admin_api::serve(
+                listener,
+                state,
+                stop.clone().requested(),
+            )))
+        }
+        None => {
+            info!("admin API disabled (no [admin] table)");
+            None
+        }
+    };
+
+    let context = ServerContext {
+        status: status.clone(),
+        shutdown: stop,
+    };
+    let mut signalling = tokio::spawn(server::run(config, context));
+
+    let outcome = tokio::select! {
+        finished = &mut signalling => {
+            trigger.request();
+            match finished {
+                Ok(Ok(())) => Err(anyhow::anyhow!("signalling stopped without a stop request")),
+                Ok(Err(error)) => Err(error.context("signalling failed")),
+                Err(join) => Err(anyhow::anyhow!("signalling task failed: {join}")),
+            }
+        }
+        name = signals.next() => {
+            info!(signal = name, timeout_secs = DRAIN_TIMEOUT.as_secs(), "stop requested; draining");
+            status.mark_not_ready("draining");
+            trigger.request();
+            tokio::select! {
+                drained = tokio::time::timeout(DRAIN_TIMEOUT, &mut signalling) => match drained {
+                    Ok(Ok(result)) => result.context("signalling failed while draining"),
+                    Ok(Err(join)) => Err(anyhow::anyhow!("signalling task failed: {join}")),
+                    Err(_) => {
+                        warn!("drain timeout reached; stopping anyway");
+                        signalling.abort();
+                        Ok(())
+                    }
+                },
+                name = signals.next() => {
+                    warn!(signal = name, "second stop signal; stopping at once");
+                    signalling.abort();
+                    Ok(())
+                }
+            }
+        }
+    };
+
+    if let Some(admin) = admin {
+        match tokio::time::timeout(ADMIN_STOP_TIMEOUT, admin).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => warn!("admin API stopped with an error: {error}"),
+            Ok(Err(join)) => warn!("admin API task failed: {join}"),
+            Err(_) => warn!("admin API did not stop in time"),
+        }
+    }
+    outcome
+}

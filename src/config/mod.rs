@@ -1,0 +1,343 @@
+//! The appliance configuration: TOML file → typed, validated [`Config`].
+//!
+//! Loading happens in three steps, each with its own error class (see [`ConfigError`]):
+//! 1. read the file and parse TOML syntax (errors carry line and column);
+//! 2. deserialize into the types below, every table with `deny_unknown_fields` (errors
+//!    carry the key path, e.g. `sip.listen[1].address`, and line and column);
+//! 3. semantic validation across keys ([`validate`]), which reports every problem found.
+//!
+//! Relative paths in the file (`data_dir`, TLS files) are resolved against the directory of
+//! the configuration file, so a config means the same thing whatever the working directory.
+//!
+//! Every key is documented in `docs/configuration.md`; keep the two in step.
+
+mod error;
+mod parse;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use error::{ConfigError, Location, Problem, ProblemKind};
+pub use validate::validate;
+
+/// The whole appliance configuration, after loading and validation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the appliance keeps what it generates and stores (TLS material, later the
+    /// database). Absolute after [`load`].
+    pub data_dir: PathBuf,
+    pub sip: SipConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// The admin API listener; `None` when the `[admin]` table is absent (API disabled).
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+    #[serde(default)]
+    pub media: MediaConfig,
+    #[serde(default, rename = "trunk")]
+    pub trunks: Vec<TrunkConfig>,
+}
+
+/// `[sip]`: signalling listeners, limits and transaction timers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    pub listen: Vec<ListenerConfig>,
+    #[serde(default)]
+    pub limits: SipLimits,
+    #[serde(default)]
+    pub timers: TransactionTimers,
+}
+
+/// The transport protocol of a listener or a trunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl TransportKind {
+    /// Whether the transport runs over a TCP socket (TCP and TLS share the port space).
+    pub fn is_stream(self) -> bool {
+        matches!(self, TransportKind::Tcp | TransportKind::Tls)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Udp => "udp",
+            TransportKind::Tcp => "tcp",
+            TransportKind::Tls => "tls",
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a TLS listener asks for, or insists on, a client certificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    #[default]
+    None,
+    Optional,
+    Require,
+}
+
+/// One `[[sip.listen]]` entry.
+///
+/// After [`crate::tls_material::prepare`] has run, every TLS listener has both
+/// `certificate` and `private_key` set (generated ones when none were configured).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    pub transport: TransportKind,
+    #[serde(deserialize_with = "parse::socket_addr")]
+    pub address: SocketAddr,
+    /// PEM certificate chain (leaf first). TLS only.
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    /// PEM private key matching `certificate`. TLS only.
+    #[serde(default)]
+    pub private_key: Option<PathBuf>,
+    /// PEM bundle of CAs that client certificates must chain to. TLS only.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// `[sip.limits]`: the resource bounds of the signalling transports.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipLimits {
+    /// Largest SIP message accepted, headers and body, in bytes.
+    pub max_message_size: usize,
+    /// Most simultaneous TCP/TLS connections in total.
+    pub max_connections: usize,
+    /// Most simultaneous TCP/TLS connections from one source IP address.
+    pub max_connections_per_ip: usize,
+    /// A TCP/TLS connection that carries no complete message for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// A TLS handshake that has not completed after this long is abandoned.
+    pub tls_handshake_timeout_ms: u64,
+}
+
+impl Default for SipLimits {
+    fn default() -> Self {
+        SipLimits {
+            max_message_size: 65_535,
+            max_connections: 4_096,
+            max_connections_per_ip: 64,
+            idle_timeout_secs: 120,
+            tls_handshake_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl SipLimits {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub fn tls_handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.tls_handshake_timeout_ms)
+    }
+}
+
+/// `[sip.timers]`: RFC 3261 §17 timer base values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransactionTimers {
+    /// RTT estimate (RFC 3261 T1).
+    pub t1_ms: u64,
+    /// Maximum retransmit interval for non-INVITE requests and INVITE responses (T2).
+    pub t2_ms: u64,
+    /// Maximum duration a message remains in the network (T4).
+    pub t4_ms: u64,
+}
+
+impl Default for TransactionTimers {
+    fn default() -> Self {
+        TransactionTimers {
+            t1_ms: 500,
+            t2_ms: 4_000,
+            t4_ms: 5_000,
+        }
+    }
+}
+
+impl TransactionTimers {
+    pub fn t1(&self) -> Duration {
+        Duration::from_millis(self.t1_ms)
+    }
+
+    pub fn t2(&self) -> Duration {
+        Duration::from_millis(self.t2_ms)
+    }
+
+    pub fn t4(&self) -> Duration {
+        Duration::from_millis(self.t4_ms)
+    }
+}
+
+/// `[tls]`: appliance-wide TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Generate (on first start, then reuse) a self-signed certificate for each TLS
+    /// listener that has none configured. When false, such a listener is a config error.
+    pub generate_self_signed: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            generate_self_signed: true,
+        }
+    }
+}
+
+/// `[admin]`: the REST admin API listener.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(deserialize_with = "parse::socket_addr")]
+    pub listen: SocketAddr,
+}
+
+/// `[media]`: where the media relay allocates RTP/RTCP port pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// The relay's address, bound and advertised in SDP.
+    #[serde(deserialize_with = "parse::ip_addr")]
+    pub address: IpAddr,
+    /// First port of the range (even: an RTP port).
+    pub port_min: u16,
+    /// Last port of the range (odd: an RTCP port).
+    pub port_max: u16,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            address: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            port_min: 20_000,
+            port_max: 29_999,
+        }
+    }
+}
+
+/// One `[[trunk]]`: a peer the SBC exchanges calls with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    pub name: String,
+    pub targets: Vec<TrunkTarget>,
+    pub transport: TransportKind,
+    /// Whether the peer is inside the trust boundary (e.g. its P-Asserted-Identity is
+    /// believed). Untrusted unless said otherwise.
+    #[serde(default)]
+    pub trusted: bool,
+}
+
+/// Where a trunk sends requests: `host[:port]`, host being an IP address or a DNS name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct TrunkTarget {
+    pub host: TargetHost,
+    /// `None`: the transport's default port (or DNS SRV, once resolution exists).
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetHost {
+    Ip(IpAddr),
+    Domain(String),
+}
+
+impl fmt::Display for TrunkTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.host, self.port) {
+            (TargetHost::Ip(IpAddr::V6(ip)), Some(port)) => write!(f, "[{ip}]:{port}"),
+            (TargetHost::Ip(ip), Some(port)) => write!(f, "{ip}:{port}"),
+            (TargetHost::Domain(name), Some(port)) => write!(f, "{name}:{port}"),
+            (TargetHost::Ip(ip), None) => write!(f, "{ip}"),
+            (TargetHost::Domain(name), None) => f.write_str(name),
+        }
+    }
+}
+
+/// Read, parse and validate the configuration file at `path`.
+///
+/// Relative paths inside it are resolved against the file's directory.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let base = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
+    let base = std::path::absolute(&base).unwrap_or(base);
+    from_toml(&text, path, &base)
+}
+
+/// Parse and validate configuration text; `file` names it in errors, `base` is the
+/// directory relative paths are resolved against.
+pub fn from_toml(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError> {
+    let mut config = parse::deserialize(text, file)?;
+    config.resolve_paths(base);
+    let problems = validate(&config);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid {
+            file: file.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+impl Config {
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        resolve(&mut self.data_dir);
+        for listener in &mut self.sip.listen {
+            for file in [
+                &mut listener.certificate,
+                &mut listener.private_key,
+                &mut listener.client_ca,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                resolve(file);
+            }
+        }
+    }
+}

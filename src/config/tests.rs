@@ -1,0 +1,592 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use super::error::Location;
+use super::*;
+
+const MINIMAL: &str = r#"
+data_dir = "data"
+[sip]
+[[sip.listen]]
+transport = "udp"
+address = "127.0.0.1:5060"
+"#;
+
+fn load_str(text: &str) -> Result<Config, ConfigError> {
+    from_toml(text, Path::new("conf/test.toml"), Path::new("/base"))
+}
+
+/// The semantic problems of `text`, as (key, stable name) pairs.
+fn problems(text: &str) -> Vec<(String, &'static str)> {
+    match load_str(text) {
+        Err(ConfigError::Invalid { problems, .. }) => problems
+            .into_iter()
+            .map(|problem| (problem.key, problem.kind.name()))
+            .collect(),
+        Ok(_) => Vec::new(),
+        Err(other) => panic!("expected semantic problems, got {other}"),
+    }
+}
+
+fn assert_problem(text: &str, key: &str, name: &str) {
+    let found = problems(text);
+    assert!(
+        found.iter().any(|(k, n)| k == key && *n == name),
+        "expected {name} at {key}, got {found:?}"
+    );
+}
+
+fn with_minimal(extra: &str) -> String {
+    format!("{MINIMAL}{extra}")
+}
+
+// ── whole files ────────────────────────────────────────────────────────────────────────
+
+#[test]
+fn loopback_example_is_valid_and_matches_the_quickstart() {
+    let text = include_str!("../../deploy/examples/loopback.toml");
+    let config = load_str(text).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/base/data"));
+    let listeners: Vec<_> = config
+        .sip
+        .listen
+        .iter()
+        .map(|listener| (listener.transport, listener.address.to_string()))
+        .collect();
+    assert_eq!(
+        listeners,
+        vec![
+            (TransportKind::Udp, "127.0.0.1:5060".to_owned()),
+            (TransportKind::Tcp, "127.0.0.1:5060".to_owned()),
+            (TransportKind::Tls, "127.0.0.1:5061".to_owned()),
+        ]
+    );
+    assert_eq!(config.admin.unwrap().listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(
+        (config.media.port_min, config.media.port_max),
+        (20_000, 29_999)
+    );
+    assert_eq!(config.trunks.len(), 1);
+    assert_eq!(config.trunks[0].targets[0].to_string(), "127.0.0.1:5080");
+    assert_eq!(config.trunks[0].transport, TransportKind::Udp);
+}
+
+#[test]
+fn server_example_is_valid() {
+    let config = load_str(include_str!("../../deploy/examples/server.toml")).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/var/lib/sbc"));
+    assert_eq!(config.sip.listen.len(), 3);
+}
+
+#[test]
+fn minimal_config_takes_documented_defaults() {
+    let config = load_str(MINIMAL).unwrap();
+    assert_eq!(config.sip.limits, SipLimits::default());
+    assert_eq!(config.sip.limits.max_message_size, 65_535);
+    assert_eq!(
+        config.sip.timers,
+        TransactionTimers {
+            t1_ms: 500,
+            t2_ms: 4_000,
+            t4_ms: 5_000
+        }
+    );
+    assert!(config.tls.generate_self_signed);
+    assert_eq!(config.admin, None);
+    assert_eq!(config.media.address, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert!(config.trunks.is_empty());
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_directory() {
+    let text = r#"
+data_dir = "/var/lib/sbc"
+[sip]
+[[sip.listen]]
+transport = "tls"
+address = "127.0.0.1:5061"
+certificate = "tls/cert.pem"
+private_key = "/etc/sbc/key.pem"
+client_ca = "ca.pem"
+client_auth = "require"
+"#;
+    let config = load_str(text).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/var/lib/sbc"));
+    let listener = &config.sip.listen[0];
+    assert_eq!(
+        listener.certificate,
+        Some(PathBuf::from("/base/tls/cert.pem"))
+    );
+    assert_eq!(
+        listener.private_key,
+        Some(PathBuf::from("/etc/sbc/key.pem"))
+    );
+    assert_eq!(listener.client_ca, Some(PathBuf::from("/base/ca.pem")));
+    assert_eq!(listener.client_auth, ClientAuth::Require);
+}
+
+#[test]
+fn load_resolves_against_the_file_directory() {
+    let directory = tempfile::tempdir().unwrap();
+    let file = directory.path().join("sbc.toml");
+    std::fs::write(&file, MINIMAL).unwrap();
+    let config = load(&file).unwrap();
+    assert_eq!(config.data_dir, directory.path().join("data"));
+}
+
+// ── error classes: read, syntax, value ────────────────────────────────────────────────
+
+#[test]
+fn missing_file_is_a_read_error_naming_the_file() {
+    let error = load(Path::new("/nonexistent/sbc.toml")).unwrap_err();
+    assert_eq!(error.name(), "read");
+    assert!(
+        error
+            .to_string()
+            .starts_with("/nonexistent/sbc.toml: cannot read"),
+        "{error}"
+    );
+}
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    let error = load_str("data_dir = \"x\"\n[sip\n").unwrap_err();
+    assert_eq!(error.name(), "syntax");
+    let message = error.to_string();
+    assert!(message.starts_with("conf/test.toml:2:"), "{message}");
+    assert!(message.contains("TOML syntax error"), "{message}");
+}
+
+#[test]
+fn invalid_socket_address_names_key_value_and_position() {
+    let text = with_minimal("[[sip.listen]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:99999\"\n");
+    let error = load_str(&text).unwrap_err();
+    assert_eq!(error.name(), "value");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(
+            "conf/test.toml:9:11: sip.listen[1].address: invalid socket address \"127.0.0.1:99999\""
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_path() {
+    let text = with_minimal("[sip.limits]\nmax_mesage_size = 10\n");
+    let message = load_str(&text).unwrap_err().to_string();
+    assert!(
+        message.contains("sip.limits.max_mesage_size: unknown field `max_mesage_size`"),
+        "{message}"
+    );
+    assert!(message.starts_with("conf/test.toml:8:1:"), "{message}");
+
+    let message = load_str(&format!("{MINIMAL}colour = \"red\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("unknown field `colour`"), "{message}");
+}
+
+#[test]
+fn unknown_top_level_table_is_rejected() {
+    let message = load_str(&with_minimal("[telemetry]\nx = 1\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("telemetry: unknown field `telemetry`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let message = load_str(&with_minimal("[media]\nport_min = \"low\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("media.port_min: invalid type: string \"low\""),
+        "{message}"
+    );
+    let message = load_str(&with_minimal("[media]\nport_max = 70000\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("media.port_max:"), "{message}");
+}
+
+#[test]
+fn missing_required_key_is_named() {
+    let message = load_str("[sip]\nlisten = []\n").unwrap_err().to_string();
+    assert!(message.contains("missing field `data_dir`"), "{message}");
+    let message = load_str("data_dir = \"d\"\n[sip]\n[[sip.listen]]\ntransport = \"udp\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("sip.listen[0]: missing field `address`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_enum_values_are_listed() {
+    let text = MINIMAL.replace("\"udp\"", "\"sctp\"");
+    let message = load_str(&text).unwrap_err().to_string();
+    assert!(
+        message.contains("sip.listen[0].transport: unknown variant `sctp`"),
+        "{message}"
+    );
+    let text = with_minimal(
+        "[[sip.listen]]\ntransport = \"tls\"\naddress = \"127.0.0.1:5061\"\nclient_auth = \"maybe\"\n",
+    );
+    let message = load_str(&text).unwrap_err().to_string();
+    assert!(
+        message.contains("sip.listen[1].client_auth: unknown variant `maybe`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn invalid_ip_and_trunk_target_quote_the_value() {
+    let message = load_str(&with_minimal("[media]\naddress = \"localhost\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("media.address: invalid IP address \"localhost\""),
+        "{message}"
+    );
+    let trunk = "[[trunk]]\nname = \"t\"\ntransport = \"udp\"\ntargets = [\"ok.example\", \"bad host:5060\"]\n";
+    let message = load_str(&with_minimal(trunk)).unwrap_err().to_string();
+    assert!(
+        message.contains("trunk[0].targets[1]: invalid trunk target \"bad host:5060\""),
+        "{message}"
+    );
+    let trunk = "[[trunk]]\nname = \"t\"\ntransport = \"udp\"\ntargets = [\"carrier.example:0\"]\n";
+    let message = load_str(&with_minimal(trunk)).unwrap_err().to_string();
+    assert!(
+        message.contains("invalid trunk target \"carrier.example:0\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn trunk_targets_parse_ips_names_and_ports() {
+    let parse = |text: &str| TrunkTarget::try_from(text.to_owned());
+    let target = parse("127.0.0.1:5080").unwrap();
+    assert_eq!(
+        (target.host, target.port),
+        (TargetHost::Ip(Ipv4Addr::LOCALHOST.into()), Some(5080))
+    );
+    assert_eq!(parse("[::1]:5061").unwrap().to_string(), "[::1]:5061");
+    assert_eq!(parse("::1").unwrap().port, None);
+    let target = parse("Carrier.Example.NET:5061").unwrap();
+    assert_eq!(
+        target.host,
+        TargetHost::Domain("carrier.example.net".into())
+    );
+    assert_eq!(target.port, Some(5061));
+    assert_eq!(parse("pbx").unwrap().to_string(), "pbx");
+    for bad in [
+        "",
+        ":5060",
+        "-a.example",
+        "a..b",
+        "host:port",
+        "host:65536",
+        "a_b.example",
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?} should be rejected");
+    }
+}
+
+#[test]
+fn location_counts_lines_and_characters() {
+    assert_eq!(
+        Location::of_offset("abc", 0),
+        Location { line: 1, column: 1 }
+    );
+    assert_eq!(
+        Location::of_offset("a\nbé\nc", 6),
+        Location { line: 3, column: 1 }
+    );
+    assert_eq!(
+        Location::of_offset("a\nbéc", 5),
+        Location { line: 2, column: 3 }
+    );
+    assert_eq!(
+        Location::of_offset("ab", 99),
+        Location { line: 1, column: 3 }
+    );
+}
+
+// ── semantic problems ──────────────────────────────────────────────────────────────────
+
+#[test]
+fn semantic_errors_name_file_and_key_and_list_them_all() {
+    let text = with_minimal("[sip.timers]\nt1_ms = 5000\n[media]\nport_min = 20001\n");
+    let message = load_str(&text).unwrap_err().to_string();
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines.len(), 2, "{message}");
+    assert!(
+        lines[0].starts_with("conf/test.toml: sip.timers.t1_ms: "),
+        "{message}"
+    );
+    assert!(
+        lines[1].starts_with("conf/test.toml: media.port_min: "),
+        "{message}"
+    );
+}
+
+#[test]
+fn no_listeners() {
+    assert_problem(
+        "data_dir = \"d\"\n[sip]\nlisten = []\n",
+        "sip.listen",
+        "no_listeners",
+    );
+}
+
+#[test]
+fn zero_ports() {
+    assert_problem(
+        &MINIMAL.replace(":5060", ":0"),
+        "sip.listen[0].address",
+        "zero_port",
+    );
+    assert_problem(
+        &with_minimal("[admin]\nlisten = \"127.0.0.1:0\"\n"),
+        "admin.listen",
+        "zero_port",
+    );
+}
+
+#[test]
+fn duplicate_and_colliding_listeners() {
+    let duplicate =
+        with_minimal("[[sip.listen]]\ntransport = \"udp\"\naddress = \"127.0.0.1:5060\"\n");
+    assert_problem(&duplicate, "sip.listen[1].address", "duplicate_listener");
+
+    let wildcard =
+        with_minimal("[[sip.listen]]\ntransport = \"udp\"\naddress = \"0.0.0.0:5060\"\n");
+    assert_problem(&wildcard, "sip.listen[1].address", "address_conflict");
+
+    let tcp_and_tls = "data_dir = \"d\"\n[sip]\nlisten = [\
+        { transport = \"tcp\", address = \"127.0.0.1:5060\" },\
+        { transport = \"tls\", address = \"127.0.0.1:5060\" }]\n";
+    assert_problem(tcp_and_tls, "sip.listen[1].address", "address_conflict");
+}
+
+#[test]
+fn udp_and_tcp_may_share_an_address() {
+    let text = with_minimal("[[sip.listen]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:5060\"\n");
+    assert!(load_str(&text).is_ok());
+    let other_ip =
+        with_minimal("[[sip.listen]]\ntransport = \"udp\"\naddress = \"127.0.0.2:5060\"\n");
+    assert!(load_str(&other_ip).is_ok());
+}
+
+#[test]
+fn tls_options_on_plain_listeners() {
+    let text = MINIMAL.replace(
+        "address = \"127.0.0.1:5060\"",
+        "address = \"127.0.0.1:5060\"\ncertificate = \"c.pem\"\nclient_auth = \"optional\"",
+    );
+    assert_problem(
+        &text,
+        "sip.listen[0].certificate",
+        "tls_option_on_plain_listener",
+    );
+    assert_problem(
+        &text,
+        "sip.listen[0].client_auth",
+        "tls_option_on_plain_listener",
+    );
+}
+
+fn tls_listener(options: &str) -> String {
+    with_minimal(&format!(
+        "[[sip.listen]]\ntransport = \"tls\"\naddress = \"127.0.0.1:5061\"\n{options}\n"
+    ))
+}
+
+#[test]
+fn incomplete_key_pairs() {
+    assert_problem(
+        &tls_listener("certificate = \"c.pem\""),
+        "sip.listen[1].private_key",
+        "incomplete_key_pair",
+    );
+    assert_problem(
+        &tls_listener("private_key = \"k.pem\""),
+        "sip.listen[1].certificate",
+        "incomplete_key_pair",
+    );
+}
+
+#[test]
+fn tls_without_certificate_needs_generation() {
+    assert!(load_str(&tls_listener("")).is_ok());
+    let disabled = format!("{}[tls]\ngenerate_self_signed = false\n", tls_listener(""));
+    assert_problem(
+        &disabled,
+        "sip.listen[1].certificate",
+        "missing_certificate",
+    );
+    let configured = format!(
+        "{}[tls]\ngenerate_self_signed = false\n",
+        tls_listener("certificate = \"c.pem\"\nprivate_key = \"k.pem\"")
+    );
+    assert!(load_str(&configured).is_ok());
+}
+
+#[test]
+fn client_auth_and_client_ca_go_together() {
+    assert_problem(
+        &tls_listener("client_auth = \"require\""),
+        "sip.listen[1].client_ca",
+        "client_ca_missing",
+    );
+    assert_problem(
+        &tls_listener("client_auth = \"optional\""),
+        "sip.listen[1].client_ca",
+        "client_ca_missing",
+    );
+    assert_problem(
+        &tls_listener("client_ca = \"ca.pem\""),
+        "sip.listen[1].client_ca",
+        "client_ca_unused",
+    );
+    assert!(
+        load_str(&tls_listener(
+            "client_ca = \"ca.pem\"\nclient_auth = \"optional\""
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn limits_out_of_range() {
+    for (key, value) in [
+        ("max_message_size", "100"),
+        ("max_message_size", "100000000"),
+        ("max_connections", "0"),
+        ("max_connections_per_ip", "0"),
+        ("idle_timeout_secs", "0"),
+        ("tls_handshake_timeout_ms", "10"),
+    ] {
+        let text = with_minimal(&format!("[sip.limits]\n{key} = {value}\n"));
+        assert_problem(&text, &format!("sip.limits.{key}"), "out_of_range");
+    }
+    let per_ip_above_total =
+        with_minimal("[sip.limits]\nmax_connections = 10\nmax_connections_per_ip = 11\n");
+    assert_problem(
+        &per_ip_above_total,
+        "sip.limits.max_connections_per_ip",
+        "out_of_range",
+    );
+}
+
+#[test]
+fn timers() {
+    assert_problem(
+        &with_minimal("[sip.timers]\nt1_ms = 5000\n"),
+        "sip.timers.t1_ms",
+        "timer_order",
+    );
+    assert_problem(
+        &with_minimal("[sip.timers]\nt1_ms = 0\n"),
+        "sip.timers.t1_ms",
+        "out_of_range",
+    );
+    assert_problem(
+        &with_minimal("[sip.timers]\nt4_ms = 600000\n"),
+        "sip.timers.t4_ms",
+        "out_of_range",
+    );
+    assert!(load_str(&with_minimal("[sip.timers]\nt1_ms = 4000\nt2_ms = 4000\n")).is_ok());
+}
+
+#[test]
+fn media_port_range() {
+    let media = |min: u16, max: u16| {
+        with_minimal(&format!("[media]\nport_min = {min}\nport_max = {max}\n"))
+    };
+    assert_problem(&media(20_001, 29_999), "media.port_min", "odd_port_min");
+    assert_problem(&media(20_000, 29_998), "media.port_max", "even_port_max");
+    assert_problem(&media(30_000, 29_999), "media.port_max", "empty_port_range");
+    assert_problem(&media(1_000, 29_999), "media.port_min", "privileged_port");
+    assert!(load_str(&media(20_000, 20_001)).is_ok());
+}
+
+#[test]
+fn media_address_must_be_concrete() {
+    let text = with_minimal("[media]\naddress = \"0.0.0.0\"\n");
+    assert_problem(&text, "media.address", "unspecified_media_address");
+}
+
+#[test]
+fn media_range_must_not_cover_a_udp_listener() {
+    let text = MINIMAL.replace(":5060", ":20002");
+    assert_problem(&text, "media.port_min", "address_conflict");
+    let other_ip = format!(
+        "{}[media]\naddress = \"127.0.0.2\"\n",
+        MINIMAL.replace(":5060", ":20002")
+    );
+    assert!(load_str(&other_ip).is_ok());
+}
+
+#[test]
+fn admin_must_not_take_a_sip_stream_port() {
+    let text = with_minimal(
+        "[[sip.listen]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:8080\"\n[admin]\nlisten = \"0.0.0.0:8080\"\n",
+    );
+    assert_problem(&text, "admin.listen", "address_conflict");
+    // A UDP listener on the same port does not collide with the admin TCP socket.
+    let udp = with_minimal("[admin]\nlisten = \"127.0.0.1:5060\"\n");
+    assert!(load_str(&udp).is_ok());
+}
+
+fn trunk(name: &str, targets: &str) -> String {
+    format!("[[trunk]]\nname = \"{name}\"\ntransport = \"udp\"\ntargets = [{targets}]\n")
+}
+
+#[test]
+fn trunk_names() {
+    assert_problem(
+        &with_minimal(&trunk("", "\"127.0.0.1\"")),
+        "trunk[0].name",
+        "invalid_trunk_name",
+    );
+    assert_problem(
+        &with_minimal(&trunk("a b", "\"127.0.0.1\"")),
+        "trunk[0].name",
+        "invalid_trunk_name",
+    );
+    let twice = with_minimal(&format!(
+        "{}{}",
+        trunk("peer", "\"127.0.0.1\""),
+        trunk("peer", "\"127.0.0.2\"")
+    ));
+    assert_problem(&twice, "trunk[1].name", "duplicate_trunk_name");
+}
+
+#[test]
+fn trunk_targets_count() {
+    assert_problem(
+        &with_minimal(&trunk("peer", "")),
+        "trunk[0].targets",
+        "no_targets",
+    );
+    let many = vec!["\"127.0.0.1\""; 17].join(", ");
+    assert_problem(
+        &with_minimal(&trunk("peer", &many)),
+        "trunk[0].targets",
+        "too_many_targets",
+    );
+}
+
+#[test]
+fn trunk_is_untrusted_unless_said_otherwise() {
+    let config = load_str(&with_minimal(&trunk("peer", "\"127.0.0.1:5080\""))).unwrap();
+    assert!(!config.trunks[0].trusted);
+}

@@ -1,0 +1,311 @@
+//! Semantic validation: rules that span several keys or bound a value's range.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+
+use super::error::{Problem, ProblemKind};
+use super::{ClientAuth, Config, ListenerConfig, MediaConfig, SipLimits, TransactionTimers};
+
+/// Most targets a trunk may list.
+pub const MAX_TRUNK_TARGETS: usize = 16;
+
+/// Every semantic problem in `config`, in file order; empty when it is valid.
+pub fn validate(config: &Config) -> Vec<Problem> {
+    let mut problems = Problems::default();
+    check_listeners(config, &mut problems);
+    check_limits(&config.sip.limits, &mut problems);
+    check_timers(&config.sip.timers, &mut problems);
+    check_admin(config, &mut problems);
+    check_media(config, &mut problems);
+    check_trunks(config, &mut problems);
+    problems.0
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, key: impl Into<String>, kind: ProblemKind) {
+        self.0.push(Problem {
+            key: key.into(),
+            kind,
+        });
+    }
+
+    fn check_range(&mut self, key: &str, value: u64, range: RangeInclusive<u64>) {
+        if !range.contains(&value) {
+            let (min, max) = range.into_inner();
+            self.push(key, ProblemKind::OutOfRange { value, min, max });
+        }
+    }
+}
+
+/// Whether two sockets of the same protocol cannot both be bound: same port, and the same
+/// IP or one of them a wildcard (conservatively also across IPv4/IPv6, as a dual-stack
+/// wildcard takes both).
+fn addresses_collide(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+fn check_listeners(config: &Config, problems: &mut Problems) {
+    if config.sip.listen.is_empty() {
+        problems.push("sip.listen", ProblemKind::NoListeners);
+    }
+    for (index, listener) in config.sip.listen.iter().enumerate() {
+        let key = format!("sip.listen[{index}]");
+        if listener.address.port() == 0 {
+            problems.push(format!("{key}.address"), ProblemKind::ZeroPort);
+        }
+        let earlier = config.sip.listen.iter().enumerate().take(index);
+        for (other_index, other_listener) in earlier {
+            if listener.transport.is_stream() != other_listener.transport.is_stream()
+                || !addresses_collide(listener.address, other_listener.address)
+            {
+                continue;
+            }
+            let other = format!(
+                "sip.listen[{other_index}], {} {}",
+                other_listener.transport, other_listener.address
+            );
+            let kind = if listener.address == other_listener.address
+                && listener.transport == other_listener.transport
+            {
+                ProblemKind::DuplicateListener {
+                    transport: listener.transport,
+                    address: listener.address,
+                    other,
+                }
+            } else {
+                ProblemKind::AddressConflict {
+                    what: "listener",
+                    address: listener.address,
+                    other,
+                }
+            };
+            problems.push(format!("{key}.address"), kind);
+        }
+        check_listener_tls(&key, listener, config.tls.generate_self_signed, problems);
+    }
+}
+
+fn check_listener_tls(
+    key: &str,
+    listener: &ListenerConfig,
+    generate_self_signed: bool,
+    problems: &mut Problems,
+) {
+    if !matches!(listener.transport, super::TransportKind::Tls) {
+        let options = [
+            ("certificate", listener.certificate.is_some()),
+            ("private_key", listener.private_key.is_some()),
+            ("client_ca", listener.client_ca.is_some()),
+            ("client_auth", listener.client_auth != ClientAuth::None),
+        ];
+        for (option, present) in options {
+            if present {
+                problems.push(
+                    format!("{key}.{option}"),
+                    ProblemKind::TlsOptionOnPlainListener {
+                        option,
+                        transport: listener.transport,
+                    },
+                );
+            }
+        }
+        return;
+    }
+    match (&listener.certificate, &listener.private_key) {
+        (Some(_), None) => problems.push(
+            format!("{key}.private_key"),
+            ProblemKind::IncompleteKeyPair {
+                present: "certificate",
+                missing: "private_key",
+            },
+        ),
+        (None, Some(_)) => problems.push(
+            format!("{key}.certificate"),
+            ProblemKind::IncompleteKeyPair {
+                present: "private_key",
+                missing: "certificate",
+            },
+        ),
+        (None, None) if !generate_self_signed => {
+            problems.push(
+                format!("{key}.certificate"),
+                ProblemKind::MissingCertificate,
+            );
+        }
+        _ => {}
+    }
+    match (listener.client_auth, &listener.client_ca) {
+        (ClientAuth::Optional, None) => {
+            problems.push(
+                format!("{key}.client_ca"),
+                ProblemKind::ClientCaMissing("optional"),
+            );
+        }
+        (ClientAuth::Require, None) => {
+            problems.push(
+                format!("{key}.client_ca"),
+                ProblemKind::ClientCaMissing("require"),
+            );
+        }
+        (ClientAuth::None, Some(_)) => {
+            problems.push(format!("{key}.client_ca"), ProblemKind::ClientCaUnused);
+        }
+        _ => {}
+    }
+}
+
+fn check_limits(limits: &SipLimits, problems: &mut Problems) {
+    let as_u64 = |value: usize| u64::try_from(value).unwrap_or(u64::MAX);
+    problems.check_range(
+        "sip.limits.max_message_size",
+        as_u64(limits.max_message_size),
+        1_024..=4_194_304,
+    );
+    problems.check_range(
+        "sip.limits.max_connections",
+        as_u64(limits.max_connections),
+        1..=1_000_000,
+    );
+    problems.check_range(
+        "sip.limits.max_connections_per_ip",
+        as_u64(limits.max_connections_per_ip),
+        1..=as_u64(limits.max_connections.max(1)),
+    );
+    problems.check_range(
+        "sip.limits.idle_timeout_secs",
+        limits.idle_timeout_secs,
+        1..=86_400,
+    );
+    problems.check_range(
+        "sip.limits.tls_handshake_timeout_ms",
+        limits.tls_handshake_timeout_ms,
+        100..=60_000,
+    );
+}
+
+fn check_timers(timers: &TransactionTimers, problems: &mut Problems) {
+    problems.check_range("sip.timers.t1_ms", timers.t1_ms, 1..=60_000);
+    problems.check_range("sip.timers.t2_ms", timers.t2_ms, 1..=60_000);
+    problems.check_range("sip.timers.t4_ms", timers.t4_ms, 1..=60_000);
+    if timers.t1_ms > timers.t2_ms {
+        problems.push(
+            "sip.timers.t1_ms",
+            ProblemKind::TimerOrder {
+                t1_ms: timers.t1_ms,
+                t2_ms: timers.t2_ms,
+            },
+        );
+    }
+}
+
+fn check_admin(config: &Config, problems: &mut Problems) {
+    let Some(admin) = &config.admin else { return };
+    if admin.listen.port() == 0 {
+        problems.push("admin.listen", ProblemKind::ZeroPort);
+    }
+    for (index, listener) in config.sip.listen.iter().enumerate() {
+        if listener.transport.is_stream() && addresses_collide(admin.listen, listener.address) {
+            problems.push(
+                "admin.listen",
+                ProblemKind::AddressConflict {
+                    what: "admin listener",
+                    address: admin.listen,
+                    other: format!(
+                        "sip.listen[{index}], {} {}",
+                        listener.transport, listener.address
+                    ),
+                },
+            );
+        }
+    }
+}
+
+fn check_media(config: &Config, problems: &mut Problems) {
+    let MediaConfig {
+        address,
+        port_min,
+        port_max,
+    } = config.media;
+    if address.is_unspecified() {
+        problems.push(
+            "media.address",
+            ProblemKind::UnspecifiedMediaAddress(address),
+        );
+    }
+    if port_min < 1024 {
+        problems.push("media.port_min", ProblemKind::PrivilegedPort(port_min));
+    }
+    if port_min % 2 != 0 {
+        problems.push("media.port_min", ProblemKind::OddPortMin(port_min));
+    }
+    if port_max % 2 == 0 {
+        problems.push("media.port_max", ProblemKind::EvenPortMax(port_max));
+    }
+    if port_min >= port_max {
+        problems.push(
+            "media.port_max",
+            ProblemKind::EmptyPortRange {
+                min: port_min,
+                max: port_max,
+            },
+        );
+        return;
+    }
+    for (index, listener) in config.sip.listen.iter().enumerate() {
+        let port = listener.address.port();
+        let same_host = listener.address.ip() == address
+            || listener.address.ip().is_unspecified()
+            || address.is_unspecified();
+        if !listener.transport.is_stream() && same_host && (port_min..=port_max).contains(&port) {
+            problems.push(
+                "media.port_min",
+                ProblemKind::AddressConflict {
+                    what: "media port range on",
+                    address: SocketAddr::new(address, port),
+                    other: format!("sip.listen[{index}], udp {}", listener.address),
+                },
+            );
+        }
+    }
+}
+
+fn check_trunks(config: &Config, problems: &mut Problems) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (index, trunk) in config.trunks.iter().enumerate() {
+        let key = format!("trunk[{index}]");
+        let name_is_valid = (1..=64).contains(&trunk.name.len())
+            && trunk
+                .name
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
+        if !name_is_valid {
+            problems.push(
+                format!("{key}.name"),
+                ProblemKind::InvalidTrunkName(trunk.name.clone()),
+            );
+        } else if let Some(other) = names.insert(&trunk.name, index) {
+            problems.push(
+                format!("{key}.name"),
+                ProblemKind::DuplicateTrunkName {
+                    name: trunk.name.clone(),
+                    other: format!("trunk[{other}]"),
+                },
+            );
+        }
+        if trunk.targets.is_empty() {
+            problems.push(format!("{key}.targets"), ProblemKind::NoTargets);
+        } else if trunk.targets.len() > MAX_TRUNK_TARGETS {
+            problems.push(
+                format!("{key}.targets"),
+                ProblemKind::TooManyTargets {
+                    count: trunk.targets.len(),
+                    max: MAX_TRUNK_TARGETS,
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The `sbc` appliance: the composition root around `sbc-core`, `media-relay` and
+//! `admin-api`. The binary (`src/main.rs`) is a thin CLI over this library.
+//!
+//! * [`config`]: the TOML configuration, its types, loading and validation.
+//! * [`tls_material`]: TLS certificates for the SIP TLS listeners (generated when absent).
+//! * [`logging`]: the tracing subscriber (text or JSON).
+//! * [`shutdown`]: SIGINT/SIGTERM and the stop request every task waits for.
+//! * [`status`]: what the admin API reports (readiness).
+//! * [`server`]: the signalling runtime: **the lead's plug point**.
+//! * [`appliance`]: runs all of the above until a stop signal.
+
+pub mod appliance;
+pub mod config;
+pub mod logging;
+pub mod server;
+pub mod shutdown;
+pub mod status;
+pub mod tls_material;

@@ -1,0 +1,70 @@
+//! What the appliance tells the admin API about itself (readiness, for now).
+
+use std::sync::RwLock;
+
+use admin_api::{Appliance, Readiness};
+
+/// The appliance's readiness, shared between the signalling runtime (which sets it) and the
+/// admin API (which reports it on `GET /ready`).
+#[derive(Debug)]
+pub struct ApplianceStatus {
+    readiness: RwLock<Readiness>,
+}
+
+impl ApplianceStatus {
+    /// Not ready yet: listeners are still being bound.
+    pub fn starting() -> Self {
+        ApplianceStatus {
+            readiness: RwLock::new(Readiness::NotReady("starting".to_owned())),
+        }
+    }
+
+    /// Every listener is bound and traffic is handled.
+    pub fn mark_ready(&self) {
+        self.set(Readiness::Ready);
+    }
+
+    /// Traffic should go elsewhere (draining, overloaded …).
+    pub fn mark_not_ready(&self, reason: &str) {
+        self.set(Readiness::NotReady(reason.to_owned()));
+    }
+
+    fn set(&self, readiness: Readiness) {
+        // A poisoned lock only means a writer panicked mid-assignment of a plain value.
+        let mut guard = self
+            .readiness
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *guard = readiness;
+    }
+}
+
+impl Appliance for ApplianceStatus {
+    fn readiness(&self) -> Readiness {
+        self.readiness
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_not_ready_then_follows_marks() {
+        let status = ApplianceStatus::starting();
+        assert_eq!(
+            status.readiness(),
+            Readiness::NotReady("starting".to_owned())
+        );
+        status.mark_ready();
+        assert_eq!(status.readiness(), Readiness::Ready);
+        status.mark_not_ready("draining");
+        assert_eq!(
+            status.readiness(),
+            Readiness::NotReady("draining".to_owned())
+        );
+    }
+}

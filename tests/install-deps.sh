@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, when missing, the Debian packages that building and testing sbc need:
+#   sip-tester (SIPp), sipsak, openssl (s_client): the real peers of the black-box tests;
+#   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate.
+# Uses sudo only when not root. Safe to run repeatedly (does nothing when all are there).
+set -euo pipefail
+
+missing=()
+have_command() { command -v "$1" >/dev/null 2>&1; }
+have_package() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+have_command sipp || missing+=(sip-tester)
+have_command sipsak || missing+=(sipsak)
+have_command openssl || missing+=(openssl)
+have_command pkg-config || missing+=(pkg-config)
+have_package libssl-dev || missing+=(libssl-dev)
+have_command cc || missing+=(gcc libc6-dev)
+
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+
+if ! have_command apt-get; then
+    echo "install-deps: missing ${missing[*]} and apt-get is not available (Debian expected)" >&2
+    exit 1
+fi
+
+as_root=()
+if [[ $(id -u) -ne 0 ]]; then
+    as_root=(sudo)
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

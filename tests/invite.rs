@@ -1,0 +1,110 @@
+//! An INVITE the SBC cannot (yet) route gets a proper final response, never a 2xx, over
+//! UDP and TCP; the UAC ACKs it like a real one would, and the SBC keeps answering.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::sip::{self, SipStream};
+use common::{Sbc, SbcConfig};
+
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A non-2xx final response: 3xx–6xx, with the transaction's Call-ID and CSeq and a To tag.
+fn assert_rejected(responses: &[String], invite: &sip::Request, sbc: &Sbc) {
+    let response = sip::final_response(responses);
+    let code = sip::status_code(response).unwrap_or(0);
+    assert!(
+        (300..700).contains(&code),
+        "INVITE needs a final non-2xx response (e.g. 405/480/501), got {:?}\n{}",
+        sip::first_line(response),
+        sbc.log_tail()
+    );
+    assert_eq!(
+        sip::header(response, "Call-ID"),
+        Some(invite.call_id.as_str()),
+        "{response}"
+    );
+    assert_eq!(
+        sip::header(response, "CSeq"),
+        Some("1 INVITE"),
+        "{response}"
+    );
+    assert!(
+        sip::header(response, "To")
+            .unwrap_or_default()
+            .contains("tag="),
+        "{response}"
+    );
+    for provisional in &responses[..responses.len() - 1] {
+        let code = sip::status_code(provisional).unwrap_or(0);
+        assert!(
+            (100..200).contains(&code),
+            "unexpected response before the final: {provisional}"
+        );
+    }
+}
+
+#[test]
+fn invite_over_udp_gets_a_final_non_2xx_and_the_sbc_keeps_running() {
+    let mut sbc = Sbc::start(SbcConfig::new());
+    let target = sbc.config.sip_address();
+    let socket = sip::udp_socket(sbc.config.net.host(2));
+    let invite = sip::request("INVITE", target, "UDP", socket.local_addr().unwrap());
+    let responses = sip::udp_transaction(&socket, target, &invite, ANSWER_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}\n{}", sbc.log_tail()));
+    assert_rejected(&responses, &invite, &sbc);
+    let ack = sip::ack_for_failure(&invite, sip::final_response(&responses));
+    socket.send_to(ack.as_bytes(), target).unwrap();
+
+    // Still alive and answering.
+    let options = sip::request("OPTIONS", target, "UDP", socket.local_addr().unwrap());
+    let responses = sip::udp_transaction(&socket, target, &options, ANSWER_TIMEOUT)
+        .unwrap_or_else(|error| panic!("after the INVITE: {error}\n{}", sbc.log_tail()));
+    assert_eq!(sip::status_code(sip::final_response(&responses)), Some(200));
+    sbc.assert_alive("an INVITE over UDP");
+}
+
+#[test]
+fn invite_over_tcp_gets_a_final_non_2xx_and_the_connection_stays_usable() {
+    let mut sbc = Sbc::start(SbcConfig::new());
+    let target = sbc.config.sip_address();
+    let mut stream = SipStream::connect(sbc.config.net.host(2), target, ANSWER_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}\n{}", sbc.log_tail()));
+    let invite = sip::request("INVITE", target, "TCP", stream.local_addr());
+    let responses = stream
+        .transaction(&invite, ANSWER_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}\n{}", sbc.log_tail()));
+    assert_rejected(&responses, &invite, &sbc);
+    stream
+        .send(&sip::ack_for_failure(
+            &invite,
+            sip::final_response(&responses),
+        ))
+        .unwrap();
+
+    let options = sip::request("OPTIONS", target, "TCP", stream.local_addr());
+    let responses = stream
+        .transaction(&options, ANSWER_TIMEOUT)
+        .unwrap_or_else(|error| panic!("after the INVITE: {error}\n{}", sbc.log_tail()));
+    assert_eq!(sip::status_code(sip::final_response(&responses)), Some(200));
+    sbc.assert_alive("an INVITE over TCP");
+}
+
+#[test]
+fn unknown_method_gets_a_final_response() {
+    let sbc = Sbc::start(SbcConfig::new());
+    let target = sbc.config.sip_address();
+    let socket = sip::udp_socket(sbc.config.net.host(2));
+    let request = sip::request("FROBNICATE", target, "UDP", socket.local_addr().unwrap());
+    let responses = sip::udp_transaction(&socket, target, &request, ANSWER_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}\n{}", sbc.log_tail()));
+    let code = sip::status_code(sip::final_response(&responses)).unwrap_or(0);
+    assert!(
+        (400..700).contains(&code),
+        "an unknown method needs a final error response (405/501), got {code}\n{}",
+        sbc.log_tail()
+    );
+}
