@@ -44,6 +44,7 @@
 mod address;
 mod attributes;
 mod candidate;
+mod codec;
 mod crypto;
 mod error;
 mod lines;

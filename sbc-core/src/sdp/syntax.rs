@@ -28,7 +28,7 @@ pub(crate) fn fields(s: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Parses a decimal number made only of digits (no sign, no spaces), without overflow.
 pub(crate) fn parse_decimal<T: TryFrom<u64>>(s: &[u8]) -> Option<T> {
-    if !is_digits(s) || s.len() > 19 {
+    if !is_digits(s) || s.len() > 20 {
         return None;
     }
     let mut value: u64 = 0;
