@@ -2,6 +2,9 @@
 //! checked for several of them: RFC 4317 offer/answer examples, JSEP (RFC 9429) WebRTC
 //! examples, RFC 4568 `a=crypto` lines, and the SDP bodies of RFC 5118 §4.6 and §4.8.
 
+// A failed expectation is a failed test: panicking with a message is what a test does.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
@@ -441,4 +444,27 @@ fn rfc5118_per_media_ipv4_and_ipv6() {
         video.ip(),
         Some(IpAddr::V6("2001:db8::1".parse().expect("ip")))
     );
+}
+
+/// The fuzz seeds (and any regression input added there) hold the fuzz target's
+/// invariant: whatever parses prints to bytes that parse to the same model.
+#[test]
+fn fuzz_seeds_round_trip() {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/sdp"));
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/seeds/sdp") {
+        let path = entry.expect("entry").path();
+        let input = std::fs::read(&path).expect("readable");
+        let Ok(sdp) = SessionDescription::parse(&input) else {
+            continue;
+        };
+        let printed = sdp.to_bytes();
+        let again = SessionDescription::parse(&printed).expect("printed SDP parses");
+        assert_eq!(again, sdp, "{}", path.display());
+        if !input.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') {
+            assert_eq!(&printed[..], &input[..], "{}", path.display());
+        }
+        count += 1;
+    }
+    assert!(count >= 50, "only {count} seeds parse");
 }

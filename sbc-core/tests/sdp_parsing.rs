@@ -1,6 +1,9 @@
 //! Parser behaviour: what is refused (and with which error name and line), what is kept
 //! as received, line ends, limits, non-UTF-8 bytes.
 
+// A failed expectation is a failed test: panicking with a message is what a test does.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::net::{IpAddr, Ipv6Addr};
 
 use bytes::Bytes;
@@ -196,13 +199,11 @@ fn non_utf8_bytes_are_kept() {
 
 #[test]
 fn addresses_ipv4_ipv6_and_names() {
-    let text = format!(
-        "v=0\r\no=- 1 2 IN IP6 2001:DB8:0:0::1\r\ns=-\r\nc=IN IP4 host.example.com\r\n\
+    let text = "v=0\r\no=- 1 2 IN IP6 2001:DB8:0:0::1\r\ns=-\r\nc=IN IP4 host.example.com\r\n\
          m=audio 1 RTP/AVP 0\r\nc=IN IP6 ::ffff:192.0.2.1\r\nm=audio 2 RTP/AVP 0\r\n\
-         c=TN RFC2543 +1-617-555-0100\r\n"
-    );
+         c=TN RFC2543 +1-617-555-0100\r\n";
     round_trip(text.as_bytes());
-    let sdp = parse(&text).expect("parses");
+    let sdp = parse(text).expect("parses");
     // The address keeps its non-canonical spelling and decodes on demand.
     assert_eq!(&sdp.origin.address.address[..], b"2001:DB8:0:0::1");
     assert_eq!(
@@ -220,7 +221,6 @@ fn addresses_ipv4_ipv6_and_names() {
     let other = sdp.media[1].lines.connection().expect("c=");
     assert_eq!(other.address.net_type, NetType::Other("TN".into()));
     assert_eq!(other.address.addr_type, AddrType::Other("RFC2543".into()));
-    assert!(HEAD.starts_with("v=0"));
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! Property tests: generated descriptions survive print → parse unchanged, so do typed
 //! attribute values, and so does a B2BUA-style rewrite of ports and addresses.
 
+// A failed expectation is a failed test: panicking with a message is what a test does.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytes::Bytes;

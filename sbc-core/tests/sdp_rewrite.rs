@@ -1,6 +1,9 @@
 //! The rewrites a B2BUA does when it anchors media: each setter changes only what it
 //! names, in place, and the result prints and re-parses to the same model.
 
+// A failed expectation is a failed test: panicking with a message is what a test does.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use sbc_core::sdp::{
