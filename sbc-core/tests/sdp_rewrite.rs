@@ -92,7 +92,7 @@ fn connection_is_inserted_where_rfc_8866_orders_it() {
         .lines
         .set_connection(Some(Connection::from_ip(v6)));
     let text = reprint(&sdp);
-    // Before the first a= (after nothing, since i= was appended last), at media level.
+    // No c= left: the new one goes before the first a= (RFC 8866 order), not at the end.
     assert!(text.contains(
         "m=audio 10100 UDP/TLS/RTP/SAVPF 96 0 8 97\r\nc=IN IP6 2001:db8::5\r\na=mid:a1\r\n"
     ));

@@ -55,6 +55,15 @@ impl Lines {
         self.0.push(line);
     }
 
+    /// Inserts a line at `index` (clamped to the end).
+    pub fn insert(&mut self, index: usize, line: Line) {
+        self.0.insert(index.min(self.0.len()), line);
+    }
+
+    pub fn as_slice(&self) -> &[Line] {
+        &self.0
+    }
+
     pub fn retain(&mut self, keep: impl FnMut(&Line) -> bool) {
         self.0.retain(keep);
     }
