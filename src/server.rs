@@ -1,29 +1,27 @@
-//! ════════════════════════════════════════════════════════════════════════════════════════
-//!  SIGNALLING PLUG POINT (for the lead)
-//! ════════════════════════════════════════════════════════════════════════════════════════
+//! The signalling runtime: binds the SIP transports and drives the sans-IO [`Endpoint`]
+//! with what they receive, the clock, and randomness.
 //!
-//! [`run`] is the one function `main` calls to run signalling. Everything around it is
-//! ready: the configuration is loaded and validated, TLS material exists (every TLS
-//! listener in `config.sip.listen` has `certificate` and `private_key` set), logging is
-//! on, the admin API serves `/health` and `/ready`, and SIGINT/SIGTERM resolve
-//! `context.shutdown`.
-//!
-//! What `run` must do:
-//! 1. bind the `sbc_core::net` listeners from `config.sip.listen` (limits in
-//!    `config.sip.limits`, timers in `config.sip.timers`) and return an error naming the
-//!    address if one cannot be bound (main exits non-zero);
-//! 2. call `context.status.mark_ready()` once every listener is bound (the black-box tests
-//!    wait for `GET /ready` = 200 before sending traffic);
-//! 3. run transport → parser → transactions → responder until `context.shutdown` resolves,
-//!    then drain and return `Ok(())` (main allows [`crate::appliance::DRAIN_TIMEOUT`]).
+//! One task owns the endpoint (and so its transaction layer): it takes each received
+//! message, fires timers when [`Endpoint::poll_timeout`] says, and sends every
+//! [`Transmit`] the endpoint produces on the flow it names. It decides nothing itself.
 
-use std::sync::Arc;
+use std::time::Instant;
 
-use tracing::info;
+use anyhow::Context;
+use sbc_core::endpoint::{Endpoint, EndpointConfig};
+use sbc_core::net::{
+    self, CertificateFiles, FlowId, Inbound, Protocol, Target, TlsListenerConfig, Transport,
+    TransportConfig, TransportHandle,
+};
+use sbc_core::transaction::{LayerConfig, Peer, Reliability, TimerConfig, Transmit};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
 
-use crate::config::Config;
+use crate::config::{ClientAuth, Config, TransportKind};
 use crate::shutdown::Shutdown;
 use crate::status::ApplianceStatus;
+
+use std::sync::Arc;
 
 /// What `main` hands the signalling runtime besides the configuration.
 #[derive(Debug)]
@@ -34,15 +32,170 @@ pub struct ServerContext {
     pub shutdown: Shutdown,
 }
 
-/// Run signalling until a stop is requested.
+/// Binds every SIP listener, reports ready, and serves until a stop is requested.
 pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
-    // TODO(lead): bind sbc_core::net listeners from `config.sip` and wire
-    // transport → parser → transactions → "OPTIONS → 200 OK, anything else → final response".
-    info!(
-        listeners = config.sip.listen.len(),
-        "signalling not wired yet: no SIP listener is bound (see src/server.rs)"
-    );
+    let (transport, inbound) = Transport::bind(transport_config(&config))
+        .await
+        .context("cannot start the SIP transports")?;
+    for (protocol, address) in transport.local_addrs() {
+        info!(%protocol, %address, "SIP listener bound");
+    }
+    let endpoint = Endpoint::new(endpoint_config(&config), random_u64);
     context.status.mark_ready();
-    context.shutdown.requested().await;
+
+    serve(endpoint, &transport, inbound, context.shutdown).await;
+
+    info!("stopping the SIP transports");
+    transport.shutdown().await;
     Ok(())
+}
+
+/// The run loop of the drain contract: feed, drain transmits, sleep until the next timer.
+async fn serve(
+    mut endpoint: Endpoint,
+    transport: &TransportHandle,
+    mut inbound: mpsc::Receiver<Inbound>,
+    shutdown: Shutdown,
+) {
+    let stop = shutdown.requested();
+    tokio::pin!(stop);
+    loop {
+        let wake = endpoint.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            biased;
+            () = &mut stop => break,
+            received = inbound.recv() => match received {
+                Some(message) => {
+                    let source = peer_of(&message);
+                    endpoint.handle_inbound(Instant::now(), message.bytes, source);
+                }
+                None => {
+                    warn!("the SIP transports stopped");
+                    break;
+                }
+            },
+            () = sleep_until(wake), if wake.is_some() => endpoint.handle_timeout(Instant::now()),
+        }
+        while let Some(transmit) = endpoint.poll_transmit() {
+            let target = target_of(&transmit);
+            if let Err(error) = transport.send(target, transmit.payload.clone()).await {
+                debug!(error = %error, reason = error.name(), "send failed");
+                endpoint.handle_transport_error(Instant::now(), &transmit);
+            }
+        }
+    }
+}
+
+async fn sleep_until(wake: Option<tokio::time::Instant>) {
+    match wake {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The transaction layer's view of where a message came from.
+fn peer_of(message: &Inbound) -> Peer {
+    let reliability = if message.protocol.is_stream() {
+        Reliability::Reliable
+    } else {
+        Reliability::Unreliable
+    };
+    Peer {
+        remote: message.source,
+        reliability,
+        flow: Some(message.flow.to_raw()),
+    }
+}
+
+/// Where the transport sends a transmit: back on its flow when it has one (every answer
+/// does), else to the address.
+fn target_of(transmit: &Transmit) -> Target {
+    let peer = transmit.destination;
+    match peer.flow {
+        Some(raw) => Target::Flow(FlowId::from_raw(raw, peer.remote)),
+        None => {
+            let protocol = match peer.reliability {
+                Reliability::Reliable => Protocol::Tcp,
+                Reliability::Unreliable => Protocol::Udp,
+            };
+            Target::Destination(net::Destination::new(protocol, peer.remote))
+        }
+    }
+}
+
+fn transport_config(config: &Config) -> TransportConfig {
+    let limits = &config.sip.limits;
+    let defaults = net::Limits::default();
+    let net_limits = net::Limits {
+        max_datagram_bytes: limits.max_message_size,
+        max_stream_message_bytes: limits.max_message_size,
+        max_header_bytes: defaults.max_header_bytes.min(limits.max_message_size),
+        max_connections: limits.max_connections,
+        max_connections_per_ip: limits.max_connections_per_ip,
+        idle_timeout: limits.idle_timeout(),
+        // A message that is still incomplete after this long holds memory for nothing
+        // (slow-drip clients): never longer than the idle timeout.
+        incomplete_message_timeout: defaults
+            .incomplete_message_timeout
+            .min(limits.idle_timeout()),
+        tls_handshake_timeout: limits.tls_handshake_timeout(),
+        ..defaults
+    };
+    let listeners = config
+        .sip
+        .listen
+        .iter()
+        .map(|listener| match listener.transport {
+            TransportKind::Udp => net::ListenerConfig::plain(Protocol::Udp, listener.address),
+            TransportKind::Tcp => net::ListenerConfig::plain(Protocol::Tcp, listener.address),
+            TransportKind::Tls => {
+                let mut tls = TlsListenerConfig::new(CertificateFiles {
+                    // `tls_material::prepare` has set both for every TLS listener.
+                    chain_file: listener.certificate.clone().unwrap_or_default(),
+                    key_file: listener.private_key.clone().unwrap_or_default(),
+                });
+                tls.client_ca_file = listener.client_ca.clone();
+                tls.client_auth = match listener.client_auth {
+                    ClientAuth::None => net::ClientAuth::None,
+                    ClientAuth::Optional => net::ClientAuth::Optional,
+                    ClientAuth::Require => net::ClientAuth::Required,
+                };
+                net::ListenerConfig::tls(listener.address, tls)
+            }
+        })
+        .collect();
+    TransportConfig {
+        listeners,
+        limits: net_limits,
+        ..TransportConfig::default()
+    }
+}
+
+fn endpoint_config(config: &Config) -> EndpointConfig {
+    let timers = &config.sip.timers;
+    EndpointConfig {
+        layer: LayerConfig {
+            timers: TimerConfig {
+                t1: timers.t1(),
+                t2: timers.t2(),
+                t4: timers.t4(),
+                ..TimerConfig::default()
+            },
+            ..LayerConfig::default()
+        },
+        ..EndpointConfig::default()
+    }
+}
+
+/// Tags come from the OS CSPRNG: they are unguessable, as RFC 3261 §19.3 wants.
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    if openssl::rand::rand_bytes(&mut bytes).is_err() {
+        // The CSPRNG cannot fail once seeded; fall back to something unique anyway.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        return now.as_nanos() as u64;
+    }
+    u64::from_le_bytes(bytes)
 }

@@ -105,6 +105,10 @@ impl fmt::Display for Protocol {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowId(FlowKind);
 
+/// Marks a raw flow number as a UDP socket index (stream ids count up from 1 and never
+/// reach it).
+const DATAGRAM_FLOW: u64 = 1 << 63;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum FlowKind {
     /// The UDP socket with this index in the transport, and the remote address.
@@ -117,6 +121,27 @@ impl FlowId {
     /// True for a UDP flow, false for a TCP or TLS connection.
     pub fn is_datagram(&self) -> bool {
         matches!(self.0, FlowKind::Datagram { .. })
+    }
+
+    /// The flow as a number, for sans-IO layers that keep an opaque flow beside the remote
+    /// address (`transaction::Peer`); [`FlowId::from_raw`] with that address gives it back.
+    pub fn to_raw(self) -> u64 {
+        match self.0 {
+            FlowKind::Datagram { socket, .. } => DATAGRAM_FLOW | socket as u64,
+            FlowKind::Stream(id) => id & !DATAGRAM_FLOW,
+        }
+    }
+
+    /// The flow [`FlowId::to_raw`] numbered; `remote` is the peer's address, which a UDP
+    /// flow includes.
+    pub fn from_raw(raw: u64, remote: SocketAddr) -> FlowId {
+        if raw & DATAGRAM_FLOW != 0 {
+            // Socket indexes are small (one per UDP listener), so this cannot truncate.
+            let socket = usize::try_from(raw & !DATAGRAM_FLOW).unwrap_or(usize::MAX);
+            FlowId(FlowKind::Datagram { socket, remote })
+        } else {
+            FlowId(FlowKind::Stream(raw))
+        }
     }
 }
 
