@@ -1,5 +1,7 @@
 //! The SBC's own endpoint (RFC 3261 §8.2 UAS behaviour), driven on a virtual clock.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
