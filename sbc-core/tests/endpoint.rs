@@ -131,10 +131,7 @@ fn options_gets_200_with_capabilities() {
 #[test]
 fn rport_and_received_are_stamped_on_the_top_via() {
     let mut sbc = endpoint();
-    let message = request("OPTIONS", "sip:sbc.example.net", "", "")
-        .iter()
-        .copied()
-        .collect::<Vec<u8>>();
+    let message = request("OPTIONS", "sip:sbc.example.net", "", "");
     // The client claims 192.0.2.10:5062 and really is 192.0.2.10:5062: rport still gets
     // filled in (RFC 3581 §4), and received too.
     let ok = only(exchange(&mut sbc, Instant::now(), &message));
