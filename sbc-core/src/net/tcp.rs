@@ -87,8 +87,11 @@ async fn serve_accepted(
                 server_name: None,
             };
             slot.register(writer, Some(key));
-            let connection = Connection::new(shared, slot, Protocol::Tcp, remote, local, None);
-            stream::run(connection, tcp, outgoing).await;
+            if let Some(connection) =
+                Connection::new(shared, slot, Protocol::Tcp, remote, local, None)
+            {
+                stream::run(connection, tcp, outgoing).await;
+            }
         }
         Some(tls) => {
             let acceptor = tls.acceptor();
@@ -104,8 +107,11 @@ async fn serve_accepted(
             // any server name.
             slot.register(writer, None);
             let peer = peer.map(Arc::new);
-            let connection = Connection::new(shared, slot, Protocol::Tls, remote, local, peer);
-            stream::run(connection, stream, outgoing).await;
+            if let Some(connection) =
+                Connection::new(shared, slot, Protocol::Tls, remote, local, peer)
+            {
+                stream::run(connection, stream, outgoing).await;
+            }
         }
     }
 }
@@ -155,7 +161,8 @@ pub(crate) async fn connect(
         None => {
             slot.register(writer.clone(), Some(key));
             let connection =
-                Connection::new(Arc::clone(shared), slot, Protocol::Tcp, addr, local, None);
+                Connection::new(Arc::clone(shared), slot, Protocol::Tcp, addr, local, None)
+                    .ok_or(SendError::ShutDown)?;
             shared.spawn(stream::run(connection, tcp, outgoing));
         }
         Some(connector) => {
@@ -177,7 +184,8 @@ pub(crate) async fn connect(
             };
             slot.register(writer.clone(), Some(key));
             let connection =
-                Connection::new(Arc::clone(shared), slot, Protocol::Tls, addr, local, None);
+                Connection::new(Arc::clone(shared), slot, Protocol::Tls, addr, local, None)
+                    .ok_or(SendError::ShutDown)?;
             shared.spawn(stream::run(connection, stream, outgoing));
         }
     }

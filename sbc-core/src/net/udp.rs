@@ -46,7 +46,7 @@ fn is_keepalive(datagram: &[u8]) -> bool {
 
 /// Receives datagrams until shutdown, handing each upward as one message.
 pub(crate) async fn receive_loop(shared: Arc<Shared>, index: usize) {
-    let Some(endpoint) = shared.udp_sockets.get(index) else {
+    let (Some(endpoint), Some(upward)) = (shared.udp_sockets.get(index), shared.upward()) else {
         return;
     };
     let socket = Arc::clone(&endpoint.socket);
@@ -75,7 +75,7 @@ pub(crate) async fn receive_loop(shared: Arc<Shared>, index: usize) {
         if is_keepalive(datagram) {
             continue;
         }
-        shared.deliver(Inbound {
+        upward.deliver(Inbound {
             bytes: Bytes::copy_from_slice(datagram),
             source,
             local,
