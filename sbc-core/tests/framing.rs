@@ -263,7 +263,10 @@ mod rfc5626_keep_alives {
     #[test]
     fn double_crlf_is_a_ping_single_crlf_a_pong() {
         let mut framer = StreamFramer::new(FramingLimits::default());
-        assert_eq!(feed(&mut framer, b"\r\n\r\n"), vec![Ok(Frame::KeepAlivePing)]);
+        assert_eq!(
+            feed(&mut framer, b"\r\n\r\n"),
+            vec![Ok(Frame::KeepAlivePing)]
+        );
         assert_eq!(feed(&mut framer, b"\r\n"), vec![Ok(Frame::KeepAlivePong)]);
         assert!(!framer.is_mid_message());
     }
@@ -286,7 +289,10 @@ mod rfc5626_keep_alives {
         assert_eq!(feed(&mut framer, b"\r"), vec![]);
         assert_eq!(feed(&mut framer, b"\n"), vec![Ok(Frame::KeepAlivePing)]);
         // The half-ping memory does not outlive the next frame.
-        assert_eq!(feed(&mut framer, b"\r\n\r\n"), vec![Ok(Frame::KeepAlivePing)]);
+        assert_eq!(
+            feed(&mut framer, b"\r\n\r\n"),
+            vec![Ok(Frame::KeepAlivePing)]
+        );
     }
 
     #[test]

@@ -92,13 +92,17 @@ async fn response_goes_back_on_the_connection_the_request_came_in_on() {
     assert_eq!(read_exactly(&mut phone, 2).await, b"\r\n");
 
     let answer = response("tcp1");
-    let sent = transport.send(Target::Flow(received.flow), answer.clone()).await;
+    let sent = transport
+        .send(Target::Flow(received.flow), answer.clone())
+        .await;
     assert_eq!(sent.ok(), Some(received.flow));
     assert_eq!(read_exactly(&mut phone, answer.len()).await, answer);
 
     // Sending to the phone's address reuses the accepted connection too.
     let by_address = Destination::new(Protocol::Tcp, received.source);
-    let sent = transport.send(Target::Destination(by_address), answer.clone()).await;
+    let sent = transport
+        .send(Target::Destination(by_address), answer.clone())
+        .await;
     assert_eq!(sent.ok(), Some(received.flow));
     assert_eq!(read_exactly(&mut phone, answer.len()).await, answer);
     assert_eq!(transport.counters().keepalive_pings_answered(), 1);
@@ -107,7 +111,10 @@ async fn response_goes_back_on_the_connection_the_request_came_in_on() {
     drop(phone);
     let transport_ref = &transport;
     let flow = received.flow;
-    eventually("the connection to close", || transport_ref.open_connections() == 0).await;
+    eventually("the connection to close", || {
+        transport_ref.open_connections() == 0
+    })
+    .await;
     let error = transport.send(Target::Flow(flow), answer).await;
     assert!(matches!(error, Err(SendError::FlowClosed)), "{error:?}");
     transport.shutdown().await;
@@ -125,7 +132,9 @@ async fn outbound_connection_is_made_once_reused_and_carries_responses_upward() 
     };
     let at_server = recv(&mut server_inbound).await;
     assert_eq!(at_server.bytes, request("out1"));
-    let sent = server.send(Target::Flow(at_server.flow), response("out1")).await;
+    let sent = server
+        .send(Target::Flow(at_server.flow), response("out1"))
+        .await;
     assert!(sent.is_ok());
     let at_client = recv(&mut client_inbound).await;
     assert_eq!(at_client.bytes, response("out1"));
@@ -180,7 +189,9 @@ async fn connecting_to_a_closed_port_fails_cleanly() {
         Err(error) => panic!("{error}"),
     };
     let nowhere = Destination::new(Protocol::Tcp, SocketAddr::from(([127, 0, 0, 1], port)));
-    let error = client.send(Target::Destination(nowhere), request("x")).await;
+    let error = client
+        .send(Target::Destination(nowhere), request("x"))
+        .await;
     assert!(matches!(error, Err(SendError::Io { .. })), "{error:?}");
     assert_eq!(client.counters().drops(DropReason::ConnectError), 1);
     assert_eq!(client.open_connections(), 0);
@@ -197,7 +208,10 @@ async fn connections_per_source_ip_are_limited() {
     let mut first = connect_from("127.0.0.2", sbc).await;
     let mut second = connect_from("127.0.0.2", sbc).await;
     let transport_ref = &transport;
-    eventually("two connections admitted", || transport_ref.open_connections() == 2).await;
+    eventually("two connections admitted", || {
+        transport_ref.open_connections() == 2
+    })
+    .await;
     let mut third = connect_from("127.0.0.2", sbc).await;
     assert!(closed_by_server(&mut third).await);
     assert_eq!(
@@ -210,12 +224,18 @@ async fn connections_per_source_ip_are_limited() {
     assert_eq!(recv(&mut inbound).await.bytes, request("other"));
     write(&mut first, &request("first")).await;
     write(&mut second, &request("second")).await;
-    let mut got = vec![recv(&mut inbound).await.bytes, recv(&mut inbound).await.bytes];
+    let mut got = vec![
+        recv(&mut inbound).await.bytes,
+        recv(&mut inbound).await.bytes,
+    ];
     got.sort();
     assert_eq!(got, vec![request("first"), request("second")]);
     // Closing one frees a place.
     drop(first);
-    eventually("a place to free up", || transport_ref.open_connections() == 2).await;
+    eventually("a place to free up", || {
+        transport_ref.open_connections() == 2
+    })
+    .await;
     let mut fourth = connect_from("127.0.0.2", sbc).await;
     write(&mut fourth, &request("fourth")).await;
     assert_eq!(recv(&mut inbound).await.bytes, request("fourth"));
@@ -231,7 +251,10 @@ async fn total_connections_are_limited() {
     let (transport, _inbound, sbc) = tcp_transport(limits).await;
     let _first = connect_from("127.0.0.2", sbc).await;
     let transport_ref = &transport;
-    eventually("one connection admitted", || transport_ref.open_connections() == 1).await;
+    eventually("one connection admitted", || {
+        transport_ref.open_connections() == 1
+    })
+    .await;
     let mut second = connect_from("127.0.0.3", sbc).await;
     assert!(closed_by_server(&mut second).await);
     assert_eq!(
@@ -249,14 +272,22 @@ async fn garbage_closes_only_that_connection() {
     write(&mut bad, b"\x16\x03\x01garbage without any framing\r\n\r\n").await;
     assert!(closed_by_server(&mut bad).await);
     assert_eq!(
-        transport.counters().drops(DropReason::FramingMissingContentLength),
+        transport
+            .counters()
+            .drops(DropReason::FramingMissingContentLength),
         1
     );
     let mut negative = connect_from("127.0.0.3", sbc).await;
-    write(&mut negative, b"INVITE sip:a SIP/2.0\r\nContent-Length: -1\r\n\r\n").await;
+    write(
+        &mut negative,
+        b"INVITE sip:a SIP/2.0\r\nContent-Length: -1\r\n\r\n",
+    )
+    .await;
     assert!(closed_by_server(&mut negative).await);
     assert_eq!(
-        transport.counters().drops(DropReason::FramingNegativeContentLength),
+        transport
+            .counters()
+            .drops(DropReason::FramingNegativeContentLength),
         1
     );
     write(&mut good, &request("still-fine")).await;
@@ -276,10 +307,16 @@ async fn oversized_message_closes_the_connection_before_the_body_arrives() {
     };
     let (transport, mut inbound, sbc) = tcp_transport(limits).await;
     let mut big = connect_from("127.0.0.2", sbc).await;
-    write(&mut big, b"MESSAGE sip:a SIP/2.0\r\nContent-Length: 1000000\r\n\r\n").await;
+    write(
+        &mut big,
+        b"MESSAGE sip:a SIP/2.0\r\nContent-Length: 1000000\r\n\r\n",
+    )
+    .await;
     assert!(closed_by_server(&mut big).await);
     assert_eq!(
-        transport.counters().drops(DropReason::FramingMessageTooLarge),
+        transport
+            .counters()
+            .drops(DropReason::FramingMessageTooLarge),
         1
     );
     let mut endless = connect_from("127.0.0.2", sbc).await;
@@ -290,7 +327,12 @@ async fn oversized_message_closes_the_connection_before_the_body_arrives() {
         sent += line.len();
     }
     assert!(closed_by_server(&mut endless).await);
-    assert_eq!(transport.counters().drops(DropReason::FramingHeaderTooLarge), 1);
+    assert_eq!(
+        transport
+            .counters()
+            .drops(DropReason::FramingHeaderTooLarge),
+        1
+    );
     assert_nothing_received(&mut inbound).await;
     transport.shutdown().await;
 }
@@ -320,7 +362,9 @@ async fn slow_drip_is_cut_off_by_the_incomplete_message_timeout() {
     assert!(closed || closed_by_server(&mut dripper).await);
     assert!(started.elapsed() < PATIENCE);
     assert_eq!(
-        transport.counters().drops(DropReason::IncompleteMessageTimeout),
+        transport
+            .counters()
+            .drops(DropReason::IncompleteMessageTimeout),
         1
     );
     // A normal client meanwhile is unaffected.
@@ -353,6 +397,8 @@ async fn shutdown_closes_connections_and_listeners() {
     assert!(closed_by_server(&mut phone).await);
     assert!(inbound.recv().await.is_none());
     assert!(TcpStream::connect(sbc).await.is_err());
-    let error = transport.send(Target::Flow(received.flow), response("x")).await;
+    let error = transport
+        .send(Target::Flow(received.flow), response("x"))
+        .await;
     assert!(matches!(error, Err(SendError::ShutDown)));
 }

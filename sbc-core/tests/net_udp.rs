@@ -5,8 +5,7 @@ mod net_common;
 use bytes::Bytes;
 use net_common::*;
 use sbc_core::net::{
-    Destination, DropReason, Limits, ListenerConfig, Protocol, SendError, Target,
-    TlsClientConfig,
+    Destination, DropReason, Limits, ListenerConfig, Protocol, SendError, Target, TlsClientConfig,
 };
 use tokio::net::UdpSocket;
 
@@ -27,8 +26,11 @@ async fn peer_recv(socket: &UdpSocket) -> (Vec<u8>, std::net::SocketAddr) {
 
 #[tokio::test]
 async fn request_in_response_back_on_the_flow() {
-    let (transport, mut inbound) =
-        bind(vec![ListenerConfig::plain(Protocol::Udp, addr("127.0.0.1:0"))]).await;
+    let (transport, mut inbound) = bind(vec![ListenerConfig::plain(
+        Protocol::Udp,
+        addr("127.0.0.1:0"),
+    )])
+    .await;
     let sbc = local(&transport, Protocol::Udp);
     let phone = peer("127.0.0.2:0").await;
     let sent = request("udp1");
@@ -43,7 +45,9 @@ async fn request_in_response_back_on_the_flow() {
     assert!(received.tls_peer.is_none());
 
     let answer = response("udp1");
-    let flow = transport.send(Target::Flow(received.flow), answer.clone()).await;
+    let flow = transport
+        .send(Target::Flow(received.flow), answer.clone())
+        .await;
     assert_eq!(flow.ok(), Some(received.flow));
     assert_eq!(peer_recv(&phone).await, (answer.to_vec(), sbc));
     assert_eq!(transport.counters().messages_received(), 1);
@@ -53,8 +57,11 @@ async fn request_in_response_back_on_the_flow() {
 
 #[tokio::test]
 async fn send_to_a_destination_goes_out_from_the_listener() {
-    let (transport, _inbound) =
-        bind(vec![ListenerConfig::plain(Protocol::Udp, addr("127.0.0.1:0"))]).await;
+    let (transport, _inbound) = bind(vec![ListenerConfig::plain(
+        Protocol::Udp,
+        addr("127.0.0.1:0"),
+    )])
+    .await;
     let sbc = local(&transport, Protocol::Udp);
     let trunk = peer("127.0.0.3:0").await;
     let Ok(trunk_addr) = trunk.local_addr() else {
@@ -107,8 +114,11 @@ async fn oversized_datagram_is_dropped_and_counted_and_the_next_one_delivered() 
 
 #[tokio::test]
 async fn crlf_keepalive_datagrams_are_not_delivered() {
-    let (transport, mut inbound) =
-        bind(vec![ListenerConfig::plain(Protocol::Udp, addr("127.0.0.1:0"))]).await;
+    let (transport, mut inbound) = bind(vec![ListenerConfig::plain(
+        Protocol::Udp,
+        addr("127.0.0.1:0"),
+    )])
+    .await;
     let sbc = local(&transport, Protocol::Udp);
     let phone = peer("127.0.0.1:0").await;
     phone.send_to(b"\r\n\r\n", sbc).await.ok();
@@ -184,8 +194,11 @@ async fn ipv6_loopback_when_available() {
 
 #[tokio::test]
 async fn after_shutdown_sends_fail_and_nothing_is_received() {
-    let (transport, mut inbound) =
-        bind(vec![ListenerConfig::plain(Protocol::Udp, addr("127.0.0.1:0"))]).await;
+    let (transport, mut inbound) = bind(vec![ListenerConfig::plain(
+        Protocol::Udp,
+        addr("127.0.0.1:0"),
+    )])
+    .await;
     let sbc = local(&transport, Protocol::Udp);
     transport.shutdown().await;
     let error = transport

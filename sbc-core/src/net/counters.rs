@@ -86,9 +86,7 @@ impl DropReason {
             FramingError::MissingContentLength => DropReason::FramingMissingContentLength,
             FramingError::NegativeContentLength => DropReason::FramingNegativeContentLength,
             FramingError::InvalidContentLength => DropReason::FramingInvalidContentLength,
-            FramingError::ConflictingContentLength => {
-                DropReason::FramingConflictingContentLength
-            }
+            FramingError::ConflictingContentLength => DropReason::FramingConflictingContentLength,
         }
     }
 }
@@ -174,7 +172,8 @@ impl TransportCounters {
     }
 
     pub(crate) fn count_ping_answered(&self) {
-        self.keepalive_pings_answered.fetch_add(1, Ordering::Relaxed);
+        self.keepalive_pings_answered
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_accepted(&self) {

@@ -72,8 +72,11 @@ impl Connection {
 }
 
 /// Runs a connection until the peer closes it, a limit closes it, or shutdown.
-pub(crate) async fn run<S>(connection: Connection, mut stream: S, mut outgoing: mpsc::Receiver<Bytes>)
-where
+pub(crate) async fn run<S>(
+    connection: Connection,
+    mut stream: S,
+    mut outgoing: mpsc::Receiver<Bytes>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let _ = serve(&connection, &mut stream, &mut outgoing).await;
@@ -83,7 +86,11 @@ where
 /// Why `serve` stopped (already counted); `Ok` for an orderly close by the peer.
 type Closed = Result<(), DropReason>;
 
-async fn serve<S>(connection: &Connection, stream: &mut S, outgoing: &mut mpsc::Receiver<Bytes>) -> Closed
+async fn serve<S>(
+    connection: &Connection,
+    stream: &mut S,
+    outgoing: &mut mpsc::Receiver<Bytes>,
+) -> Closed
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

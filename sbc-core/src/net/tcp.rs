@@ -129,26 +129,27 @@ pub(crate) async fn connect(
         _ => None,
     };
     let Some(slot) = shared.flows.reserve_outbound(&shared.limits) else {
-        shared.counters.count_drop(DropReason::OutboundConnectionLimit);
+        shared
+            .counters
+            .count_drop(DropReason::OutboundConnectionLimit);
         return Err(SendError::OutboundConnectionLimit);
     };
-    let tcp = match tokio::time::timeout(shared.limits.connect_timeout, TcpStream::connect(addr))
-        .await
-    {
-        Ok(Ok(tcp)) => tcp,
-        Ok(Err(source)) => {
-            shared.counters.count_drop(DropReason::ConnectError);
-            return Err(SendError::Io {
-                protocol: destination.protocol,
-                addr,
-                source,
-            });
-        }
-        Err(_) => {
-            shared.counters.count_drop(DropReason::ConnectTimeout);
-            return Err(SendError::ConnectTimeout(addr));
-        }
-    };
+    let tcp =
+        match tokio::time::timeout(shared.limits.connect_timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(source)) => {
+                shared.counters.count_drop(DropReason::ConnectError);
+                return Err(SendError::Io {
+                    protocol: destination.protocol,
+                    addr,
+                    source,
+                });
+            }
+            Err(_) => {
+                shared.counters.count_drop(DropReason::ConnectTimeout);
+                return Err(SendError::ConnectTimeout(addr));
+            }
+        };
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().map_err(|source| SendError::Io {
         protocol: destination.protocol,

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use openssl::nid::Nid;
 use openssl::ssl::{
-    NameType, SniError, Ssl, SslAcceptor, SslConnector, SslContext, SslContextBuilder,
-    SslFiletype, SslMethod, SslVerifyMode, SslVersion,
+    NameType, SniError, Ssl, SslAcceptor, SslConnector, SslContext, SslContextBuilder, SslFiletype,
+    SslMethod, SslVerifyMode, SslVersion,
 };
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509Ref, X509VerifyResult};
@@ -109,8 +109,11 @@ impl ServerIdentity {
         match self {
             ServerIdentity::Ip(ip) => peer.ip_addrs.contains(ip),
             ServerIdentity::Host(host) => {
-                let sip_domains: Vec<String> =
-                    peer.uris.iter().filter_map(|uri| sip_uri_domain(uri)).collect();
+                let sip_domains: Vec<String> = peer
+                    .uris
+                    .iter()
+                    .filter_map(|uri| sip_uri_domain(uri))
+                    .collect();
                 let names_domains = !peer.dns_names.is_empty() || !sip_domains.is_empty();
                 let matches = |name: &String| normalise_host(name) == *host;
                 if names_domains {
@@ -345,7 +348,11 @@ mod tests {
 
     #[test]
     fn rfc5922_dns_san_matches_exactly_and_without_wildcards() {
-        let p = peer(&["Sip.Example.com", "*.example.net"], &[], &["other.example"]);
+        let p = peer(
+            &["Sip.Example.com", "*.example.net"],
+            &[],
+            &["other.example"],
+        );
         assert!(host("sip.example.com").is_matched_by_identity(&p));
         assert!(host("SIP.EXAMPLE.COM.").is_matched_by_identity(&p));
         assert!(!host("a.example.net").is_matched_by_identity(&p));
@@ -356,7 +363,11 @@ mod tests {
 
     #[test]
     fn rfc5922_sip_uri_san_names_a_domain() {
-        let p = peer(&[], &["sip:example.com", "sip:alice@example.org"], &["cn.example"]);
+        let p = peer(
+            &[],
+            &["sip:example.com", "sip:alice@example.org"],
+            &["cn.example"],
+        );
         assert!(host("example.com").is_matched_by_identity(&p));
         assert!(!host("example.org").is_matched_by_identity(&p));
         assert!(!host("cn.example").is_matched_by_identity(&p));

@@ -230,7 +230,11 @@ impl Shared {
     }
 
     pub fn tls_connector(&self) -> Result<Arc<SslConnector>, SendError> {
-        match &*self.tls_client.read().unwrap_or_else(PoisonError::into_inner) {
+        match &*self
+            .tls_client
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
             Ok(connector) => Ok(Arc::clone(connector)),
             Err(reason) => Err(SendError::TlsClientUnavailable(reason.clone())),
         }

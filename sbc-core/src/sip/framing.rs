@@ -342,7 +342,10 @@ fn is_lws(byte: &u8) -> bool {
 
 fn trim_lws(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|b| !is_lws(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !is_lws(b)).map_or(start, |i| i + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_lws(b))
+        .map_or(start, |i| i + 1);
     bytes.get(start..end).unwrap_or_default()
 }
 

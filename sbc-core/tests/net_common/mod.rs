@@ -45,7 +45,11 @@ pub async fn bind(listeners: Vec<ListenerConfig>) -> (TransportHandle, mpsc::Rec
 
 /// The bound address of the first listener of `protocol`.
 pub fn local(transport: &TransportHandle, protocol: Protocol) -> SocketAddr {
-    match transport.local_addrs().into_iter().find(|(p, _)| *p == protocol) {
+    match transport
+        .local_addrs()
+        .into_iter()
+        .find(|(p, _)| *p == protocol)
+    {
         Some((_, addr)) => addr,
         None => panic!("no {protocol} listener"),
     }
@@ -82,7 +86,10 @@ pub async fn assert_nothing_received(inbound: &mut mpsc::Receiver<Inbound>) {
     if let Ok(Some(message)) =
         tokio::time::timeout(Duration::from_millis(200), inbound.recv()).await
     {
-        panic!("unexpected message from {}: {:?}", message.source, message.bytes);
+        panic!(
+            "unexpected message from {}: {:?}",
+            message.source, message.bytes
+        );
     }
 }
 

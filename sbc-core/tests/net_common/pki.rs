@@ -89,9 +89,15 @@ impl TestPki {
         check(builder.set_not_before(&not_before));
         check(builder.set_not_after(&not_after));
         check(builder.append_extension(check(BasicConstraints::new().critical().ca().build())));
-        check(builder.append_extension(check(
-            KeyUsage::new().critical().key_cert_sign().crl_sign().build(),
-        )));
+        check(
+            builder.append_extension(check(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build(),
+            )),
+        );
         let ski = check(SubjectKeyIdentifier::new().build(&builder.x509v3_context(None, None)));
         check(builder.append_extension(ski));
         check(builder.sign(&ca_key, MessageDigest::sha256()));
@@ -129,9 +135,15 @@ impl TestPki {
         check(builder.set_not_before(&not_before));
         check(builder.set_not_after(&not_after));
         check(builder.append_extension(check(BasicConstraints::new().build())));
-        check(builder.append_extension(check(
-            KeyUsage::new().critical().digital_signature().key_encipherment().build(),
-        )));
+        check(
+            builder.append_extension(check(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .key_encipherment()
+                    .build(),
+            )),
+        );
         check(builder.append_extension(check(
             ExtendedKeyUsage::new().server_auth().client_auth().build(),
         )));
