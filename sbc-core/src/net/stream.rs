@@ -101,10 +101,10 @@ where
     // When the first byte of the message still incomplete arrived.
     let mut partial_since: Option<Instant> = None;
     loop {
-        let idle_deadline = last_activity + limits.idle_timeout;
+        let idle_deadline = after(last_activity, limits.idle_timeout);
         let (deadline, timeout_reason) = match partial_since {
-            Some(since) if since + limits.incomplete_message_timeout < idle_deadline => (
-                since + limits.incomplete_message_timeout,
+            Some(since) if after(since, limits.incomplete_message_timeout) < idle_deadline => (
+                after(since, limits.incomplete_message_timeout),
                 DropReason::IncompleteMessageTimeout,
             ),
             _ => (idle_deadline, DropReason::IdleTimeout),
@@ -148,6 +148,13 @@ where
             () = tokio::time::sleep_until(deadline) => return closed(connection, timeout_reason),
         }
     }
+}
+
+/// `start + duration`, saturating at about a year for absurdly large configured limits
+/// instead of overflowing.
+fn after(start: Instant, duration: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    start.checked_add(duration.min(FAR)).unwrap_or(start)
 }
 
 fn closed(connection: &Connection, reason: DropReason) -> Closed {
