@@ -61,6 +61,8 @@ pub(crate) async fn accept_loop(
         };
         shared.counters.count_accepted();
         let _ = tcp.set_nodelay(true);
+        // The connection's own address: the listener's may be a wildcard.
+        let local = tcp.local_addr().unwrap_or(local);
         let task_shared = Arc::clone(&shared);
         let tls = tls.clone();
         shared.spawn(async move {
