@@ -9,13 +9,20 @@
 
 use sbc_core::sip::framing::{Frame, FramingLimits, StreamFramer};
 
-fn run(stream: &[u8], chunk_sizes: &[u8], limits: FramingLimits) -> (Vec<Frame>, Option<&'static str>) {
+fn run(
+    stream: &[u8],
+    chunk_sizes: &[u8],
+    limits: FramingLimits,
+) -> (Vec<Frame>, Option<&'static str>) {
     let mut framer = StreamFramer::new(limits);
     let mut frames = Vec::new();
     let mut rest = stream;
     let mut sizes = chunk_sizes.iter().cycle();
     while !rest.is_empty() {
-        let size = sizes.next().map_or(rest.len(), |s| usize::from(*s).max(1)).min(rest.len());
+        let size = sizes
+            .next()
+            .map_or(rest.len(), |s| usize::from(*s).max(1))
+            .min(rest.len());
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         framer.handle_data(chunk);
@@ -42,7 +49,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let limits = if selector & 1 == 0 {
         FramingLimits::default()
     } else {
-        FramingLimits { max_header_bytes: 200, max_message_bytes: 300 }
+        FramingLimits {
+            max_header_bytes: 200,
+            max_message_bytes: 300,
+        }
     };
     let chunk_count = usize::from(selector >> 4).min(rest.len());
     let (chunk_sizes, stream) = rest.split_at(chunk_count);

@@ -161,8 +161,8 @@ pub struct Inbound {
     pub bytes: Bytes,
     /// The peer's address (for a stream, the remote end of the connection).
     pub source: SocketAddr,
-    /// Our address it arrived on: the listener's bound address (for UDP on a wildcard
-    /// address, the wildcard) or the local end of the connection.
+    /// Our address it arrived on: the local end of the connection, or for UDP the
+    /// listener's bound address (the wildcard, for a listener bound to one).
     pub local: SocketAddr,
     pub protocol: Protocol,
     /// The flow to answer on.

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::flows::ConnectionSlot;
-use super::transport::Shared;
+use super::transport::{Shared, Upward};
 use super::{DropReason, FlowId, FlowKind, Inbound, PeerIdentity, Protocol};
 use crate::sip::framing::{Frame, StreamFramer};
 
@@ -25,6 +25,7 @@ const PONG: &[u8] = b"\r\n";
 #[derive(Debug)]
 pub(crate) struct Connection {
     shared: Arc<Shared>,
+    upward: Upward,
     /// Releases the connection's place in the flow table when the task ends.
     slot: ConnectionSlot,
     protocol: Protocol,
@@ -34,6 +35,7 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
+    /// `None` once the transport is shut down.
     pub fn new(
         shared: Arc<Shared>,
         slot: ConnectionSlot,
@@ -41,19 +43,20 @@ impl Connection {
         remote: SocketAddr,
         local: SocketAddr,
         tls_peer: Option<Arc<PeerIdentity>>,
-    ) -> Connection {
-        Connection {
+    ) -> Option<Connection> {
+        Some(Connection {
+            upward: shared.upward()?,
             shared,
             slot,
             protocol,
             remote,
             local,
             tls_peer,
-        }
+        })
     }
 
     fn deliver(&self, bytes: Bytes) {
-        self.shared.deliver(Inbound {
+        self.upward.deliver(Inbound {
             bytes,
             source: self.remote,
             local: self.local,
@@ -98,10 +101,10 @@ where
     // When the first byte of the message still incomplete arrived.
     let mut partial_since: Option<Instant> = None;
     loop {
-        let idle_deadline = last_activity + limits.idle_timeout;
+        let idle_deadline = after(last_activity, limits.idle_timeout);
         let (deadline, timeout_reason) = match partial_since {
-            Some(since) if since + limits.incomplete_message_timeout < idle_deadline => (
-                since + limits.incomplete_message_timeout,
+            Some(since) if after(since, limits.incomplete_message_timeout) < idle_deadline => (
+                after(since, limits.incomplete_message_timeout),
                 DropReason::IncompleteMessageTimeout,
             ),
             _ => (idle_deadline, DropReason::IdleTimeout),
@@ -145,6 +148,13 @@ where
             () = tokio::time::sleep_until(deadline) => return closed(connection, timeout_reason),
         }
     }
+}
+
+/// `start + duration`, saturating at about a year for absurdly large configured limits
+/// instead of overflowing.
+fn after(start: Instant, duration: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    start.checked_add(duration.min(FAR)).unwrap_or(start)
 }
 
 fn closed(connection: &Connection, reason: DropReason) -> Closed {

@@ -61,6 +61,8 @@ pub(crate) async fn accept_loop(
         };
         shared.counters.count_accepted();
         let _ = tcp.set_nodelay(true);
+        // The connection's own address: the listener's may be a wildcard.
+        let local = tcp.local_addr().unwrap_or(local);
         let task_shared = Arc::clone(&shared);
         let tls = tls.clone();
         shared.spawn(async move {
@@ -87,8 +89,11 @@ async fn serve_accepted(
                 server_name: None,
             };
             slot.register(writer, Some(key));
-            let connection = Connection::new(shared, slot, Protocol::Tcp, remote, local, None);
-            stream::run(connection, tcp, outgoing).await;
+            if let Some(connection) =
+                Connection::new(shared, slot, Protocol::Tcp, remote, local, None)
+            {
+                stream::run(connection, tcp, outgoing).await;
+            }
         }
         Some(tls) => {
             let acceptor = tls.acceptor();
@@ -104,8 +109,11 @@ async fn serve_accepted(
             // any server name.
             slot.register(writer, None);
             let peer = peer.map(Arc::new);
-            let connection = Connection::new(shared, slot, Protocol::Tls, remote, local, peer);
-            stream::run(connection, stream, outgoing).await;
+            if let Some(connection) =
+                Connection::new(shared, slot, Protocol::Tls, remote, local, peer)
+            {
+                stream::run(connection, stream, outgoing).await;
+            }
         }
     }
 }
@@ -156,7 +164,8 @@ pub(crate) async fn connect(
         None => {
             slot.register(writer.clone(), Some(key));
             let connection =
-                Connection::new(Arc::clone(shared), slot, Protocol::Tcp, addr, local, None);
+                Connection::new(Arc::clone(shared), slot, Protocol::Tcp, addr, local, None)
+                    .ok_or(SendError::ShutDown)?;
             shared.spawn(stream::run(connection, tcp, outgoing));
         }
         Some(connector) => {
@@ -178,7 +187,8 @@ pub(crate) async fn connect(
             };
             slot.register(writer.clone(), Some(key));
             let connection =
-                Connection::new(Arc::clone(shared), slot, Protocol::Tls, addr, local, None);
+                Connection::new(Arc::clone(shared), slot, Protocol::Tls, addr, local, None)
+                    .ok_or(SendError::ShutDown)?;
             shared.spawn(stream::run(connection, stream, outgoing));
         }
     }

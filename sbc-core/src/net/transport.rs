@@ -73,7 +73,7 @@ impl Transport {
 
         let shared = Arc::new(Shared {
             limits,
-            inbound: inbound_tx,
+            inbound: Mutex::new(Some(inbound_tx)),
             flows: Arc::new(FlowTable::default()),
             counters: Arc::new(TransportCounters::default()),
             udp_sockets,
@@ -136,7 +136,9 @@ impl std::fmt::Debug for TlsListener {
 /// State shared by the handle and every task.
 pub(crate) struct Shared {
     pub limits: Limits,
-    inbound: mpsc::Sender<Inbound>,
+    /// Cloned into each task when it starts (see [`Upward`]) and taken at shutdown, so
+    /// the receiver sees the end of the stream once every task has ended.
+    inbound: Mutex<Option<mpsc::Sender<Inbound>>>,
     pub flows: Arc<FlowTable>,
     pub counters: Arc<TransportCounters>,
     pub udp_sockets: Vec<udp::UdpEndpoint>,
@@ -168,10 +170,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Shared {
+/// A task's way upward: its own clone of the inbound queue's sender.
+#[derive(Debug)]
+pub(crate) struct Upward {
+    sender: mpsc::Sender<Inbound>,
+    counters: Arc<TransportCounters>,
+}
+
+impl Upward {
     /// Hands a received message upward, or drops and counts it if the queue is full.
     pub fn deliver(&self, inbound: Inbound) {
-        match self.inbound.try_send(inbound) {
+        match self.sender.try_send(inbound) {
             Ok(()) => self.counters.count_received(),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.counters.count_drop(DropReason::InboundQueueFull);
@@ -180,6 +189,25 @@ impl Shared {
                 self.counters.count_drop(DropReason::InboundQueueClosed);
             }
         }
+    }
+}
+
+impl Shared {
+    /// The way upward for a new task; `None` once shut down.
+    pub fn upward(&self) -> Option<Upward> {
+        let sender = lock(&self.inbound).clone()?;
+        Some(Upward {
+            sender,
+            counters: Arc::clone(&self.counters),
+        })
+    }
+
+    /// Stops everything: tasks end, new ones are not started, the inbound queue closes
+    /// once the running ones are gone.
+    fn stop(&self) {
+        self.shutdown.send_replace(true);
+        lock(&self.task_guard).take();
+        lock(&self.inbound).take();
     }
 
     /// Spawns a task that ends at shutdown at the latest. Does nothing once shut down.
@@ -356,8 +384,7 @@ struct HandleOwner {
 
 impl Drop for HandleOwner {
     fn drop(&mut self) {
-        self.shared.shutdown.send_replace(true);
-        lock(&self.shared.task_guard).take();
+        self.shared.stop();
     }
 }
 
@@ -405,8 +432,7 @@ impl TransportHandle {
     /// transport has ended. Sends fail with [`SendError::ShutDown`] afterwards.
     pub async fn shutdown(&self) {
         let shared = &self.owner.shared;
-        shared.shutdown.send_replace(true);
-        lock(&shared.task_guard).take();
+        shared.stop();
         let mut tasks_done = shared.tasks_done.lock().await;
         while tasks_done.recv().await.is_some() {}
     }

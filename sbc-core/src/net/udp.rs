@@ -12,6 +12,8 @@ use tokio::net::UdpSocket;
 use super::transport::Shared;
 use super::{DropReason, FlowId, FlowKind, Inbound, Protocol};
 
+const MAX_UDP_PAYLOAD: usize = 65_535;
+
 /// A bound UDP listener.
 #[derive(Debug)]
 pub(crate) struct UdpEndpoint {
@@ -46,15 +48,16 @@ fn is_keepalive(datagram: &[u8]) -> bool {
 
 /// Receives datagrams until shutdown, handing each upward as one message.
 pub(crate) async fn receive_loop(shared: Arc<Shared>, index: usize) {
-    let Some(endpoint) = shared.udp_sockets.get(index) else {
+    let (Some(endpoint), Some(upward)) = (shared.udp_sockets.get(index), shared.upward()) else {
         return;
     };
     let socket = Arc::clone(&endpoint.socket);
     let local = endpoint.local;
-    let max = shared.limits.max_datagram_bytes;
+    // No UDP payload exceeds 65,535 bytes, whatever the configuration says.
+    let max = shared.limits.max_datagram_bytes.min(MAX_UDP_PAYLOAD);
     // One byte more than allowed: a datagram that fills it is too large (the kernel
     // truncates silently).
-    let mut buffer = vec![0u8; max.saturating_add(1)];
+    let mut buffer = vec![0u8; max + 1];
     loop {
         let (len, source) = match socket.recv_from(&mut buffer).await {
             Ok(received) => received,
@@ -75,7 +78,7 @@ pub(crate) async fn receive_loop(shared: Arc<Shared>, index: usize) {
         if is_keepalive(datagram) {
             continue;
         }
-        shared.deliver(Inbound {
+        upward.deliver(Inbound {
             bytes: Bytes::copy_from_slice(datagram),
             source,
             local,
