@@ -152,6 +152,9 @@ fn per_cpu_second(seconds: f64, mut op: impl FnMut()) -> Option<f64> {
     Some(count as f64 / (cpu as f64 / 1e9))
 }
 
+/// One benchmarked operation.
+type Operation<'a> = Box<dyn FnMut() + 'a>;
+
 fn cpu_time_table(seconds: f64) {
     println!("| message | operation | messages/s per core (CPU time) | ns/message |");
     println!("|---|---|---:|---:|");
@@ -160,7 +163,7 @@ fn cpu_time_table(seconds: f64) {
         let message = parse(bytes);
         let mut out = Vec::with_capacity(2048);
         let label = format!("{name} ({} B)", bytes.len());
-        let rows: [(&str, Box<dyn FnMut() + '_>); 3] = [
+        let rows: [(&str, Operation<'_>); 3] = [
             (
                 "parse",
                 Box::new(|| {
