@@ -7,6 +7,35 @@
 //! the syntax of Contact, Route, Record-Route, Content-Type, Require, Supported and
 //! Proxy-Require; everything else stays raw and is decoded on demand.
 //!
+//! ```
+//! use bytes::Bytes;
+//! use sbc_core::sip::{parse_message, salvage_for_response, Message, StatusCode};
+//!
+//! let datagram = Bytes::from_static(
+//!     b"OPTIONS sip:bob@example.com SIP/2.0\r\n\
+//!       Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK77\r\n\
+//!       From: <sip:alice@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\n\
+//!       Call-ID: abc@192.0.2.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+//! );
+//! # assert!(parse_message(datagram.clone()).is_ok());
+//! match parse_message(datagram.clone()) {
+//!     Ok(Message::Request(request)) => {
+//!         let via = request.headers.top_via()?;
+//!         assert_eq!(via.branch().map(|b| &b[..]), Some(&b"z9hG4bK77"[..]));
+//!         let ok = request.make_response(StatusCode::OK, None, Some("to-tag"));
+//!         assert!(ok.to_bytes().starts_with(b"SIP/2.0 200 OK\r\n"));
+//!     }
+//!     Ok(Message::Response(_)) => unreachable!(),
+//!     Err(error) => {
+//!         // Answer a broken request with 400/505 when enough of it survives.
+//!         if let Some(salvage) = salvage_for_response(&datagram) {
+//!             let _answer = salvage.make_response(error.status(), error.reason(), None);
+//!         }
+//!     }
+//! }
+//! # Ok::<(), sbc_core::sip::ParseError>(())
+//! ```
+//!
 //! # Strict or lenient
 //!
 //! Strict where RFC 3261 says a message is malformed, lenient only where RFC 4475 says an
