@@ -36,18 +36,22 @@ macro_rules! header_names {
             /// Decodes a header name (long or compact form, any case). The caller has
             /// checked that `name` is a non-empty token.
             pub fn from_bytes(name: &[u8]) -> HeaderName {
-                if name.len() == 1 {
-                    match char::from(name[0].to_ascii_lowercase()) {
+                if let [single] = name {
+                    match char::from(single.to_ascii_lowercase()) {
                         $( $( $compact => return HeaderName::$variant, )? )*
                         _ => {}
                     }
                 }
-                $(
-                    if name.eq_ignore_ascii_case($canonical.as_bytes()) {
-                        return HeaderName::$variant;
-                    }
-                )*
+                if let Some(known) = known_by_length(name) {
+                    return known;
+                }
                 HeaderName::Other(String::from_utf8_lossy(name).into())
+            }
+
+            /// Every known name (for tests).
+            #[cfg(test)]
+            fn all() -> Vec<HeaderName> {
+                vec![$( HeaderName::$variant, )*]
             }
         }
     };
@@ -102,6 +106,69 @@ header_names! {
     MinExpires => "Min-Expires";
     RetryAfter => "Retry-After";
     Warning => "Warning";
+}
+
+/// The known header name spelled `name` (any case), looked up among the names of the
+/// same length. Must list every name of the table above (a unit test checks it).
+fn known_by_length(name: &[u8]) -> Option<HeaderName> {
+    // `name` holds token characters only, and for those (and the letters, digits and `-`
+    // of the canonical names) setting bit 0x20 folds case without false matches.
+    fn same(name: &[u8], canonical: &[u8]) -> bool {
+        const FOLD: u64 = 0x2020_2020_2020_2020;
+        if name.len() != canonical.len() {
+            return false;
+        }
+        let mut a = name.chunks_exact(8);
+        let mut b = canonical.chunks_exact(8);
+        for (x, y) in a.by_ref().zip(b.by_ref()) {
+            let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
+            if word(x) | FOLD != word(y) | FOLD {
+                return false;
+            }
+        }
+        a.remainder()
+            .iter()
+            .zip(b.remainder())
+            .all(|(x, y)| (x | 0x20) == (y | 0x20))
+    }
+    macro_rules! among {
+        ($( $spelling:literal => $variant:ident ),*) => {{
+            $( if same(name, $spelling) { return Some(HeaderName::$variant); } )*
+            None
+        }};
+    }
+    match name.len() {
+        2 => among!(b"To" => To),
+        3 => among!(b"Via" => Via),
+        4 => among!(b"From" => From, b"CSeq" => CSeq, b"Date" => Date, b"Path" => Path,
+            b"RSeq" => RSeq, b"RAck" => RAck),
+        5 => among!(b"Route" => Route, b"Allow" => Allow, b"Event" => Event),
+        6 => among!(b"Accept" => Accept, b"Server" => Server, b"Reason" => Reason,
+            b"Min-SE" => MinSe),
+        7 => among!(b"Call-ID" => CallId, b"Contact" => Contact, b"Require" => Require,
+            b"Subject" => Subject, b"Expires" => Expires, b"Privacy" => Privacy,
+            b"Warning" => Warning),
+        8 => among!(b"Refer-To" => ReferTo, b"Identity" => Identity),
+        9 => among!(b"Supported" => Supported),
+        10 => among!(b"User-Agent" => UserAgent),
+        11 => among!(b"Unsupported" => Unsupported, b"Referred-By" => ReferredBy,
+            b"Min-Expires" => MinExpires, b"Retry-After" => RetryAfter),
+        12 => among!(b"Max-Forwards" => MaxForwards, b"Record-Route" => RecordRoute,
+            b"Content-Type" => ContentType, b"Allow-Events" => AllowEvents),
+        13 => among!(b"Proxy-Require" => ProxyRequire, b"Authorization" => Authorization,
+            b"Service-Route" => ServiceRoute),
+        14 => among!(b"Content-Length" => ContentLength, b"Accept-Contact" => AcceptContact,
+            b"Reject-Contact" => RejectContact),
+        15 => among!(b"Session-Expires" => SessionExpires),
+        16 => among!(b"Content-Encoding" => ContentEncoding,
+            b"WWW-Authenticate" => WwwAuthenticate),
+        18 => among!(b"Proxy-Authenticate" => ProxyAuthenticate),
+        19 => among!(b"Request-Disposition" => RequestDisposition,
+            b"Proxy-Authorization" => ProxyAuthorization,
+            b"P-Asserted-Identity" => PAssertedIdentity),
+        20 => among!(b"P-Preferred-Identity" => PPreferredIdentity),
+        _ => None,
+    }
 }
 
 impl HeaderName {
@@ -162,6 +229,11 @@ impl Headers {
         Headers {
             lines: Vec::with_capacity(capacity),
         }
+    }
+
+    /// Every line, in order, as a slice.
+    pub fn as_slice(&self) -> &[Header] {
+        &self.lines
     }
 
     /// Every line, in order.
@@ -274,5 +346,36 @@ impl FromIterator<Header> for Headers {
         Headers {
             lines: iter.into_iter().collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_name_decodes_in_any_case_and_compact_form() {
+        for name in HeaderName::all() {
+            let canonical = name.as_str();
+            assert_eq!(
+                HeaderName::from_bytes(canonical.as_bytes()),
+                name,
+                "{canonical}"
+            );
+            let upper = canonical.to_ascii_uppercase();
+            assert_eq!(HeaderName::from_bytes(upper.as_bytes()), name, "{upper}");
+            assert!(!matches!(
+                HeaderName::from_bytes(canonical.as_bytes()),
+                HeaderName::Other(_)
+            ));
+            if let Some(compact) = name.compact() {
+                let upper = compact.to_ascii_uppercase().to_string();
+                assert_eq!(HeaderName::from_bytes(upper.as_bytes()), name);
+            }
+        }
+        assert_eq!(
+            HeaderName::from_bytes(b"X-Custom"),
+            HeaderName::Other("x-custom".into())
+        );
     }
 }

@@ -5,38 +5,50 @@
 
 use bytes::Bytes;
 
-use super::scan::Invalid;
+use super::scan::{Invalid, Scan};
 use super::typed;
 use super::{Field, ParseError};
 use crate::sip::{CSeq, Contact, HeaderName, Headers, MediaType, NameAddr, Via};
 
 impl Headers {
-    /// The only line named `field`'s header: missing and repeated are errors.
+    /// The only line of `field`'s header: missing and repeated are errors.
     fn single(&self, field: Field) -> Result<&Bytes, ParseError> {
+        self.optional(field)?.ok_or(ParseError::Missing(field))
+    }
+
+    /// The line of `field`'s header if present; repeated is an error.
+    fn optional(&self, field: Field) -> Result<Option<&Bytes>, ParseError> {
         let name = field.header_name();
         let mut lines = self.iter().filter(|h| h.name == name).map(|h| &h.value);
-        let first = lines.next().ok_or(ParseError::Missing(field))?;
+        let first = lines.next();
         if lines.next().is_some() {
             return Err(ParseError::Multiple(field));
         }
         Ok(first)
     }
 
-    /// The line named `field`'s header if present; repeated is an error.
-    fn optional(&self, field: Field) -> Result<Option<&Bytes>, ParseError> {
-        match self.single(field) {
-            Ok(value) => Ok(Some(value)),
-            Err(ParseError::Missing(_)) => Ok(None),
-            Err(e) => Err(e),
+    /// Decodes every element of every line of a list header; `element` returns the
+    /// decoded element and where it stopped.
+    fn decode_list<T>(
+        &self,
+        field: Field,
+        mut element: impl FnMut(&Bytes, usize) -> Scan<(T, usize)>,
+    ) -> Result<Vec<T>, ParseError> {
+        let mut out = Vec::new();
+        for value in self.get_all(&field.header_name()) {
+            typed::list(value, |start| {
+                let (decoded, end) = element(value, start)?;
+                out.push(decoded);
+                Ok(end)
+            })
+            .map_err(malformed(field))?;
         }
+        Ok(out)
     }
 
     /// Every Via value, top first.
     pub fn vias(&self) -> Result<Vec<Via>, ParseError> {
-        let mut vias = Vec::new();
-        for value in self.get_all(&HeaderName::Via) {
-            typed::list(value, typed::via, |v| vias.push(v)).map_err(malformed(Field::Via))?;
-        }
+        let vias = self.decode_list(Field::Via, via)?;
         if vias.is_empty() {
             return Err(ParseError::Missing(Field::Via));
         }
@@ -48,23 +60,21 @@ impl Headers {
         let value = self
             .get(&HeaderName::Via)
             .ok_or(ParseError::Missing(Field::Via))?;
-        let (start, end) = super::scan::split_list(value)
-            .next()
-            .ok_or(ParseError::Malformed(Field::Via))?
-            .map_err(malformed(Field::Via))?;
-        typed::via(value, start, end).map_err(malformed(Field::Via))
+        let (top, end) = via(value, 0).map_err(malformed(Field::Via))?;
+        match super::scan::at(value, super::scan::skip_ws(value, end)) {
+            None | Some(b',') => Ok(top),
+            Some(_) => Err(ParseError::Malformed(Field::Via)),
+        }
     }
 
     /// The From header.
     pub fn from(&self) -> Result<NameAddr, ParseError> {
-        let value = self.single(Field::From)?;
-        typed::name_addr(value, 0, value.len()).map_err(malformed(Field::From))
+        whole_name_addr(self.single(Field::From)?).map_err(malformed(Field::From))
     }
 
     /// The To header.
     pub fn to(&self) -> Result<NameAddr, ParseError> {
-        let value = self.single(Field::To)?;
-        typed::name_addr(value, 0, value.len()).map_err(malformed(Field::To))
+        whole_name_addr(self.single(Field::To)?).map_err(malformed(Field::To))
     }
 
     /// The Call-ID, checked against `word [ "@" word ]`.
@@ -84,10 +94,11 @@ impl Headers {
         let Some(value) = self.optional(Field::MaxForwards)? else {
             return Ok(None);
         };
-        let hops = typed::whole_number(value, 255).map_err(malformed(Field::MaxForwards))?;
-        u8::try_from(hops)
+        typed::whole_number(value, 255)
+            .ok()
+            .and_then(|hops| u8::try_from(hops).ok())
             .map(Some)
-            .map_err(|_| ParseError::Malformed(Field::MaxForwards))
+            .ok_or(ParseError::Malformed(Field::MaxForwards))
     }
 
     /// Content-Length, if present.
@@ -95,26 +106,26 @@ impl Headers {
         let Some(value) = self.optional(Field::ContentLength)? else {
             return Ok(None);
         };
-        let length = typed::whole_number(value, u64::from(u32::MAX))
-            .map_err(malformed(Field::ContentLength))?;
-        usize::try_from(length)
+        typed::whole_number(value, u64::from(u32::MAX))
+            .ok()
+            .and_then(|length| usize::try_from(length).ok())
             .map(Some)
-            .map_err(|_| ParseError::Malformed(Field::ContentLength))
+            .ok_or(ParseError::Malformed(Field::ContentLength))
     }
 
     /// Contact (all lines together), if present.
     pub fn contact(&self) -> Result<Option<Contact>, ParseError> {
-        typed::contact(self.get_all(&HeaderName::Contact)).map_err(malformed(Field::Contact))
+        typed::contact(self.get_all(&HeaderName::Contact), true).map_err(malformed(Field::Contact))
     }
 
     /// Every Route value, in order.
     pub fn routes(&self) -> Result<Vec<NameAddr>, ParseError> {
-        self.route_list(&HeaderName::Route, Field::Route)
+        self.decode_list(Field::Route, route)
     }
 
     /// Every Record-Route value, in order.
     pub fn record_routes(&self) -> Result<Vec<NameAddr>, ParseError> {
-        self.route_list(&HeaderName::RecordRoute, Field::RecordRoute)
+        self.decode_list(Field::RecordRoute, route)
     }
 
     /// Content-Type, if present.
@@ -122,72 +133,59 @@ impl Headers {
         let Some(value) = self.optional(Field::ContentType)? else {
             return Ok(None);
         };
-        typed::media_type(value, 0, value.len())
+        typed::media_type(value)
             .map(Some)
             .map_err(malformed(Field::ContentType))
     }
 
     /// The option tags of every Require line (empty when absent).
     pub fn require(&self) -> Result<Vec<Bytes>, ParseError> {
-        self.option_tags(&HeaderName::Require, Field::Require)
+        self.decode_list(Field::Require, option_tag)
     }
 
     /// The option tags of every Supported line (empty when absent or empty).
     pub fn supported(&self) -> Result<Vec<Bytes>, ParseError> {
-        self.option_tags(&HeaderName::Supported, Field::Supported)
-    }
-
-    /// The option tags of every Proxy-Require line (empty when absent).
-    pub fn proxy_require(&self) -> Result<Vec<Bytes>, ParseError> {
-        self.option_tags(&HeaderName::ProxyRequire, Field::ProxyRequire)
-    }
-
-    fn route_list(&self, name: &HeaderName, field: Field) -> Result<Vec<NameAddr>, ParseError> {
-        let mut routes = Vec::new();
-        for value in self.get_all(name) {
-            typed::list(value, typed::route, |r| routes.push(r)).map_err(malformed(field))?;
-        }
-        Ok(routes)
-    }
-
-    fn option_tags(&self, name: &HeaderName, field: Field) -> Result<Vec<Bytes>, ParseError> {
         let mut tags = Vec::new();
-        for value in self.get_all(name) {
-            if value.is_empty() && field == Field::Supported {
-                continue;
-            }
-            typed::list(value, typed::option_tag, |t| tags.push(t)).map_err(malformed(field))?;
+        for value in self
+            .get_all(&HeaderName::Supported)
+            .filter(|v| !v.is_empty())
+        {
+            typed::list(value, |start| {
+                let (tag, end) = option_tag(value, start)?;
+                tags.push(tag);
+                Ok(end)
+            })
+            .map_err(malformed(Field::Supported))?;
         }
         Ok(tags)
     }
 
-    /// Checks Contact without building it.
-    pub(super) fn check_contact(&self) -> Result<(), ParseError> {
-        self.contact().map(drop)
+    /// The option tags of every Proxy-Require line (empty when absent).
+    pub fn proxy_require(&self) -> Result<Vec<Bytes>, ParseError> {
+        self.decode_list(Field::ProxyRequire, option_tag)
     }
+}
 
-    /// Checks a Route or Record-Route list without keeping it.
-    pub(super) fn check_routes(&self, name: &HeaderName, field: Field) -> Result<(), ParseError> {
-        for value in self.get_all(name) {
-            typed::list(value, typed::route, drop).map_err(malformed(field))?;
-        }
-        Ok(())
-    }
+fn via(value: &Bytes, start: usize) -> Scan<(Via, usize)> {
+    let span = typed::scan_via(value, start)?;
+    Ok((typed::via(value, &span)?, span.end()))
+}
 
-    /// Checks an option-tag list without keeping it.
-    pub(super) fn check_option_tags(
-        &self,
-        name: &HeaderName,
-        field: Field,
-    ) -> Result<(), ParseError> {
-        for value in self.get_all(name) {
-            if value.is_empty() && field == Field::Supported {
-                continue;
-            }
-            typed::list(value, typed::option_tag, drop).map_err(malformed(field))?;
-        }
-        Ok(())
-    }
+fn route(value: &Bytes, start: usize) -> Scan<(NameAddr, usize)> {
+    let span = typed::scan_route(value, start)?;
+    Ok((typed::name_addr(value, &span)?, span.end()))
+}
+
+fn option_tag(value: &Bytes, start: usize) -> Scan<(Bytes, usize)> {
+    let end = typed::scan_option_tag(value, start)?;
+    Ok((value.slice(start..end), end))
+}
+
+fn whole_name_addr(value: &Bytes) -> Scan<NameAddr> {
+    typed::whole(value, |start| {
+        let span = typed::scan_name_addr(value, start)?;
+        Ok((typed::name_addr(value, &span)?, span.end()))
+    })
 }
 
 fn malformed(field: Field) -> impl Fn(Invalid) -> ParseError {
@@ -213,11 +211,11 @@ macro_rules! standalone {
 }
 
 standalone! {
-    Via => |v: &Bytes| typed::via(v, 0, v.len()), Field::Via;
-    NameAddr => |v: &Bytes| typed::name_addr(v, 0, v.len()), Field::From;
+    Via => |v: &Bytes| typed::whole(v, |s| via(v, s)), Field::Via;
+    NameAddr => whole_name_addr, Field::From;
     CSeq => |v: &Bytes| typed::cseq(v), Field::CSeq;
-    MediaType => |v: &Bytes| typed::media_type(v, 0, v.len()), Field::ContentType;
-    Contact => |v: &Bytes| typed::contact(std::iter::once(v)).and_then(|c| c.ok_or(Invalid)), Field::Contact;
+    MediaType => |v: &Bytes| typed::media_type(v), Field::ContentType;
+    Contact => |v: &Bytes| typed::contact(std::iter::once(v), true).and_then(|c| c.ok_or(Invalid)), Field::Contact;
 }
 
 impl crate::sip::Uri {

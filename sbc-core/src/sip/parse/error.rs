@@ -13,6 +13,17 @@ macro_rules! fields {
         }
 
         impl Field {
+            /// How many fields there are.
+            pub(crate) const COUNT: usize = [$( Field::$variant, )*].len();
+
+            /// The field a header name stands for, if the parser checks it.
+            pub(crate) fn of(name: &HeaderName) -> Option<Field> {
+                match name {
+                    $( HeaderName::$header => Some(Field::$variant), )*
+                    _ => None,
+                }
+            }
+
             /// The header's name.
             pub fn header_name(self) -> HeaderName {
                 match self {

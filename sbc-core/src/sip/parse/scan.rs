@@ -10,6 +10,9 @@ pub(crate) struct Invalid;
 
 pub(crate) type Scan<T> = Result<T, Invalid>;
 
+/// `(start, end)` positions of a checked part of the input.
+pub(crate) type Span = (usize, usize);
+
 const fn class(extra: &[u8], alphanumeric: bool) -> [bool; 256] {
     let mut table = [false; 256];
     if alphanumeric {
@@ -30,16 +33,18 @@ const fn class(extra: &[u8], alphanumeric: bool) -> [bool; 256] {
 
 /// `token` (RFC 3261 §25.1).
 pub(crate) static TOKEN: [bool; 256] = class(b"-.!%*_+`'~", true);
-/// `user` of a SIP URI: unreserved, user-unreserved and `%` (escapes are checked apart).
-pub(crate) static USER: [bool; 256] = class(b"-_.!~*'()&=+$,;?/%", true);
+/// `user` of a SIP URI: unreserved and user-unreserved (escapes: [`span_escaped`]).
+pub(crate) static USER: [bool; 256] = class(b"-_.!~*'()&=+$,;?/", true);
 /// `password` of a SIP URI.
-pub(crate) static PASSWORD: [bool; 256] = class(b"-_.!~*'()&=+$,%", true);
+pub(crate) static PASSWORD: [bool; 256] = class(b"-_.!~*'()&=+$,", true);
 /// `paramchar` of a URI parameter name or value.
-pub(crate) static PARAM: [bool; 256] = class(b"-_.!~*'()[]/:&+$%", true);
+pub(crate) static PARAM: [bool; 256] = class(b"-_.!~*'()[]/:&+$", true);
 /// `hname` / `hvalue` characters of URI headers, plus their `=` and `&` separators.
-pub(crate) static URI_HEADERS: [bool; 256] = class(b"-_.!~*'()[]/?:+$%=&", true);
+pub(crate) static URI_HEADERS: [bool; 256] = class(b"-_.!~*'()[]/?:+$=&", true);
 /// `uric` of an absolute URI of another scheme.
 pub(crate) static URIC: [bool; 256] = class(b"-_.!~*'();/?:@&=+$,%#[]", true);
+/// `scheme` of a URI (the first character, a letter, is checked apart).
+pub(crate) static SCHEME: [bool; 256] = class(b"+-.", true);
 /// `word` of a Call-ID.
 pub(crate) static WORD: [bool; 256] = class(b"-.!%*_+`'~()<>:\\\"/[]?{}", true);
 /// Host names: labels of alphanumerics, `-` and `_` separated by dots.
@@ -47,6 +52,11 @@ pub(crate) static HOST_NAME: [bool; 256] = class(b"-._", true);
 /// `gen-value` when it is not a quoted string: a token or a host (IPv6 references with or
 /// without brackets, RFC 5118 §4.5).
 pub(crate) static GEN_VALUE: [bool; 256] = class(b"-.!%*_+`'~:[]", true);
+/// Token characters and whitespace: a display name that is not quoted.
+pub(crate) static TOKEN_OR_SPACE: [bool; 256] = class(b"-.!%*_+`'~ \t", true);
+/// Anything an addr-spec URI may hold before its header parameters: not `;`, `,`,
+/// whitespace or controls.
+pub(crate) static ADDR_SPEC: [bool; 256] = class(b"-_.!~*'()&=+$?/:@[]%#", true);
 /// Characters of a `tel:` number: digits, hex digits, `*#+` and visual separators.
 pub(crate) static TEL_NUMBER: [bool; 256] = class(b"*#+-.()", true);
 
@@ -56,8 +66,25 @@ pub(crate) fn is_wsp(b: u8) -> bool {
 
 /// The first position at or after `pos` whose byte is not in `set`.
 pub(crate) fn span(input: &[u8], mut pos: usize, set: &[bool; 256]) -> usize {
+    let inside = |b: u8| set[usize::from(b)];
+    // Four bytes per bounds check: this loop is most of the parser's time.
+    while let Some(&[a, b, c, d]) = input.get(pos..pos + 4) {
+        if !inside(a) {
+            return pos;
+        }
+        if !inside(b) {
+            return pos + 1;
+        }
+        if !inside(c) {
+            return pos + 2;
+        }
+        if !inside(d) {
+            return pos + 3;
+        }
+        pos += 4;
+    }
     while let Some(&b) = input.get(pos) {
-        if !set[usize::from(b)] {
+        if !inside(b) {
             break;
         }
         pos += 1;
@@ -65,23 +92,20 @@ pub(crate) fn span(input: &[u8], mut pos: usize, set: &[bool; 256]) -> usize {
     pos
 }
 
-/// Like [`span`], and every `%` must start a `%HH` escape.
+/// Like [`span`] over `set` plus `%HH` escapes: a `%` not followed by two hex digits is
+/// an error. (`set` itself must not contain `%`.)
 pub(crate) fn span_escaped(input: &[u8], mut pos: usize, set: &[bool; 256]) -> Scan<usize> {
-    while let Some(&b) = input.get(pos) {
-        if !set[usize::from(b)] {
-            break;
+    loop {
+        pos = span(input, pos, set);
+        if at(input, pos) != Some(b'%') {
+            return Ok(pos);
         }
-        if b == b'%' {
-            let hex = |i: usize| input.get(i).is_some_and(u8::is_ascii_hexdigit);
-            if !(hex(pos + 1) && hex(pos + 2)) {
-                return Err(Invalid);
-            }
-            pos += 3;
-        } else {
-            pos += 1;
+        let hex = |i: usize| input.get(i).is_some_and(u8::is_ascii_hexdigit);
+        if !(hex(pos + 1) && hex(pos + 2)) {
+            return Err(Invalid);
         }
+        pos += 3;
     }
-    Ok(pos)
 }
 
 /// Skips spaces and tabs. Header values have their folding already replaced by a space,
@@ -159,84 +183,9 @@ pub(crate) fn number(input: &[u8], pos: usize, max: u64) -> Scan<(u64, usize)> {
 
 static DIGIT: [bool; 256] = class(b"0123456789", false);
 
-/// Splits a comma-separated header value into its elements, respecting quoted strings and
-/// `<…>`. Yields `(start, end)` of each element with surrounding whitespace removed; an
-/// empty element (`a,,b`) is yielded as an empty range for the caller to refuse.
-pub(crate) fn split_list(input: &[u8]) -> ListElements<'_> {
-    ListElements {
-        input,
-        pos: 0,
-        done: false,
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct ListElements<'a> {
-    input: &'a [u8],
-    pos: usize,
-    done: bool,
-}
-
-impl Iterator for ListElements<'_> {
-    type Item = Scan<(usize, usize)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let start = self.pos;
-        let mut i = start;
-        let mut in_angle = false;
-        loop {
-            match at(self.input, i) {
-                None => {
-                    self.done = true;
-                    break;
-                }
-                Some(b'"') => match quoted_string(self.input, i) {
-                    Ok(next) => i = next,
-                    Err(e) => {
-                        self.done = true;
-                        return Some(Err(e));
-                    }
-                },
-                Some(b'<') => {
-                    in_angle = true;
-                    i += 1;
-                }
-                Some(b'>') => {
-                    in_angle = false;
-                    i += 1;
-                }
-                Some(b',') if !in_angle => {
-                    self.pos = i + 1;
-                    break;
-                }
-                Some(_) => i += 1,
-            }
-        }
-        let s = skip_ws(self.input, start);
-        let e = trim_end(self.input, s, i);
-        Some(Ok((s, e)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn list_split_respects_quotes_and_angles() {
-        let v = br#""a,b" <sip:x@y;p=1,2>;q=1 , <sip:z>"#;
-        let parts: Vec<_> = split_list(v)
-            .map(|r| r.map(|(s, e)| &v[s..e]))
-            .collect::<Result<_, _>>()
-            .unwrap_or_default();
-        assert_eq!(
-            parts,
-            vec![&br#""a,b" <sip:x@y;p=1,2>;q=1"#[..], b"<sip:z>"]
-        );
-    }
 
     #[test]
     fn numbers_are_bounded() {

@@ -1,15 +1,30 @@
-//! Decoders of the typed header values (RFC 3261 §20, §25.1). Each takes one header
-//! value, already unfolded, as a range of a shared [`Bytes`]; values are sliced, not copied.
+//! Decoders of the typed header values (RFC 3261 §20, §25.1).
+//!
+//! Each value is decoded in two steps, like URIs: a `scan_*` function checks the grammar
+//! and returns positions (no allocation: that is all validation at parse time needs), and
+//! the matching builder turns positions into model types, slicing the shared [`Bytes`]
+//! instead of copying. Header values arrive unfolded (folds already replaced by a space).
 
 use bytes::Bytes;
 
-use super::scan::{self, Invalid, Scan, at, expect, skip_ws, span1, trim_end};
-use super::uri::{self, UriContext};
-use crate::sip::{CSeq, Contact, MediaType, Method, NameAddr, Param, Params, Transport, Via};
+use super::scan::{self, Invalid, Scan, Span, at, expect, skip_ws, span, span1, trim_end};
+use super::uri::{self, HostToken, UriContext, UriSpan};
+use crate::sip::{
+    CSeq, Contact, HostPort, MediaType, Method, NameAddr, Param, Params, Transport, Via,
+};
 
-/// One `via-parm`: `SIP / 2.0 / transport LWS sent-by *( SEMI via-params )`.
-pub(crate) fn via(src: &Bytes, start: usize, end: usize) -> Scan<Via> {
-    let input = src.get(..end).ok_or(Invalid)?;
+/// A checked `via-parm`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ViaSpan {
+    transport: Span,
+    host: HostToken,
+    port: Option<u16>,
+    params: Span,
+}
+
+/// Checks one `via-parm` at `start`: `SIP / 2.0 / transport LWS sent-by *( SEMI
+/// via-params )`. Stops before a `,` or the end of `input`.
+pub(crate) fn scan_via(input: &[u8], start: usize) -> Scan<ViaSpan> {
     let pos = skip_ws(input, start);
     let name_end = span1(input, pos, &scan::TOKEN)?;
     if !input[pos..name_end].eq_ignore_ascii_case(b"SIP") {
@@ -20,28 +35,38 @@ pub(crate) fn via(src: &Bytes, start: usize, end: usize) -> Scan<Via> {
     if &input[pos..version_end] != b"2.0" {
         return Err(Invalid);
     }
-    let pos = skip_ws(input, expect(input, skip_ws(input, version_end), b'/')?);
-    let transport_end = span1(input, pos, &scan::TOKEN)?;
-    let transport = transport(&input[pos..transport_end])?;
+    let transport_start = skip_ws(input, expect(input, skip_ws(input, version_end), b'/')?);
+    let transport_end = span1(input, transport_start, &scan::TOKEN)?;
     let host_start = skip_ws(input, transport_end);
     if host_start == transport_end {
         return Err(Invalid);
     }
     let (host, host_end) = uri::host(input, host_start)?;
-    let mut pos = skip_ws(input, host_end);
-    let port = if at(input, pos) == Some(b':') {
-        let (port, port_end) = uri::port(input, skip_ws(input, pos + 1))?;
-        pos = port_end;
-        Some(port)
+    let colon = skip_ws(input, host_end);
+    let (port, params_start) = if at(input, colon) == Some(b':') {
+        let (port, port_end) = uri::port(input, skip_ws(input, colon + 1))?;
+        (Some(port), port_end)
     } else {
-        pos = host_end;
-        None
+        (None, host_end)
     };
-    let params = header_params(src, input, pos)?;
+    let end = header_params(input, params_start, |_, _| {})?;
+    Ok(ViaSpan {
+        transport: (transport_start, transport_end),
+        host,
+        port,
+        params: (params_start, end),
+    })
+}
+
+/// Decodes one `via-parm`.
+pub(crate) fn via(src: &Bytes, span: &ViaSpan) -> Scan<Via> {
     Ok(Via {
-        transport,
-        sent_by: crate::sip::HostPort { host, port },
-        params,
+        transport: transport(src.get(span.transport.0..span.transport.1).ok_or(Invalid)?)?,
+        sent_by: HostPort {
+            host: uri::build_host(src, span.host)?,
+            port: span.port,
+        },
+        params: build_header_params(src, span.params)?,
     })
 }
 
@@ -62,17 +87,23 @@ fn transport(token: &[u8]) -> Scan<Transport> {
     Ok(Transport::Other(uri::ascii_str(token)?))
 }
 
-/// `*( SEMI generic-param )` from `pos` to the end of `input`, with whitespace allowed
-/// around `;` and `=`. Values are a token, a host or a quoted string, kept as received.
-pub(crate) fn header_params(src: &Bytes, input: &[u8], pos: usize) -> Scan<Params> {
-    let mut params = Params::default();
+/// `*( SEMI generic-param )` from `pos`, whitespace allowed around `;` and `=`. A value is
+/// a token, a host (IPv6 with or without brackets, RFC 5118 §4.5) or a quoted string.
+/// Calls `each` with the name and value spans; stops (returning the position) before
+/// anything that is not a `;` after whitespace, such as a `,` or the end of `input`.
+pub(crate) fn header_params(
+    input: &[u8],
+    pos: usize,
+    mut each: impl FnMut(Span, Option<Span>),
+) -> Scan<usize> {
+    let mut end = pos;
     let mut pos = skip_ws(input, pos);
-    while pos < input.len() {
-        pos = skip_ws(input, expect(input, pos, b';')?);
+    while at(input, pos) == Some(b';') {
+        pos = skip_ws(input, pos + 1);
         let name_end = span1(input, pos, &scan::TOKEN)?;
-        let name = uri::ascii_str(&input[pos..name_end])?;
+        let name = (pos, name_end);
+        end = name_end;
         pos = skip_ws(input, name_end);
-        let mut value = None;
         if at(input, pos) == Some(b'=') {
             let value_start = skip_ws(input, pos + 1);
             let value_end = if at(input, value_start) == Some(b'"') {
@@ -80,94 +111,146 @@ pub(crate) fn header_params(src: &Bytes, input: &[u8], pos: usize) -> Scan<Param
             } else {
                 span1(input, value_start, &scan::GEN_VALUE)?
             };
-            value = Some(src.slice(value_start..value_end));
+            each(name, Some((value_start, value_end)));
+            end = value_end;
             pos = skip_ws(input, value_end);
+        } else {
+            each(name, None);
         }
-        params.0.push(Param { name, value });
     }
-    Ok(params)
+    Ok(end)
 }
 
-/// `name-addr` or `addr-spec`, followed by header parameters (From, To, Contact, Route …).
-pub(crate) fn name_addr(src: &Bytes, start: usize, end: usize) -> Scan<NameAddr> {
+/// Builds the parameters a successful [`header_params`] over `src[start..end]` saw.
+pub(crate) fn build_header_params(src: &Bytes, (start, end): Span) -> Scan<Params> {
     let input = src.get(..end).ok_or(Invalid)?;
+    let mut params = Params::default();
+    let mut failed = false;
+    header_params(input, start, |name, value| {
+        match input.get(name.0..name.1).map(uri::ascii_str) {
+            Some(Ok(name)) => params.0.push(Param {
+                name,
+                value: value.map(|(s, e)| src.slice(s..e)),
+            }),
+            _ => failed = true,
+        }
+    })?;
+    if failed { Err(Invalid) } else { Ok(params) }
+}
+
+/// How a display name was written.
+#[derive(Clone, Copy, Debug)]
+enum DisplaySpan {
+    /// A quoted string, or tokens separated by single spaces: kept as received.
+    Verbatim(Span),
+    /// Tokens separated by other whitespace: normalised to single spaces when built.
+    Tokens(Span),
+}
+
+/// A checked name-addr or addr-spec with its header parameters.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NameAddrSpan {
+    display_name: Option<DisplaySpan>,
+    uri: UriSpan,
+    angle_brackets: bool,
+    params: Span,
+}
+
+/// Checks a `name-addr` or `addr-spec` at `start` followed by header parameters (From,
+/// To, Contact, Route …). Stops before a `,` or the end of `input`.
+pub(crate) fn scan_name_addr(input: &[u8], start: usize) -> Scan<NameAddrSpan> {
     let pos = skip_ws(input, start);
     let display_name;
     let laquot;
     if at(input, pos) == Some(b'"') {
         let quote_end = scan::quoted_string(input, pos)?;
-        display_name = Some(src.slice(pos..quote_end));
+        display_name = Some(DisplaySpan::Verbatim((pos, quote_end)));
         laquot = skip_ws(input, quote_end);
         if at(input, laquot) != Some(b'<') {
             return Err(Invalid);
         }
     } else {
-        // A token display name holds no `;` or `"`, so a `<` after either is not a LAQUOT.
-        match memchr::memchr3(b'<', b';', b'"', &input[pos..]) {
-            Some(offset) if input[pos + offset] == b'<' => {
-                laquot = pos + offset;
-                display_name = token_display_name(src, input, pos, laquot)?;
-            }
-            _ => return addr_spec(src, input, pos),
+        // `*(token LWS)` then `<` (RFC 4475 §3.1.1.6: the LWS before `<` may be
+        // missing); anything else is an addr-spec, whose scheme ends at a `:`.
+        let tokens_end = span(input, pos, &scan::TOKEN_OR_SPACE);
+        if at(input, tokens_end) != Some(b'<') {
+            return scan_addr_spec(input, pos);
         }
+        laquot = tokens_end;
+        display_name = token_display_name(input, pos, laquot);
     }
     let uri_start = laquot + 1;
-    let raquot = memchr::memchr(b'>', &input[uri_start..]).ok_or(Invalid)? + uri_start;
-    let uri = uri::uri(src, uri_start, raquot, UriContext::Bracketed)?;
-    let params = header_params(src, input, raquot + 1)?;
-    Ok(NameAddr {
+    let raquot =
+        memchr::memchr(b'>', input.get(uri_start..).ok_or(Invalid)?).ok_or(Invalid)? + uri_start;
+    let uri = uri::scan_uri(input, uri_start, raquot, UriContext::Bracketed)?;
+    let end = header_params(input, raquot + 1, |_, _| {})?;
+    Ok(NameAddrSpan {
         display_name,
         uri,
-        params,
         angle_brackets: true,
+        params: (raquot + 1, end),
     })
 }
 
-/// `*(token LWS)` before `<` (RFC 4475 §3.1.1.6: the LWS before `<` may be missing).
-/// Whitespace runs inside are kept when they are single spaces, else normalised.
-fn token_display_name(src: &Bytes, input: &[u8], start: usize, end: usize) -> Scan<Option<Bytes>> {
+/// The display name in `input[start..end]` (tokens and whitespace, already checked).
+fn token_display_name(input: &[u8], start: usize, end: usize) -> Option<DisplaySpan> {
     let end = trim_end(input, start, end);
     if end == start {
-        return Ok(None);
+        return None;
     }
-    let text = &input[start..end];
     let mut normalised = true;
     let mut previous_space = false;
-    for &b in text {
+    for &b in &input[start..end] {
         let space = scan::is_wsp(b);
-        if !space && !scan::TOKEN[usize::from(b)] {
-            return Err(Invalid);
-        }
         if space && (b != b' ' || previous_space) {
             normalised = false;
         }
         previous_space = space;
     }
-    if normalised {
-        return Ok(Some(src.slice(start..end)));
-    }
-    let mut out = Vec::with_capacity(text.len());
-    for word in text.split(|&b| scan::is_wsp(b)).filter(|w| !w.is_empty()) {
-        if !out.is_empty() {
-            out.push(b' ');
-        }
-        out.extend_from_slice(word);
-    }
-    Ok(Some(Bytes::from(out)))
+    Some(if normalised {
+        DisplaySpan::Verbatim((start, end))
+    } else {
+        DisplaySpan::Tokens((start, end))
+    })
 }
 
-/// An `addr-spec` without brackets: the URI ends at the first `;`, after which come
-/// header parameters (RFC 3261 §20.10, RFC 4475 §3.3.12).
-fn addr_spec(src: &Bytes, input: &[u8], start: usize) -> Scan<NameAddr> {
-    let uri_end = memchr::memchr(b';', &input[start..]).map_or(input.len(), |i| start + i);
+/// An `addr-spec` without brackets: the URI ends at the first `;` or `,`, after which
+/// come header parameters (RFC 3261 §20.10, RFC 4475 §3.3.12).
+fn scan_addr_spec(input: &[u8], start: usize) -> Scan<NameAddrSpan> {
+    let uri_end = span(input, start, &scan::ADDR_SPEC);
     let uri_end_trimmed = trim_end(input, start, uri_end);
-    let uri = uri::uri(src, start, uri_end_trimmed, UriContext::AddrSpec)?;
-    let params = header_params(src, input, uri_end)?;
-    Ok(NameAddr {
+    let uri = uri::scan_uri(input, start, uri_end_trimmed, UriContext::AddrSpec)?;
+    let end = header_params(input, uri_end_trimmed, |_, _| {})?;
+    Ok(NameAddrSpan {
         display_name: None,
         uri,
-        params,
         angle_brackets: false,
+        params: (uri_end_trimmed, end),
+    })
+}
+
+/// Decodes a name-addr or addr-spec with its header parameters.
+pub(crate) fn name_addr(src: &Bytes, span: &NameAddrSpan) -> Scan<NameAddr> {
+    let display_name = match span.display_name {
+        None => None,
+        Some(DisplaySpan::Verbatim((s, e))) => Some(src.slice(s..e)),
+        Some(DisplaySpan::Tokens((s, e))) => {
+            let text = src.get(s..e).ok_or(Invalid)?;
+            let mut out = Vec::with_capacity(text.len());
+            for word in text.split(|&b| scan::is_wsp(b)).filter(|w| !w.is_empty()) {
+                if !out.is_empty() {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(word);
+            }
+            Some(Bytes::from(out))
+        }
+    };
+    Ok(NameAddr {
+        display_name,
+        uri: uri::build_uri(src, &span.uri)?,
+        params: build_header_params(src, span.params)?,
+        angle_brackets: span.angle_brackets,
     })
 }
 
@@ -216,84 +299,132 @@ pub(crate) fn whole_number(input: &[u8], max: u64) -> Scan<u64> {
     }
 }
 
-/// `Content-Type: m-type "/" m-subtype *( SEMI m-parameter )`.
-pub(crate) fn media_type(src: &Bytes, start: usize, end: usize) -> Scan<MediaType> {
-    let input = src.get(..end).ok_or(Invalid)?;
-    let pos = skip_ws(input, start);
+/// Checks `m-type "/" m-subtype *( SEMI m-parameter )`; returns the type, subtype and
+/// parameter spans.
+fn scan_media_type(input: &[u8]) -> Scan<(Span, Span, Span)> {
+    let pos = skip_ws(input, 0);
     let kind_end = span1(input, pos, &scan::TOKEN)?;
     let slash = expect(input, skip_ws(input, kind_end), b'/')?;
     let subtype_start = skip_ws(input, slash);
     let subtype_end = span1(input, subtype_start, &scan::TOKEN)?;
-    let params = header_params(src, input, subtype_end)?;
-    if params.iter().any(|p| p.value.is_none()) {
+    let mut valueless = false;
+    let end = header_params(input, subtype_end, |_, value| valueless |= value.is_none())?;
+    if valueless || skip_ws(input, end) != input.len() {
         return Err(Invalid);
     }
+    Ok((
+        (pos, kind_end),
+        (subtype_start, subtype_end),
+        (subtype_end, end),
+    ))
+}
+
+/// Checks a Content-Type value.
+pub(crate) fn check_media_type(input: &[u8]) -> Scan<()> {
+    scan_media_type(input).map(drop)
+}
+
+/// Decodes a Content-Type value.
+pub(crate) fn media_type(src: &Bytes) -> Scan<MediaType> {
+    let (kind, subtype, params) = scan_media_type(src)?;
+    let text = |(s, e): Span| src.get(s..e).ok_or(Invalid).and_then(uri::ascii_str);
     Ok(MediaType {
-        kind: uri::ascii_str(&input[pos..kind_end])?,
-        subtype: uri::ascii_str(&input[subtype_start..subtype_end])?,
-        params,
+        kind: text(kind)?,
+        subtype: text(subtype)?,
+        params: build_header_params(src, params)?,
     })
 }
 
-/// The elements of a comma-separated list value, each checked by `element`; empty
-/// elements are refused.
-pub(crate) fn list<T>(
-    src: &Bytes,
-    mut element: impl FnMut(&Bytes, usize, usize) -> Scan<T>,
-    mut sink: impl FnMut(T),
-) -> Scan<()> {
-    for range in scan::split_list(src) {
-        let (start, end) = range?;
-        if start == end {
+/// Runs `element` on every element of a comma-separated list value. `element` is given
+/// the element's start and returns where it stopped, which must be the end of the value
+/// or, after optional whitespace, a `,` and another element.
+pub(crate) fn list(input: &[u8], mut element: impl FnMut(usize) -> Scan<usize>) -> Scan<()> {
+    let mut pos = skip_ws(input, 0);
+    loop {
+        if pos >= input.len() {
             return Err(Invalid);
         }
-        sink(element(src, start, end)?);
+        let next = skip_ws(input, element(pos)?);
+        match at(input, next) {
+            None => return Ok(()),
+            Some(b',') => pos = skip_ws(input, next + 1),
+            Some(_) => return Err(Invalid),
+        }
     }
-    Ok(())
 }
 
-/// One option tag (Require, Supported, Proxy-Require, Unsupported).
-pub(crate) fn option_tag(src: &Bytes, start: usize, end: usize) -> Scan<Bytes> {
-    let input = src.get(..end).ok_or(Invalid)?;
-    if span1(input, start, &scan::TOKEN)? == end {
-        Ok(src.slice(start..end))
+/// Runs `element` on a whole value that must hold exactly one element.
+pub(crate) fn whole<T>(input: &[u8], element: impl FnOnce(usize) -> Scan<(T, usize)>) -> Scan<T> {
+    let (value, end) = element(0)?;
+    if skip_ws(input, end) == input.len() {
+        Ok(value)
     } else {
         Err(Invalid)
     }
 }
 
-/// A Contact value (all its lines): `*` alone, or name-addrs.
-pub(crate) fn contact<'a>(values: impl Iterator<Item = &'a Bytes>) -> Scan<Option<Contact>> {
+impl ViaSpan {
+    /// Where the value stopped.
+    pub(crate) fn end(&self) -> usize {
+        self.params.1
+    }
+}
+
+impl NameAddrSpan {
+    /// Where the value stopped.
+    pub(crate) fn end(&self) -> usize {
+        self.params.1
+    }
+}
+
+/// Checks one option tag (Require, Supported, Proxy-Require, Unsupported) at `start`.
+pub(crate) fn scan_option_tag(input: &[u8], start: usize) -> Scan<usize> {
+    span1(input, start, &scan::TOKEN)
+}
+
+/// Checks a Route or Record-Route element at `start`: a name-addr with brackets (RFC 3261
+/// §25.1 `route-param`).
+pub(crate) fn scan_route(input: &[u8], start: usize) -> Scan<NameAddrSpan> {
+    let span = scan_name_addr(input, start)?;
+    if span.angle_brackets {
+        Ok(span)
+    } else {
+        Err(Invalid)
+    }
+}
+
+/// Checks or decodes a Contact value (all its lines): `*` alone, or name-addrs. With
+/// `build` false nothing is allocated and the result holds no addresses.
+pub(crate) fn contact<'a>(
+    values: impl Iterator<Item = &'a Bytes>,
+    build: bool,
+) -> Scan<Option<Contact>> {
     let mut addresses = Vec::new();
     let mut star = false;
     let mut any = false;
     for value in values {
-        if any && star {
+        if star {
             return Err(Invalid);
         }
-        any = true;
         if value.as_ref() == b"*" {
-            if !addresses.is_empty() {
+            if any {
                 return Err(Invalid);
             }
             star = true;
-            continue;
+        } else {
+            list(value, |start| {
+                let span = scan_name_addr(value, start)?;
+                if build {
+                    addresses.push(name_addr(value, &span)?);
+                }
+                Ok(span.end())
+            })?;
         }
-        list(value, name_addr, |a| addresses.push(a))?;
+        any = true;
     }
     Ok(match (any, star) {
         (false, _) => None,
         (true, true) => Some(Contact::Star),
         (true, false) => Some(Contact::Addresses(addresses)),
     })
-}
-
-/// A Route or Record-Route element: a name-addr with brackets (RFC 3261 §25.1 `route-param`).
-pub(crate) fn route(src: &Bytes, start: usize, end: usize) -> Scan<NameAddr> {
-    let address = name_addr(src, start, end)?;
-    if address.angle_brackets {
-        Ok(address)
-    } else {
-        Err(Invalid)
-    }
 }
