@@ -61,9 +61,14 @@ async fn serve(
     tokio::pin!(stop);
     loop {
         let wake = endpoint.poll_timeout().map(tokio::time::Instant::from_std);
+        // Timers before input: under a sustained flood the inbound queue is always ready,
+        // and a biased select that looked at it first would never fire a retransmission
+        // or end a transaction. A due timer costs one `handle_timeout`, which fires every
+        // due timer at once, so input is never starved in return.
         tokio::select! {
             biased;
             () = &mut stop => break,
+            () = sleep_until(wake), if wake.is_some() => endpoint.handle_timeout(Instant::now()),
             received = inbound.recv() => match received {
                 Some(message) => {
                     let source = peer_of(&message);
@@ -74,7 +79,6 @@ async fn serve(
                     break;
                 }
             },
-            () = sleep_until(wake), if wake.is_some() => endpoint.handle_timeout(Instant::now()),
         }
         while let Some(transmit) = endpoint.poll_transmit() {
             let target = target_of(&transmit);

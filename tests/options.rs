@@ -151,7 +151,11 @@ fn options_answer_carries_capabilities_and_echoes_the_transaction() {
     let request = sip::request("OPTIONS", target, "UDP", socket.local_addr().unwrap());
     let responses = sip::udp_transaction(&socket, target, &request, ANSWER_TIMEOUT)
         .unwrap_or_else(|error| panic!("{error}\n{}", sbc.log_tail()));
-    check_options_answer(sip::final_response(&responses), &request);
+    check_options_answer(
+        sip::final_response(&responses),
+        &request,
+        socket.local_addr().unwrap(),
+    );
 
     let mut stream = SipStream::connect(peer_ip, target, ANSWER_TIMEOUT)
         .unwrap_or_else(|error| panic!("{error}\n{}", sbc.log_tail()));
@@ -159,10 +163,17 @@ fn options_answer_carries_capabilities_and_echoes_the_transaction() {
     let responses = stream
         .transaction(&request, ANSWER_TIMEOUT)
         .unwrap_or_else(|error| panic!("{error}\n{}", sbc.log_tail()));
-    check_options_answer(sip::final_response(&responses), &request);
+    check_options_answer(
+        sip::final_response(&responses),
+        &request,
+        stream.local_addr(),
+    );
 }
 
-fn check_options_answer(response: &str, request: &sip::Request) {
+/// `source` is where the request came from: the request asked for `rport`, so the
+/// answer's Via must say that address (RFC 3581 §4: `received` even when it equals the
+/// sent-by, `rport` filled with the source port).
+fn check_options_answer(response: &str, request: &sip::Request, source: std::net::SocketAddr) {
     assert_eq!(sip::status_code(response), Some(200), "{response}");
     let via = sip::header(response, "Via").unwrap_or_default();
     let branch = request
@@ -173,6 +184,13 @@ fn check_options_answer(response: &str, request: &sip::Request) {
     assert!(
         branch.is_some_and(|branch| via.contains(branch)),
         "Via branch not echoed: {response}"
+    );
+    let via_params: Vec<&str> = via.split(';').map(str::trim).collect();
+    let received = format!("received={}", source.ip());
+    let rport = format!("rport={}", source.port());
+    assert!(
+        via_params.contains(&received.as_str()) && via_params.contains(&rport.as_str()),
+        "Via must carry {received} and {rport}: {response}"
     );
     assert_eq!(
         sip::header(response, "CSeq"),

@@ -68,6 +68,30 @@ async fn write(stream: &mut TcpStream, bytes: &[u8]) {
     }
 }
 
+/// RFC 5626 §4.4.1: every double-CRLF ping gets its single-CRLF pong, however many come
+/// in one read, and nothing else is sent back.
+#[tokio::test]
+async fn a_burst_of_pings_gets_one_pong_each() {
+    let (transport, mut inbound, sbc) = tcp_transport(Limits::default()).await;
+    let mut phone = connect_from("127.0.0.2", sbc).await;
+    const PINGS: usize = 1_000;
+    let burst = [b"\r\n\r\n".repeat(PINGS), request("after-pings").to_vec()].concat();
+    write(&mut phone, &burst).await;
+    assert_eq!(recv(&mut inbound).await.bytes, request("after-pings"));
+    assert_eq!(
+        read_exactly(&mut phone, 2 * PINGS).await,
+        b"\r\n".repeat(PINGS)
+    );
+    assert_eq!(
+        transport.counters().keepalive_pings_answered(),
+        u64::try_from(PINGS).unwrap_or(u64::MAX)
+    );
+    // Nothing more than the pongs.
+    let mut extra = [0u8; 1];
+    let more = tokio::time::timeout(Duration::from_millis(100), phone.read(&mut extra)).await;
+    assert!(more.is_err(), "unexpected bytes after the pongs: {more:?}");
+}
+
 #[tokio::test]
 async fn response_goes_back_on_the_connection_the_request_came_in_on() {
     let (transport, mut inbound, sbc) = tcp_transport(Limits::default()).await;

@@ -171,9 +171,9 @@ impl TransportCounters {
         self.messages_sent.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn count_ping_answered(&self) {
+    pub(crate) fn count_pings_answered(&self, pings: usize) {
         self.keepalive_pings_answered
-            .fetch_add(1, Ordering::Relaxed);
+            .fetch_add(u64::try_from(pings).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     pub(crate) fn count_accepted(&self) {

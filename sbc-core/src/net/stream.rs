@@ -119,21 +119,26 @@ where
                 last_activity = Instant::now();
                 framer.handle_data(buffer.get(..len).unwrap_or_default());
                 let mut completed_message = false;
+                let mut pings = 0;
                 while let Some(frame) = framer.poll_frame() {
                     match frame {
                         Ok(Frame::Message(bytes)) => {
                             completed_message = true;
                             connection.deliver(bytes);
                         }
-                        Ok(Frame::KeepAlivePing) => {
-                            write(connection, stream, PONG).await?;
-                            connection.shared.counters.count_ping_answered();
-                        }
+                        Ok(Frame::KeepAlivePing) => pings += 1,
                         Ok(Frame::KeepAlivePong) => {}
                         Err(error) => {
                             return closed(connection, DropReason::from_framing(&error));
                         }
                     }
+                }
+                if pings > 0 {
+                    // One write for all the pings of this read: a read full of CRLFs would
+                    // otherwise cost thousands of writes and flushes (and, over TLS, as
+                    // many records), which is the peer's to ask for but not ours to pay.
+                    write(connection, stream, &PONG.repeat(pings)).await?;
+                    connection.shared.counters.count_pings_answered(pings);
                 }
                 partial_since = match (framer.is_mid_message(), partial_since) {
                     (false, _) => None,

@@ -79,8 +79,9 @@ fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ServerIdentity {
     /// A host name: matched against DNS subject alternative names, and `sip:` URI ones
-    /// (RFC 5922 §7.1); the common name only when the certificate has neither. Wildcards
-    /// never match (RFC 5922 §7.2).
+    /// (RFC 5922 §7.1); the common name only when the certificate has no subject
+    /// alternative name at all (of the kinds [`PeerIdentity`] reads). Wildcards never
+    /// match (RFC 5922 §7.2).
     Host(String),
     /// An IP address: matched against IP address subject alternative names only.
     Ip(IpAddr),
@@ -109,17 +110,21 @@ impl ServerIdentity {
         match self {
             ServerIdentity::Ip(ip) => peer.ip_addrs.contains(ip),
             ServerIdentity::Host(host) => {
-                let sip_domains: Vec<String> = peer
-                    .uris
-                    .iter()
-                    .filter_map(|uri| sip_uri_domain(uri))
-                    .collect();
-                let names_domains = !peer.dns_names.is_empty() || !sip_domains.is_empty();
-                let matches = |name: &String| normalise_host(name) == *host;
-                if names_domains {
-                    peer.dns_names.iter().any(matches) || sip_domains.iter().any(matches)
+                let matches = |name: &str| normalise_host(name) == *host;
+                // RFC 5922 §7.1: the CN is looked at "if and only if the subjectAltName
+                // does not appear in the certificate" — any SAN, not only a domain one.
+                let has_subject_alt_names = !peer.dns_names.is_empty()
+                    || !peer.uris.is_empty()
+                    || !peer.ip_addrs.is_empty();
+                if has_subject_alt_names {
+                    peer.dns_names.iter().any(|name| matches(name))
+                        || peer
+                            .uris
+                            .iter()
+                            .filter_map(|uri| sip_uri_domain(uri))
+                            .any(|domain| matches(&domain))
                 } else {
-                    peer.common_names.iter().any(matches)
+                    peer.common_names.iter().any(|name| matches(name))
                 }
             }
         }
@@ -374,9 +379,20 @@ mod tests {
     }
 
     #[test]
-    fn common_name_only_without_domain_sans() {
-        let p = peer(&[], &["https://example.com/"], &["cn.example"]);
-        assert!(host("cn.example").is_matched_by_identity(&p));
+    fn common_name_only_without_any_san() {
+        let no_sans = PeerIdentity {
+            common_names: vec!["cn.example".to_owned()],
+            ..PeerIdentity::default()
+        };
+        assert!(host("cn.example").is_matched_by_identity(&no_sans));
+        // Any subjectAltName, even one that names no domain, rules the CN out (§7.1).
+        let non_sip_uri = peer(&[], &["https://cn.example/"], &["cn.example"]);
+        assert!(!host("cn.example").is_matched_by_identity(&non_sip_uri));
+        let ip_only = PeerIdentity {
+            ip_addrs: vec![[192, 0, 2, 1].into()],
+            ..no_sans
+        };
+        assert!(!host("cn.example").is_matched_by_identity(&ip_only));
     }
 
     #[test]

@@ -328,21 +328,15 @@ impl Shared {
             self.queue(&writer, bytes)?;
             return Ok(FlowId(FlowKind::Stream(id)));
         }
-        let gate = Arc::clone(lock(&self.connect_gates).entry(key.clone()).or_default());
+        let gate = ConnectGate::enter(self, key.clone());
         let result = {
-            let _connecting = gate.lock().await;
+            let _connecting = gate.gate.lock().await;
             match self.flows.find(&key) {
                 Some(found) => Ok(found),
-                None => tcp::connect(self, &destination, key.clone()).await,
+                None => tcp::connect(self, &destination, key).await,
             }
         };
-        {
-            let mut gates = lock(&self.connect_gates);
-            // Ours and the map's: nobody else is waiting on this gate.
-            if Arc::strong_count(&gate) == 2 {
-                gates.remove(&key);
-            }
-        }
+        drop(gate);
         let (id, writer) = result?;
         self.queue(&writer, bytes)?;
         Ok(FlowId(FlowKind::Stream(id)))
@@ -367,6 +361,32 @@ impl Shared {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Ok(Arc::new(connector));
         Ok(())
+    }
+}
+
+/// A sender's place at the connect gate of one destination. Leaving it (however the send
+/// ends, including when its future is dropped mid-connect) removes the map entry once
+/// nobody else holds the gate, so the map only ever holds destinations being connected.
+struct ConnectGate<'a> {
+    shared: &'a Shared,
+    key: ConnectionKey,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> ConnectGate<'a> {
+    fn enter(shared: &'a Shared, key: ConnectionKey) -> ConnectGate<'a> {
+        let gate = Arc::clone(lock(&shared.connect_gates).entry(key.clone()).or_default());
+        ConnectGate { shared, key, gate }
+    }
+}
+
+impl Drop for ConnectGate<'_> {
+    fn drop(&mut self) {
+        let mut gates = lock(&self.shared.connect_gates);
+        // Ours and the map's: nobody else is waiting on this gate.
+        if Arc::strong_count(&self.gate) == 2 {
+            gates.remove(&self.key);
+        }
     }
 }
 
@@ -435,5 +455,34 @@ impl TransportHandle {
         shared.stop();
         let mut tasks_done = shared.tasks_done.lock().await;
         while tasks_done.recv().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A send abandoned mid-connect (its future dropped, as a caller's timeout does) must
+    /// not leave its destination's gate in the map.
+    #[tokio::test]
+    async fn abandoned_connect_leaves_no_gate_behind() {
+        // Accepts TCP (the kernel does, from the backlog) but never answers the TLS hello.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = silent.local_addr().expect("local address");
+        let (transport, _inbound) = Transport::bind(TransportConfig::default())
+            .await
+            .expect("bind the transport");
+        let send = transport.send(
+            Target::Destination(Destination::tls(addr, "peer.example")),
+            Bytes::from_static(b"OPTIONS sip:peer.example SIP/2.0\r\n\r\n"),
+        );
+        let abandoned = tokio::time::timeout(Duration::from_millis(200), send).await;
+        assert!(abandoned.is_err(), "the handshake cannot have finished");
+        assert!(lock(&transport.owner.shared.connect_gates).is_empty());
+        assert_eq!(transport.open_connections(), 0);
+        transport.shutdown().await;
     }
 }
