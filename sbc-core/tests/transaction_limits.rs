@@ -183,6 +183,7 @@ fn zero_timers_do_not_spin() {
             t4: Duration::ZERO,
             timer_c: Some(Duration::ZERO),
             trying_delay: Duration::ZERO,
+            invite_answer_limit: Duration::ZERO,
         },
         ..LayerConfig::default()
     };
@@ -202,6 +203,7 @@ fn huge_timers_do_not_overflow() {
             t4: Duration::MAX,
             timer_c: Some(Duration::MAX),
             trying_delay: Duration::MAX,
+            invite_answer_limit: Duration::MAX,
         },
         ..LayerConfig::default()
     };

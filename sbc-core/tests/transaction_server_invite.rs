@@ -263,3 +263,32 @@ fn ack_for(request: &sbc_core::sip::Request, tag: &str) -> sbc_core::sip::Reques
     assert_eq!(ack.method, Method::Ack);
     ack
 }
+
+/// Beyond RFC 3261: an INVITE its TU never answers finally ends after
+/// `invite_answer_limit` (300 s by default) with `TimedOut { UnansweredInvite }`, even
+/// when provisionals were sent, so it cannot hold a slot forever.
+#[test]
+fn unanswered_invite_ends_after_the_answer_limit() {
+    let mut uas = Harness::default();
+    let request = invite("z9hG4bKunanswered");
+    uas.receive_request(request.clone(), alice()).unwrap();
+    let Some((
+        _,
+        Event::Request {
+            transaction: id, ..
+        },
+    )) = uas.events.first().cloned()
+    else {
+        panic!("no request event");
+    };
+    uas.advance_to(ms(1_000));
+    uas.respond(response(&request, 180, Some("r"))).unwrap();
+    uas.advance_to(ms(299_999));
+    assert_eq!(uas.state(id), Some(TransactionState::Proceeding));
+    uas.advance_to(ms(300_000));
+    assert_eq!(uas.state(id), None);
+    assert!(uas.events.iter().any(|(_, event)| matches!(
+        event,
+        Event::TimedOut { transaction, timer: Timer::UnansweredInvite } if *transaction == id
+    )));
+}

@@ -4,7 +4,7 @@
 
 mod transaction_support;
 
-use sbc_core::transaction::{Event, Peer, SendError, TransactionState};
+use sbc_core::transaction::{Event, Peer, SendError, Timer, TransactionState};
 use transaction_support::*;
 
 const BRANCH: &str = "z9hG4bKnashds8";
@@ -124,4 +124,64 @@ fn s17_2_4_transport_error() {
             Event::Terminated { transaction: id }
         ]
     );
+}
+
+/// Beyond RFC 3261: a request the TU never answers ends at 64·T1 (when the client's
+/// Timer F has given up) with `TimedOut { Unanswered }`, so it cannot hold a slot forever.
+#[test]
+fn unanswered_request_ends_at_64_t1() {
+    let mut uas = Harness::default();
+    let request = options(BRANCH);
+    uas.receive_request(request.clone(), alice()).unwrap();
+    let Some((
+        _,
+        Event::Request {
+            transaction: id, ..
+        },
+    )) = uas.events.first().cloned()
+    else {
+        panic!("no request event");
+    };
+    uas.advance_to(ms(31_999));
+    assert_eq!(uas.state(id), Some(TransactionState::Trying));
+    uas.advance_to(ms(32_000));
+    assert_eq!(uas.state(id), None);
+    assert!(uas.events.iter().any(|(at, event)| *at == ms(32_000)
+        && matches!(event, Event::TimedOut { transaction, timer: Timer::Unanswered } if *transaction == id)));
+    assert!(
+        uas.sent.is_empty(),
+        "nothing is sent for an unanswered request"
+    );
+    assert!(uas.respond(response(&request, 200, Some("late"))).is_err());
+}
+
+/// A provisional answer does not stop the guard; a final one does.
+#[test]
+fn the_guard_stops_at_the_final_response_only() {
+    let mut uas = Harness::default();
+    let provisional_only = options("z9hG4bKguard1");
+    uas.receive_request(provisional_only.clone(), alice())
+        .unwrap();
+    let answered = options("z9hG4bKguard2");
+    uas.receive_request(answered.clone(), alice()).unwrap();
+    uas.advance_to(ms(10));
+    uas.respond(response(&provisional_only, 100, None)).unwrap();
+    let id = uas.respond(response(&answered, 200, Some("t"))).unwrap();
+    uas.advance_to(ms(32_000));
+    let timed_out: Vec<_> = uas
+        .events
+        .iter()
+        .filter(|(_, event)| {
+            matches!(
+                event,
+                Event::TimedOut {
+                    timer: Timer::Unanswered,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(timed_out.len(), 1);
+    // The answered one ends by Timer J, 64·T1 after its response, not by the guard.
+    assert_eq!(uas.state(id), Some(TransactionState::Completed));
 }

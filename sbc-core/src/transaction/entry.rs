@@ -79,7 +79,7 @@ impl Machine {
             Machine::ClientInvite(m) => m.on_timer(timer, out),
             Machine::ClientNonInvite(m) => m.on_timer(timer, out),
             Machine::ServerInvite(m) => m.on_timer(timer, out),
-            Machine::ServerNonInvite(m) => m.on_timer(timer),
+            Machine::ServerNonInvite(m) => m.on_timer(timer, out),
         }
     }
 

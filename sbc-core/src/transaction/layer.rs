@@ -203,7 +203,7 @@ impl TransactionLayer {
                 .to_bytes();
             Machine::ServerInvite(ServerInvite::start(trying, &mut self.outbox))
         } else {
-            Machine::ServerNonInvite(ServerNonInvite::start())
+            Machine::ServerNonInvite(ServerNonInvite::start(&mut self.outbox))
         };
         let legacy = key.is_legacy().then(|| LegacyCheck::of(&request));
         self.server_index.insert(key.clone(), id);

@@ -22,8 +22,9 @@
 //!   late 2xx to ACK and BYE it). Malformed responses are dropped and counted in
 //!   [`LayerStats`].
 //! * Failures: [`Event::TimedOut`] (Timer B or F: treat as 408; Timer H: the ACK never came;
-//!   Timer C: send CANCEL) and [`Event::TransportError`]; and [`Event::Terminated`] when any
-//!   transaction ends, whatever the reason.
+//!   Timer C: send CANCEL; Unanswered / UnansweredInvite: the TU never sent a final
+//!   response and the server transaction gave up) and [`Event::TransportError`]; and
+//!   [`Event::Terminated`] when any transaction ends, whatever the reason.
 //!
 //! # Limits
 //!
@@ -227,7 +228,9 @@ pub enum Event {
     /// A timer expired: B or F (client: no final response, act as on 408), H (INVITE
     /// server: no ACK for the non-2xx), or C (INVITE client: no final response for too
     /// long; the TU should send CANCEL, and the transaction ends 64·T1 later unless a final
-    /// response comes).
+    /// response comes), or Unanswered / UnansweredInvite (server: the TU sent no final
+    /// response in time; the transaction has ended without one, so that no transaction
+    /// outlives a TU that forgets it).
     TimedOut {
         transaction: TransactionId,
         timer: Timer,

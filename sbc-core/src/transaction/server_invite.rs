@@ -61,6 +61,7 @@ impl ServerInvite {
     /// Starts in `Proceeding` with the `100 Trying` to send if the TU stays silent.
     pub(crate) fn start(trying: Bytes, out: &mut Outbox) -> ServerInvite {
         out.arm(Timer::Trying);
+        out.arm(Timer::UnansweredInvite);
         ServerInvite {
             state: State::Proceeding {
                 provisional: Provisional::NotYetSent { trying },
@@ -147,6 +148,7 @@ impl ServerInvite {
             return Ok(());
         }
         out.disarm(Timer::Trying);
+        out.disarm(Timer::UnansweredInvite);
         self.state = if status.is_success() {
             out.arm(Timer::L);
             State::Accepted
@@ -190,6 +192,10 @@ impl ServerInvite {
             }
             (State::Completed { .. }, Timer::H) => {
                 out.notify(Notice::TimedOut(Timer::H));
+                State::Terminated
+            }
+            (State::Proceeding { .. }, Timer::UnansweredInvite) => {
+                out.notify(Notice::TimedOut(Timer::UnansweredInvite));
                 State::Terminated
             }
             (State::Confirmed, Timer::I) | (State::Accepted, Timer::L) => State::Terminated,

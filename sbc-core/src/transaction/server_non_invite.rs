@@ -1,9 +1,10 @@
 //! The non-INVITE server transaction (RFC 3261 §17.2.2).
 //!
 //! ```text
-//!  start: request passed to the TU
+//!  start: request passed to the TU, arm Timer Unanswered
 //!  Trying ──TU 1xx──▶ Proceeding ──TU 200-699──▶ Completed ──Timer J──▶ Terminated
 //!    └──────────TU 200-699──────────────────────────▲
+//!  Trying, Proceeding ──Timer Unanswered (64·T1, the TU never answered)──▶ Terminated
 //! ```
 //!
 //! Request retransmissions are absorbed: ignored in `Trying`, answered with the last
@@ -39,7 +40,8 @@ pub(crate) struct ServerNonInvite {
 }
 
 impl ServerNonInvite {
-    pub(crate) fn start() -> ServerNonInvite {
+    pub(crate) fn start(out: &mut Outbox) -> ServerNonInvite {
+        out.arm(Timer::Unanswered);
         ServerNonInvite {
             state: State::Trying,
         }
@@ -81,6 +83,9 @@ impl ServerNonInvite {
             State::Trying | State::Proceeding { .. } => {}
         }
         out.send(bytes.clone());
+        if status.is_final() {
+            out.disarm(Timer::Unanswered);
+        }
         self.state = if status.is_provisional() {
             State::Proceeding { provisional: bytes }
         } else if out.arm_absorption(Timer::J) {
@@ -91,9 +96,14 @@ impl ServerNonInvite {
         Ok(())
     }
 
-    pub(crate) fn on_timer(&mut self, timer: Timer) {
-        if let (State::Completed { .. }, Timer::J) = (&self.state, timer) {
-            self.state = State::Terminated;
+    pub(crate) fn on_timer(&mut self, timer: Timer, out: &mut Outbox) {
+        match (&self.state, timer) {
+            (State::Completed { .. }, Timer::J) => self.state = State::Terminated,
+            (State::Trying | State::Proceeding { .. }, Timer::Unanswered) => {
+                out.notify(Notice::TimedOut(Timer::Unanswered));
+                self.state = State::Terminated;
+            }
+            _ => {}
         }
     }
 

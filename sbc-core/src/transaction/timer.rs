@@ -48,11 +48,18 @@ pub enum Timer {
     M,
     /// Send `100 Trying` when the TU has not answered an INVITE (200 ms, RFC 3261 §17.2.1).
     Trying,
+    /// Not in RFC 3261: a non-INVITE server transaction whose TU has sent no final response
+    /// after 64·T1 ends (the client's Timer F has fired by then, so no answer can help),
+    /// so a TU that never answers cannot hold a transaction slot forever.
+    Unanswered,
+    /// Not in RFC 3261: an INVITE server transaction whose TU has sent no final response
+    /// after [`TimerConfig::invite_answer_limit`] ends, for the same reason.
+    UnansweredInvite,
 }
 
 impl Timer {
     /// Every timer, in declaration order.
-    pub const ALL: [Timer; 14] = [
+    pub const ALL: [Timer; 16] = [
         Timer::A,
         Timer::B,
         Timer::C,
@@ -67,6 +74,8 @@ impl Timer {
         Timer::L,
         Timer::M,
         Timer::Trying,
+        Timer::Unanswered,
+        Timer::UnansweredInvite,
     ];
 
     /// A stable lower-case name for logs and metric labels.
@@ -86,6 +95,8 @@ impl Timer {
             Timer::L => "timer_l",
             Timer::M => "timer_m",
             Timer::Trying => "timer_trying",
+            Timer::Unanswered => "timer_unanswered",
+            Timer::UnansweredInvite => "timer_unanswered_invite",
         }
     }
 
@@ -119,6 +130,10 @@ pub struct TimerConfig {
     /// Delay before an INVITE server transaction sends `100 Trying` on its own (default
     /// 200 ms, RFC 3261 §17.2.1).
     pub trying_delay: Duration,
+    /// How long an INVITE server transaction waits for its TU's final response before it
+    /// gives up and frees its slot (default 300 s). The TU is expected to answer well
+    /// before: this only bounds a TU that never does.
+    pub invite_answer_limit: Duration,
 }
 
 impl Default for TimerConfig {
@@ -129,6 +144,7 @@ impl Default for TimerConfig {
             t4: Duration::from_secs(5),
             timer_c: Some(Duration::from_secs(181)),
             trying_delay: Duration::from_millis(200),
+            invite_answer_limit: Duration::from_secs(300),
         }
     }
 }
@@ -155,7 +171,7 @@ impl TimerConfig {
         match timer {
             Timer::A | Timer::E | Timer::G if reliable => None,
             Timer::A | Timer::E | Timer::G => Some(self.t1),
-            Timer::B | Timer::F | Timer::H | Timer::L | Timer::M => {
+            Timer::B | Timer::F | Timer::H | Timer::L | Timer::M | Timer::Unanswered => {
                 Some(self.transaction_timeout())
             }
             Timer::C => self.timer_c,
@@ -163,6 +179,7 @@ impl TimerConfig {
             Timer::I | Timer::K => Some(absorb(self.t4)),
             Timer::J => Some(absorb(self.transaction_timeout())),
             Timer::Trying => Some(self.trying_delay),
+            Timer::UnansweredInvite => Some(self.invite_answer_limit),
         }
     }
 
@@ -203,6 +220,8 @@ mod tests {
         assert_eq!(tcp(Timer::L), ms(32_000));
         assert_eq!(tcp(Timer::M), ms(32_000));
         assert_eq!(udp(Timer::Trying), ms(200));
+        assert_eq!(tcp(Timer::Unanswered), ms(32_000));
+        assert_eq!(tcp(Timer::UnansweredInvite), ms(300_000));
     }
 
     #[test]
