@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::config::{ClientAuth, Config, TransportKind};
+use crate::outbound::Outbound;
 use crate::shutdown::Shutdown;
 use crate::status::ApplianceStatus;
 
@@ -43,7 +44,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     let endpoint = Endpoint::new(endpoint_config(&config), random_u64);
     context.status.mark_ready();
 
-    serve(endpoint, &transport, inbound, context.shutdown).await;
+    serve(endpoint, transport.clone(), inbound, context.shutdown).await;
 
     info!("stopping the SIP transports");
     transport.shutdown().await;
@@ -53,10 +54,11 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
 /// The run loop of the drain contract: feed, drain transmits, sleep until the next timer.
 async fn serve(
     mut endpoint: Endpoint,
-    transport: &TransportHandle,
+    transport: TransportHandle,
     mut inbound: mpsc::Receiver<Inbound>,
     shutdown: Shutdown,
 ) {
+    let (mut outbound, mut failed) = Outbound::new(transport);
     let stop = shutdown.requested();
     tokio::pin!(stop);
     loop {
@@ -69,6 +71,10 @@ async fn serve(
             biased;
             () = &mut stop => break,
             () = sleep_until(wake), if wake.is_some() => endpoint.handle_timeout(Instant::now()),
+            Some(failure) = failed.recv() => {
+                debug!(error = %failure.error, "send failed");
+                endpoint.handle_transport_error(Instant::now(), &failure.token);
+            }
             received = inbound.recv() => match received {
                 Some(message) => {
                     let source = peer_of(&message);
@@ -82,9 +88,10 @@ async fn serve(
         }
         while let Some(transmit) = endpoint.poll_transmit() {
             let target = target_of(&transmit);
-            if let Err(error) = transport.send(target, transmit.payload.clone()).await {
-                debug!(error = %error, reason = error.name(), "send failed");
-                endpoint.handle_transport_error(Instant::now(), &transmit);
+            let payload = transmit.payload.clone();
+            if let Err(failure) = outbound.send(target, payload, transmit).await {
+                debug!(error = %failure.error, "send failed");
+                endpoint.handle_transport_error(Instant::now(), &failure.token);
             }
         }
     }
