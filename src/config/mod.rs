@@ -59,6 +59,20 @@ pub struct SipConfig {
     pub limits: SipLimits,
     #[serde(default)]
     pub timers: TransactionTimers,
+    /// Signalling shards (calls are spread over them by Call-ID, each owned by one task);
+    /// 0 means one per CPU core.
+    #[serde(default)]
+    pub shards: usize,
+}
+
+impl SipConfig {
+    /// The number of shards to run: `shards`, or one per CPU core.
+    pub fn shard_count(&self) -> usize {
+        match self.shards {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
 }
 
 /// The transport protocol of a listener or a trunk.

@@ -19,6 +19,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     check_listeners(config, &mut problems);
     check_limits(&config.sip.limits, &mut problems);
     check_timers(&config.sip.timers, &mut problems);
+    problems.check_range("sip.shards", config.sip.shards as u64, 0..=256);
     check_admin(config, &mut problems);
     check_media(config, &mut problems);
     check_trunks(config, &mut problems);
