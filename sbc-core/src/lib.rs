@@ -11,6 +11,7 @@
 
 pub mod endpoint;
 pub mod net;
+pub mod routing;
 pub mod sdp;
 pub mod sip;
 pub mod transaction;
