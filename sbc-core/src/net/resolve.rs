@@ -244,7 +244,12 @@ impl Lookup<'_> {
                     && naptr.flags.eq_ignore_ascii_case(b"s")
                     && let Some(protocol) = naptr_protocol(&naptr.services)
                 {
-                    services.push((naptr.order, naptr.preference, protocol, naptr.replacement.clone()));
+                    services.push((
+                        naptr.order,
+                        naptr.preference,
+                        protocol,
+                        naptr.replacement.clone(),
+                    ));
                 }
             }
         }

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::{KeepAlive, ResolvedTarget, RoutingTable};
 use crate::net::Protocol;
 use crate::sip::{
-    CSeq, Host, HostPort, HeaderName, Method, NameAddr, Param, Params, Request, SipUri,
-    StatusCode, Transport, Uri, Via,
+    CSeq, HeaderName, Host, HostPort, Method, NameAddr, Param, Params, Request, SipUri, StatusCode,
+    Transport, Uri, Via,
 };
 
 /// An OPTIONS to send now to `target` (build it with [`build_options`] and send it in a
@@ -184,9 +184,11 @@ impl TrunkMonitor {
             ProbeResult::Answered(status) => is_alive_answer(status),
             ProbeResult::TimedOut => false,
         };
-        if let Some(i) = self.targets.iter().position(|m| {
-            m.target.addr == target && matches!(m.probe, ProbeState::InFlight { .. })
-        }) {
+        if let Some(i) = self
+            .targets
+            .iter()
+            .position(|m| m.target.addr == target && matches!(m.probe, ProbeState::InFlight { .. }))
+        {
             self.record(now, i, alive);
         }
     }
@@ -343,7 +345,10 @@ pub fn build_options(
     headers.push(HeaderName::MaxForwards, Bytes::from_static(b"70"));
     headers.push(HeaderName::From, from.to_bytes());
     headers.push(HeaderName::To, to.to_bytes());
-    headers.push(HeaderName::CallId, Bytes::copy_from_slice(call_id.as_bytes()));
+    headers.push(
+        HeaderName::CallId,
+        Bytes::copy_from_slice(call_id.as_bytes()),
+    );
     headers.push(HeaderName::CSeq, cseq.to_bytes());
     headers.push(HeaderName::Contact, contact.to_bytes());
     headers.push(HeaderName::Accept, Bytes::from_static(b"application/sdp"));

@@ -98,7 +98,13 @@ fn without_visual_separators(number: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
     if !number.iter().any(is_separator) {
         return number;
     }
-    Cow::Owned(number.iter().copied().filter(|b| !is_separator(b)).collect())
+    Cow::Owned(
+        number
+            .iter()
+            .copied()
+            .filter(|b| !is_separator(b))
+            .collect(),
+    )
 }
 
 impl DomainPattern {
@@ -137,9 +143,7 @@ impl DomainPattern {
                         .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
             }
             (Host::V4(ip), DomainPattern::Ip(wanted)) => IpAddr::V4(*ip) == *wanted,
-            (Host::V6(ip), DomainPattern::Ip(wanted)) => {
-                IpAddr::V6(*ip).to_canonical() == *wanted
-            }
+            (Host::V6(ip), DomainPattern::Ip(wanted)) => IpAddr::V6(*ip).to_canonical() == *wanted,
             _ => false,
         }
     }
@@ -158,7 +162,9 @@ pub(super) fn is_host_name(name: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -192,7 +198,9 @@ mod tests {
         );
         assert_eq!(
             DomainPattern::parse("[2001:db8::1]"),
-            Some(DomainPattern::Ip("2001:db8::1".parse().unwrap_or(IpAddr::from([0; 4]))))
+            Some(DomainPattern::Ip(
+                "2001:db8::1".parse().unwrap_or(IpAddr::from([0; 4]))
+            ))
         );
         assert_eq!(DomainPattern::parse("*"), None);
         assert_eq!(DomainPattern::parse("exa mple"), None);
