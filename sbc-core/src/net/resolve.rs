@@ -130,8 +130,8 @@ pub struct TargetResolver {
 }
 
 impl TargetResolver {
-    /// A resolver configured from `/etc/resolv.conf`, with the name servers replaced by
-    /// `settings.name_servers` when any are given.
+    /// A resolver configured from `/etc/resolv.conf` (fails when it cannot be read), or,
+    /// when `settings.name_servers` are given, asking only those (no search domains).
     pub fn new(settings: &ResolverSettings) -> Result<TargetResolver, ResolveError> {
         let (config, mut options) = if settings.name_servers.is_empty() {
             hickory_resolver::system_conf::read_system_conf()
