@@ -392,3 +392,6 @@ fn check_headers(headers: &Headers, start: &StartLineParts) -> Result<Option<usi
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
+
+#[cfg(test)]
+mod hostile_tests;
