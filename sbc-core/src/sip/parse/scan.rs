@@ -146,19 +146,20 @@ pub(crate) fn span1(input: &[u8], pos: usize, set: &[bool; 256]) -> Scan<usize> 
 }
 
 /// A `quoted-string` starting at `pos` (which must hold `"`): returns the position after
-/// the closing quote. `quoted-pair` may escape any byte but CR and LF (RFC 3261 §25.1);
-/// other bytes may be anything but `"`, `\`, CR and LF (UTF-8 is not re-validated here).
+/// the closing quote. `quoted-pair` may escape any ASCII byte but CR and LF; `qdtext` is
+/// whitespace, printable ASCII but `"` and `\`, and bytes from 0x80 up (RFC 3261 §25.1;
+/// UTF-8 is not re-validated here). Other control bytes, NUL among them, must be escaped.
 pub(crate) fn quoted_string(input: &[u8], pos: usize) -> Scan<usize> {
     let mut i = expect(input, pos, b'"')?;
     loop {
         match at(input, i) {
-            None | Some(b'\r') | Some(b'\n') => return Err(Invalid),
             Some(b'"') => return Ok(i + 1),
             Some(b'\\') => match at(input, i + 1) {
-                None | Some(b'\r') | Some(b'\n') => return Err(Invalid),
-                Some(_) => i += 2,
+                Some(b) if b.is_ascii() && b != b'\r' && b != b'\n' => i += 2,
+                _ => return Err(Invalid),
             },
-            Some(_) => i += 1,
+            Some(b) if b == b'\t' || (b >= 0x20 && b != 0x7f) => i += 1,
+            _ => return Err(Invalid),
         }
     }
 }
@@ -203,5 +204,15 @@ mod tests {
         assert_eq!(quoted_string(br#""a\"b" x"#, 0), Ok(6));
         assert_eq!(quoted_string(br#""abc"#, 0), Err(Invalid));
         assert_eq!(quoted_string(b"\"a\\", 0), Err(Invalid));
+        assert_eq!(quoted_string(b"\"\\\0\t\xc3\xa9\\\x7f\"", 0), Ok(9));
+        for bad in [
+            &b"\"\0\""[..],
+            b"\"\x01\"",
+            b"\"\x7f\"",
+            b"\"\\\xc3\"",
+            b"\"\\\r\"",
+        ] {
+            assert_eq!(quoted_string(bad, 0), Err(Invalid), "{bad:?}");
+        }
     }
 }

@@ -168,6 +168,8 @@ fn errors() {
             "bad_call_id",
         ),
         ("Max-Forwards: 70", "Max-Forwards 70", "bad_header_line"),
+        ("\"Alice A.\"", "\"Alice\u{0}A.\"", "bad_from"),
+        ("\"Alice A.\"", "\"Alice\\\u{e9}A.\"", "bad_from"),
         (
             "INVITE sip:bob@biloxi.example.com SIP/2.0",
             "INVITE sip:bob@biloxi.example.com SIP/3.0",
