@@ -312,12 +312,11 @@ impl<'a> Seen<'a> {
         } else {
             self.first[f]
         };
-        let name = field.header_name();
         self.lines
             .get(from..)
             .unwrap_or_default()
             .iter()
-            .filter(move |h| h.name == name)
+            .filter(move |h| Field::of(&h.name) == Some(field))
             .map(|h| &h.value)
     }
 

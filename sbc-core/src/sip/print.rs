@@ -103,7 +103,9 @@ fn version(version: Version) -> &'static [u8] {
 fn write_headers_and_body(headers: &Headers, body: &Bytes, out: &mut Vec<u8>) {
     let mut content_length_written = false;
     for Header { name, value } in headers {
-        if is_content_length(name) {
+        // An `Other` that spells Content-Length equals it too (see `HeaderName`'s `PartialEq`):
+        // the printer must never write a second Content-Length line.
+        if *name == HeaderName::ContentLength {
             if !content_length_written {
                 write_content_length(Some(value), body.len(), out);
                 content_length_written = true;
@@ -135,19 +137,6 @@ fn write_content_length(existing: Option<&Bytes>, length: usize, out: &mut Vec<u
         _ => decimal(length as u64, out),
     }
     out.extend_from_slice(b"\r\n");
-}
-
-/// Whether `name` is Content-Length, including an unknown name built by code that spells
-/// it (`HeaderName::Other("content-length")`, `Other("l")`): the printer must never write
-/// a second Content-Length line.
-fn is_content_length(name: &HeaderName) -> bool {
-    match name {
-        HeaderName::ContentLength => true,
-        HeaderName::Other(other) => {
-            other.eq_ignore_ascii_case("content-length") || other.eq_ignore_ascii_case("l")
-        }
-        _ => false,
-    }
 }
 
 /// Writes a header name. Names the parser produced are tokens; an unknown name built by
