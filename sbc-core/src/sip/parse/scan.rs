@@ -54,9 +54,10 @@ pub(crate) static HOST_NAME: [bool; 256] = class(b"-._", true);
 pub(crate) static GEN_VALUE: [bool; 256] = class(b"-.!%*_+`'~:[]", true);
 /// Token characters and whitespace: a display name that is not quoted.
 pub(crate) static TOKEN_OR_SPACE: [bool; 256] = class(b"-.!%*_+`'~ \t", true);
-/// Anything an addr-spec URI may hold before its header parameters: not `;`, `,`,
-/// whitespace or controls.
-pub(crate) static ADDR_SPEC: [bool; 256] = class(b"-_.!~*'()&=+$?/:@[]%#", true);
+/// Anything an addr-spec URI may hold before its header parameters: not `;`, `,`, `?`
+/// (a URI holding one of those must be in `<>`, RFC 3261 §20.10), whitespace or
+/// controls.
+pub(crate) static ADDR_SPEC: [bool; 256] = class(b"-_.!~*'()&=+$/:@[]%#", true);
 /// Characters of a `tel:` number: digits, hex digits, `*#+` and visual separators.
 pub(crate) static TEL_NUMBER: [bool; 256] = class(b"*#+-.()", true);
 

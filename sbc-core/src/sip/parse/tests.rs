@@ -169,6 +169,17 @@ fn errors() {
         ),
         ("Max-Forwards: 70", "Max-Forwards 70", "bad_header_line"),
         ("\"Alice A.\"", "\"Alice\u{0}A.\"", "bad_from"),
+        // RFC 3261 §20.10: a URI holding `?` must be in `<>`, whatever its scheme.
+        (
+            "To: Bob <sip:bob@biloxi.example.com>",
+            "To: im:bob@x?y",
+            "bad_to",
+        ),
+        (
+            "To: Bob <sip:bob@biloxi.example.com>",
+            "To: sip:b?ob@x",
+            "bad_to",
+        ),
         ("\"Alice A.\"", "\"Alice\\\u{e9}A.\"", "bad_from"),
         (
             "INVITE sip:bob@biloxi.example.com SIP/2.0",
