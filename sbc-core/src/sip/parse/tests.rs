@@ -381,3 +381,30 @@ To: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n";
         Err("bad_reason_phrase")
     );
 }
+
+#[test]
+fn headers_that_are_not_lists_are_never_split() {
+    let date = "Date: Sat, 13 Nov 2010 23:29:00 GMT";
+    let auth = "WWW-Authenticate: Digest realm=\"a, b\", nonce=\"n\", algorithm=MD5";
+    let text = INVITE.replace(
+        "Max-Forwards: 70",
+        &format!("{date}\r\n{auth}\r\nMax-Forwards: 70"),
+    );
+    let r = request(&text);
+    let values: Vec<&[u8]> = r
+        .headers
+        .get_all(&HeaderName::Date)
+        .map(|v| v.as_ref())
+        .collect();
+    assert_eq!(values, [&b"Sat, 13 Nov 2010 23:29:00 GMT"[..]]);
+    let values: Vec<&[u8]> = r
+        .headers
+        .get_all(&HeaderName::WwwAuthenticate)
+        .map(|v| v.as_ref())
+        .collect();
+    assert_eq!(
+        values,
+        [&b"Digest realm=\"a, b\", nonce=\"n\", algorithm=MD5"[..]]
+    );
+    assert_eq!(Message::Request(r).to_bytes(), Bytes::from(text));
+}
