@@ -99,7 +99,12 @@ fn uri(headers: bool) -> impl Strategy<Value = Uri> {
                 headers,
             })
         });
-    let tel = ("\\+[0-9][0-9.()-]{0,12}", uri_params()).prop_map(|(number, params)| {
+    // RFC 3966: a global number, or a local one (hex digits, `*`, `#`).
+    let number = prop_oneof![
+        "\\+[0-9][0-9.()-]{0,12}",
+        "[0-9A-Fa-f*#][0-9A-Fa-f*#.()-]{0,8}"
+    ];
+    let tel = (number, uri_params()).prop_map(|(number, params)| {
         Uri::Tel(TelUri {
             number: bytes_of(number),
             params,
