@@ -190,7 +190,19 @@ fn known_by_length(name: &[u8]) -> Option<HeaderName> {
 /// may build one: `Other("p-asserted-identity")`, `Other("l")`) equals that name, so that
 /// looking up, removing or printing it cannot miss the header the parser decoded.
 impl PartialEq for HeaderName {
+    #[inline]
     fn eq(&self, other: &HeaderName) -> bool {
+        match (self, other) {
+            (HeaderName::Other(_), _) | (_, HeaderName::Other(_)) => self.eq_other(other),
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl HeaderName {
+    /// `eq` when at least one side is `Other` (kept out of line: the common comparison of
+    /// two known names is one discriminant compare).
+    fn eq_other(&self, other: &HeaderName) -> bool {
         match (self, other) {
             (HeaderName::Other(a), HeaderName::Other(b)) => {
                 a.eq_ignore_ascii_case(b)
