@@ -99,7 +99,12 @@ fn uri(headers: bool) -> impl Strategy<Value = Uri> {
                 headers,
             })
         });
-    let tel = ("\\+[0-9][0-9.()-]{0,12}", uri_params()).prop_map(|(number, params)| {
+    // RFC 3966: a global number, or a local one (hex digits, `*`, `#`).
+    let number = prop_oneof![
+        "\\+[0-9][0-9.()-]{0,12}",
+        "[0-9A-Fa-f*#][0-9A-Fa-f*#.()-]{0,8}"
+    ];
+    let tel = (number, uri_params()).prop_map(|(number, params)| {
         Uri::Tel(TelUri {
             number: bytes_of(number),
             params,
@@ -554,4 +559,140 @@ Subject: hi  X-Injected: yes\r\n\
 \r\n\
 abc"
     );
+}
+
+/// Checks that `printed` has exactly `lines` header lines, no CR or LF other than the
+/// CRLFs ending lines, and that it parses back.
+fn assert_framed(printed: &Bytes, lines: usize) {
+    let text = printed.as_ref();
+    let head_end = text
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an end of headers");
+    let head = &text[..head_end + 2];
+    let crlfs = head.windows(2).filter(|w| w == b"\r\n").count();
+    let crs = head.iter().filter(|&&b| b == b'\r').count();
+    let lfs = head.iter().filter(|&&b| b == b'\n').count();
+    let shown = String::from_utf8_lossy(printed);
+    assert_eq!(
+        (crlfs, crs, lfs),
+        (lines + 1, lines + 1, lines + 1),
+        "{shown}"
+    );
+    let message = parse_message(printed.clone()).unwrap_or_else(|e| panic!("{e}: {shown}"));
+    assert!(
+        !message
+            .headers()
+            .contains(&HeaderName::Other("X-Injected".into())),
+        "{shown}"
+    );
+    let content_lengths = message
+        .headers()
+        .iter()
+        .filter(|h| h.name == HeaderName::ContentLength)
+        .count();
+    assert_eq!(content_lengths, 1, "{shown}");
+}
+
+fn minimal_request(method: Method, uri: Uri) -> Request {
+    let mut request = Request::new(method, uri);
+    for (name, value) in [
+        (HeaderName::Via, "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1"),
+        (HeaderName::From, "<sip:a@example.com>;tag=1"),
+        (HeaderName::To, "<sip:b@example.com>"),
+        (HeaderName::CallId, "c@x"),
+    ] {
+        request.headers.push(name, value);
+    }
+    let cseq = CSeq {
+        seq: 1,
+        method: request.method.clone(),
+    };
+    request.headers.push(HeaderName::CSeq, &cseq);
+    request
+}
+
+const INJECTION: &str = "x\r\nX-Injected: yes\r\n\r\nbody";
+
+#[test]
+fn code_built_start_lines_cannot_inject_header_lines() {
+    let evil = Bytes::from_static(INJECTION.as_bytes());
+    let sip = |edit: &dyn Fn(&mut SipUri)| {
+        let Ok(Uri::Sip(mut uri)) = Uri::parse(b"sip:bob@example.com;lr?h=v") else {
+            panic!("not sip")
+        };
+        edit(&mut uri);
+        Uri::Sip(uri)
+    };
+    let uris = [
+        sip(&|u| u.user = Some(evil.clone())),
+        sip(&|u| u.password = Some(evil.clone())),
+        sip(&|u| u.host.host = Host::Name(INJECTION.into())),
+        sip(&|u| u.headers = Some(evil.clone())),
+        sip(&|u| {
+            u.params.0.push(Param {
+                name: INJECTION.into(),
+                value: Some(evil.clone()),
+            })
+        }),
+        Uri::Tel(TelUri {
+            number: evil.clone(),
+            params: Params::default(),
+        }),
+        Uri::Other {
+            scheme: INJECTION.into(),
+            rest: evil.clone(),
+        },
+    ];
+    for uri in uris {
+        let request = minimal_request(Method::Options, uri);
+        // The URI is now malformed, so only the framing is checked, not that it parses.
+        let printed = request.to_bytes();
+        let head_end = printed.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let lines = printed[..head_end + 2]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        assert_eq!(lines, 7, "{}", String::from_utf8_lossy(&printed));
+        assert!(!printed.windows(10).any(|w| w == b"\nX-Injecte"));
+    }
+    let request = minimal_request(
+        Method::Extension(INJECTION.into()),
+        Uri::parse(b"sip:bob@example.com").unwrap(),
+    );
+    let printed = request.to_bytes();
+    assert!(!printed.windows(10).any(|w| w == b"\nX-Injecte"));
+}
+
+#[test]
+fn code_built_header_names_and_reasons_cannot_break_framing() {
+    let mut request = minimal_request(Method::Options, Uri::parse(b"sip:b@example.com").unwrap());
+    request
+        .headers
+        .push(HeaderName::Other(INJECTION.into()), "v");
+    request.headers.push(HeaderName::Other("".into()), "v");
+    request
+        .headers
+        .push(HeaderName::Other("A: b\r\nX".into()), "v");
+    // A Content-Length spelled as an unknown name must still be the one Content-Length.
+    request
+        .headers
+        .push(HeaderName::Other("content-length".into()), "9");
+    request.headers.push(HeaderName::Other("L".into()), "8");
+    request.body = Bytes::from_static(b"abc");
+    let printed = request.to_bytes();
+    assert_framed(&printed, 9);
+    assert!(printed.ends_with(b"Content-Length: 3\r\n\r\nabc"));
+
+    let mut response = Response::new(StatusCode::OK);
+    response.reason = Bytes::from_static(INJECTION.as_bytes());
+    for header in minimal_request(Method::Options, Uri::parse(b"sip:b@x").unwrap())
+        .headers
+        .iter()
+    {
+        response
+            .headers
+            .push(header.name.clone(), header.value.clone());
+    }
+    assert_framed(&response.to_bytes(), 6);
 }

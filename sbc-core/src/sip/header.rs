@@ -25,6 +25,18 @@ macro_rules! header_names {
                 }
             }
 
+            /// The canonical spelling of a known name: of the variant, or of the known
+            /// name an `Other` spells (long or compact form, any case).
+            fn known_str(&self) -> Option<&'static str> {
+                match self {
+                    $( HeaderName::$variant => Some($canonical), )*
+                    HeaderName::Other(name) => match HeaderName::decode_known(name.as_bytes()) {
+                        $( Some(HeaderName::$variant) => Some($canonical), )*
+                        _ => None,
+                    },
+                }
+            }
+
             /// The compact form, if the name has one.
             pub fn compact(&self) -> Option<char> {
                 match self {
@@ -36,16 +48,19 @@ macro_rules! header_names {
             /// Decodes a header name (long or compact form, any case). The caller has
             /// checked that `name` is a non-empty token.
             pub fn from_bytes(name: &[u8]) -> HeaderName {
+                HeaderName::decode_known(name)
+                    .unwrap_or_else(|| HeaderName::Other(String::from_utf8_lossy(name).into()))
+            }
+
+            /// The known name spelled `name` (long or compact form, any case), if any.
+            fn decode_known(name: &[u8]) -> Option<HeaderName> {
                 if let [single] = name {
                     match char::from(single.to_ascii_lowercase()) {
-                        $( $( $compact => return HeaderName::$variant, )? )*
+                        $( $( $compact => return Some(HeaderName::$variant), )? )*
                         _ => {}
                     }
                 }
-                if let Some(known) = known_by_length(name) {
-                    return known;
-                }
-                HeaderName::Other(String::from_utf8_lossy(name).into())
+                known_by_length(name)
             }
 
             /// Every known name (for tests).
@@ -171,18 +186,39 @@ fn known_by_length(name: &[u8]) -> Option<HeaderName> {
     }
 }
 
-impl HeaderName {
-    /// Whether the name is the one given, case-insensitively.
-    fn key(&self) -> &str {
-        self.as_str()
+/// Names compare case-insensitively, and an `Other` that spells a known name (as code
+/// may build one: `Other("p-asserted-identity")`, `Other("l")`) equals that name, so that
+/// looking up, removing or printing it cannot miss the header the parser decoded.
+impl PartialEq for HeaderName {
+    #[inline]
+    fn eq(&self, other: &HeaderName) -> bool {
+        match (self, other) {
+            (HeaderName::Other(_), _) | (_, HeaderName::Other(_)) => self.eq_other(other),
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
     }
 }
 
-impl PartialEq for HeaderName {
-    fn eq(&self, other: &HeaderName) -> bool {
+impl HeaderName {
+    /// `eq` when at least one side is `Other` (kept out of line: the common comparison of
+    /// two known names is one discriminant compare).
+    fn eq_other(&self, other: &HeaderName) -> bool {
         match (self, other) {
-            (HeaderName::Other(a), HeaderName::Other(b)) => a.eq_ignore_ascii_case(b),
-            (HeaderName::Other(_), _) | (_, HeaderName::Other(_)) => false,
+            (HeaderName::Other(a), HeaderName::Other(b)) => {
+                a.eq_ignore_ascii_case(b)
+                    || self
+                        .known_str()
+                        .is_some_and(|k| Some(k) == other.known_str())
+            }
+            (HeaderName::Other(name), known) | (known, HeaderName::Other(name)) => {
+                name.eq_ignore_ascii_case(known.as_str())
+                    || match (name.as_bytes(), known.compact()) {
+                        ([single], Some(compact)) => {
+                            char::from(single.to_ascii_lowercase()) == compact
+                        }
+                        _ => false,
+                    }
+            }
             _ => std::mem::discriminant(self) == std::mem::discriminant(other),
         }
     }
@@ -192,7 +228,8 @@ impl Eq for HeaderName {}
 
 impl Hash for HeaderName {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for b in self.key().bytes() {
+        let key = self.known_str().unwrap_or(self.as_str());
+        for b in key.bytes() {
             state.write_u8(b.to_ascii_lowercase());
         }
     }
@@ -377,5 +414,44 @@ mod tests {
             HeaderName::from_bytes(b"X-Custom"),
             HeaderName::Other("x-custom".into())
         );
+    }
+
+    #[test]
+    fn an_unknown_name_spelling_a_known_one_equals_it() {
+        use std::hash::BuildHasher;
+        let hasher = std::collections::hash_map::RandomState::new();
+        let pairs = [
+            (
+                HeaderName::Other("p-asserted-IDENTITY".into()),
+                HeaderName::PAssertedIdentity,
+            ),
+            (HeaderName::Other("L".into()), HeaderName::ContentLength),
+            (
+                HeaderName::Other("l".into()),
+                HeaderName::Other("Content-length".into()),
+            ),
+            (
+                HeaderName::Other("x-a".into()),
+                HeaderName::Other("X-A".into()),
+            ),
+        ];
+        for (a, b) in pairs {
+            assert_eq!(a, b);
+            assert_eq!(b, a);
+            assert_eq!(hasher.hash_one(&a), hasher.hash_one(&b), "{a:?}");
+        }
+        assert_ne!(HeaderName::Other("Via-X".into()), HeaderName::Via);
+        assert_ne!(HeaderName::Other("v".into()), HeaderName::From);
+        assert_ne!(HeaderName::Other("x".into()), HeaderName::Other("y".into()));
+
+        let mut headers = Headers::new();
+        headers.push(HeaderName::from_bytes(b"P-Asserted-Identity"), "<sip:a@b>");
+        headers.push(HeaderName::from_bytes(b"X-A"), "1");
+        assert!(headers.contains(&HeaderName::Other("P-ASSERTED-IDENTITY".into())));
+        assert_eq!(
+            headers.remove_all(&HeaderName::Other("p-asserted-identity".into())),
+            1
+        );
+        assert_eq!(headers.len(), 1);
     }
 }

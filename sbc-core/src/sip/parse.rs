@@ -312,12 +312,11 @@ impl<'a> Seen<'a> {
         } else {
             self.first[f]
         };
-        let name = field.header_name();
         self.lines
             .get(from..)
             .unwrap_or_default()
             .iter()
-            .filter(move |h| h.name == name)
+            .filter(move |h| Field::of(&h.name) == Some(field))
             .map(|h| &h.value)
     }
 
@@ -392,3 +391,6 @@ fn check_headers(headers: &Headers, start: &StartLineParts) -> Result<Option<usi
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
+
+#[cfg(test)]
+mod hostile_tests;

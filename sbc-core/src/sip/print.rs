@@ -11,14 +11,18 @@
 //!
 //! # Header injection
 //!
-//! Header values and reason phrases are printed as they are, except that any CR or LF in
-//! them (which the parser never produces, but code building headers might) is printed as
-//! a space, so no value can start a new header line.
+//! Header values, reason phrases and the Request-Line's method and URI are printed as
+//! they are, except that any CR or LF in them (which the parser never produces, but code
+//! building messages might) is printed as a space, so no value can start a new header
+//! line. An unknown header name built by code that is not a token has its other bytes
+//! printed as `-`, and one that spells Content-Length (in any case, or compact) counts as
+//! the Content-Length line.
 
 use std::fmt::{self, Display, Formatter, Write as _};
 
 use bytes::Bytes;
 
+use super::parse::scan::TOKEN;
 use super::{
     CSeq, Contact, Header, HeaderName, Headers, Host, HostPort, MediaType, Message, NameAddr,
     Params, Request, Response, SipUri, StatusCode, TelUri, Transport, Uri, Version, Via,
@@ -57,9 +61,12 @@ impl Request {
 
     /// Appends the request in wire form to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        let start = out.len();
         out.extend_from_slice(self.method.as_str().as_bytes());
         out.push(b' ');
         self.uri.wire(out);
+        // A method or URI built by code may hold CR or LF; the parser never produces one.
+        blank_line_breaks(out.get_mut(start..).unwrap_or_default());
         out.push(b' ');
         out.extend_from_slice(version(self.version));
         out.extend_from_slice(b"\r\n");
@@ -96,6 +103,8 @@ fn version(version: Version) -> &'static [u8] {
 fn write_headers_and_body(headers: &Headers, body: &Bytes, out: &mut Vec<u8>) {
     let mut content_length_written = false;
     for Header { name, value } in headers {
+        // An `Other` that spells Content-Length equals it too (see `HeaderName`'s `PartialEq`):
+        // the printer must never write a second Content-Length line.
         if *name == HeaderName::ContentLength {
             if !content_length_written {
                 write_content_length(Some(value), body.len(), out);
@@ -103,7 +112,7 @@ fn write_headers_and_body(headers: &Headers, body: &Bytes, out: &mut Vec<u8>) {
             }
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
+        write_name(name, out);
         out.extend_from_slice(b": ");
         write_sanitised(value, out);
         out.extend_from_slice(b"\r\n");
@@ -128,6 +137,38 @@ fn write_content_length(existing: Option<&Bytes>, length: usize, out: &mut Vec<u
         _ => decimal(length as u64, out),
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a header name. Names the parser produced are tokens; an unknown name built by
+/// code that is empty or holds a non-token byte (a `:`, a space, a line break …) is
+/// printed with each such byte as `-` (and an empty one as `-`), so that it can neither
+/// start another line nor end the name early.
+fn write_name(name: &HeaderName, out: &mut Vec<u8>) {
+    let text = name.as_str().as_bytes();
+    if !matches!(name, HeaderName::Other(_))
+        || (!text.is_empty() && text.iter().all(|&b| TOKEN[usize::from(b)]))
+    {
+        out.extend_from_slice(text);
+    } else if text.is_empty() {
+        out.push(b'-');
+    } else {
+        out.extend(
+            text.iter()
+                .map(|&b| if TOKEN[usize::from(b)] { b } else { b'-' }),
+        );
+    }
+}
+
+/// Replaces every CR and LF in `printed` by a space.
+fn blank_line_breaks(printed: &mut [u8]) {
+    if memchr::memchr2(b'\r', b'\n', printed).is_none() {
+        return;
+    }
+    for b in printed {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
 }
 
 fn write_sanitised(value: &[u8], out: &mut Vec<u8>) {

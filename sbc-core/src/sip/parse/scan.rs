@@ -54,9 +54,10 @@ pub(crate) static HOST_NAME: [bool; 256] = class(b"-._", true);
 pub(crate) static GEN_VALUE: [bool; 256] = class(b"-.!%*_+`'~:[]", true);
 /// Token characters and whitespace: a display name that is not quoted.
 pub(crate) static TOKEN_OR_SPACE: [bool; 256] = class(b"-.!%*_+`'~ \t", true);
-/// Anything an addr-spec URI may hold before its header parameters: not `;`, `,`,
-/// whitespace or controls.
-pub(crate) static ADDR_SPEC: [bool; 256] = class(b"-_.!~*'()&=+$?/:@[]%#", true);
+/// Anything an addr-spec URI may hold before its header parameters: not `;`, `,`, `?`
+/// (a URI holding one of those must be in `<>`, RFC 3261 §20.10), whitespace or
+/// controls.
+pub(crate) static ADDR_SPEC: [bool; 256] = class(b"-_.!~*'()&=+$/:@[]%#", true);
 /// Characters of a `tel:` number: digits, hex digits, `*#+` and visual separators.
 pub(crate) static TEL_NUMBER: [bool; 256] = class(b"*#+-.()", true);
 
@@ -146,19 +147,20 @@ pub(crate) fn span1(input: &[u8], pos: usize, set: &[bool; 256]) -> Scan<usize> 
 }
 
 /// A `quoted-string` starting at `pos` (which must hold `"`): returns the position after
-/// the closing quote. `quoted-pair` may escape any byte but CR and LF (RFC 3261 §25.1);
-/// other bytes may be anything but `"`, `\`, CR and LF (UTF-8 is not re-validated here).
+/// the closing quote. `quoted-pair` may escape any ASCII byte but CR and LF; `qdtext` is
+/// whitespace, printable ASCII but `"` and `\`, and bytes from 0x80 up (RFC 3261 §25.1;
+/// UTF-8 is not re-validated here). Other control bytes, NUL among them, must be escaped.
 pub(crate) fn quoted_string(input: &[u8], pos: usize) -> Scan<usize> {
     let mut i = expect(input, pos, b'"')?;
     loop {
         match at(input, i) {
-            None | Some(b'\r') | Some(b'\n') => return Err(Invalid),
             Some(b'"') => return Ok(i + 1),
             Some(b'\\') => match at(input, i + 1) {
-                None | Some(b'\r') | Some(b'\n') => return Err(Invalid),
-                Some(_) => i += 2,
+                Some(b) if b.is_ascii() && b != b'\r' && b != b'\n' => i += 2,
+                _ => return Err(Invalid),
             },
-            Some(_) => i += 1,
+            Some(b) if b == b'\t' || (b >= 0x20 && b != 0x7f) => i += 1,
+            _ => return Err(Invalid),
         }
     }
 }
@@ -203,5 +205,15 @@ mod tests {
         assert_eq!(quoted_string(br#""a\"b" x"#, 0), Ok(6));
         assert_eq!(quoted_string(br#""abc"#, 0), Err(Invalid));
         assert_eq!(quoted_string(b"\"a\\", 0), Err(Invalid));
+        assert_eq!(quoted_string(b"\"\\\0\t\xc3\xa9\\\x7f\"", 0), Ok(9));
+        for bad in [
+            &b"\"\0\""[..],
+            b"\"\x01\"",
+            b"\"\x7f\"",
+            b"\"\\\xc3\"",
+            b"\"\\\r\"",
+        ] {
+            assert_eq!(quoted_string(bad, 0), Err(Invalid), "{bad:?}");
+        }
     }
 }

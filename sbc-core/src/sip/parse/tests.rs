@@ -168,6 +168,19 @@ fn errors() {
             "bad_call_id",
         ),
         ("Max-Forwards: 70", "Max-Forwards 70", "bad_header_line"),
+        ("\"Alice A.\"", "\"Alice\u{0}A.\"", "bad_from"),
+        // RFC 3261 §20.10: a URI holding `?` must be in `<>`, whatever its scheme.
+        (
+            "To: Bob <sip:bob@biloxi.example.com>",
+            "To: im:bob@x?y",
+            "bad_to",
+        ),
+        (
+            "To: Bob <sip:bob@biloxi.example.com>",
+            "To: sip:b?ob@x",
+            "bad_to",
+        ),
+        ("\"Alice A.\"", "\"Alice\\\u{e9}A.\"", "bad_from"),
         (
             "INVITE sip:bob@biloxi.example.com SIP/2.0",
             "INVITE sip:bob@biloxi.example.com SIP/3.0",
@@ -204,4 +217,194 @@ fn errors() {
         Err("unterminated_headers")
     );
     assert_eq!(parse("").map_err(|e| e.name()), Err("bad_start_line"));
+}
+
+/// RFC 3261 §25 grammar at its edges: each replacement in `INVITE` must be refused with
+/// the given error name, or (with `None`) accepted.
+#[test]
+fn grammar_edges() {
+    let cseq = "CSeq: 314159 INVITE";
+    let via = "Via: SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bK776asdhds;rport";
+    let to = "To: Bob <sip:bob@biloxi.example.com>";
+    let line = "INVITE sip:bob@biloxi.example.com SIP/2.0";
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        (cseq, "CSeq: 4294967295 INVITE", None),
+        (cseq, "CSeq: 4294967296 INVITE", Some("bad_cseq")),
+        (cseq, "CSeq: -1 INVITE", Some("bad_cseq")),
+        (cseq, "CSeq: 1INVITE", Some("bad_cseq")),
+        (cseq, "CSeq: 1 INVITE x", Some("bad_cseq")),
+        (cseq, "CSeq: 1 invite", Some("cseq_method_mismatch")),
+        (cseq, "CSeq:\t 0000314159  \t INVITE ", None),
+        (
+            "Content-Length: 5",
+            "Content-Length: -5",
+            Some("bad_content_length"),
+        ),
+        (
+            "Content-Length: 5",
+            "Content-Length: 5 5",
+            Some("bad_content_length"),
+        ),
+        (
+            "Content-Length: 5",
+            "Content-Length: 99999999999",
+            Some("bad_content_length"),
+        ),
+        ("Content-Length: 5", "l: 0005", None),
+        (
+            "Max-Forwards: 70",
+            "Max-Forwards: -1",
+            Some("bad_max_forwards"),
+        ),
+        ("Max-Forwards: 70", "Max-Forwards: 0", None),
+        (
+            "Max-Forwards: 70",
+            "Max-Forwards: 70\r\nMax-Forwards: 70",
+            Some("multiple_max_forwards"),
+        ),
+        ("Max-Forwards: 70", "Max-Forwards : 70", None),
+        ("Max-Forwards: 70", "Max-Forwards\t: 70", None),
+        (
+            "Max-Forwards: 70",
+            "Max/Forwards: 70",
+            Some("bad_header_line"),
+        ),
+        (
+            "Max-Forwards: 70",
+            "Max\"Forwards: 70",
+            Some("bad_header_line"),
+        ),
+        ("Max-Forwards: 70", ": 70", Some("bad_header_line")),
+        ("Max-Forwards: 70", "X-A\u{1}: 70", Some("bad_header_line")),
+        (
+            "Max-Forwards: 70",
+            "Max-Forwards: 70\r",
+            Some("bad_line_ending"),
+        ),
+        (
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\n\r\n",
+            Some("missing_from"),
+        ),
+        (via, "Via: SIP/2.0/UDP", Some("bad_via")),
+        (via, "Via: SIP/3.0/UDP h", Some("bad_via")),
+        (via, "Via: SIP/2.0/UDP h;branch=", Some("bad_via")),
+        (via, "Via: SIP/2.0/UDP h;;branch=z9hG4bK1", Some("bad_via")),
+        (via, "Via: SIP/2.0/UDP h:65536", Some("bad_via")),
+        (via, "Via: SIP/2.0/UDP 2001:db8::1", Some("bad_via")),
+        (via, "Via: SIP/2.0/UDP h,", Some("bad_via")),
+        (via, "Via: SIP/2.0/UDP h, , SIP/2.0/UDP i", Some("bad_via")),
+        (
+            via,
+            "Via: sip / 2.0 / udp  h : 5060 ; rport ; received = 192.0.2.1",
+            None,
+        ),
+        (
+            via,
+            "Via: SIP/2.0/UDP h;received=2001:db8::1;maddr=[2001:db8::2]",
+            None,
+        ),
+        (via, "Via: SIP/2.0/UDP h;x=\"a, b\", SIP/2.0/TCP i", None),
+        (to, "To: <sip:bob@[2001:db8::1]:5060>", None),
+        (to, "To: <sip:bob@[2001:db8::1:5060>", Some("bad_to")),
+        (to, "To: <sip:bob@[fe80::1%eth0]>", Some("bad_to")),
+        (to, "To: <sip:b%2g@x>", Some("bad_to")),
+        (to, "To: <sip:b%41@x>", None),
+        (to, "To: \"Bob <sip:bob@x>", Some("bad_to")),
+        (to, "To: \"Bob\\\" <sip:bob@x>", Some("bad_to")),
+        (to, "To: \"B\\\"ob\" <sip:bob@x>", None),
+        (to, "To: Bob <sip:bob@x", Some("bad_to")),
+        (to, "To: <<sip:bob@x>>", Some("bad_to")),
+        (to, "To: <sip:bob@x>;tag", None),
+        (to, "To: <sip:bob@x>;tag=", Some("bad_to")),
+        (to, "To: <sip:bob@x>, <sip:eve@x>", Some("bad_to")),
+        (to, "To: <tel:+1-201-555-0123;phone-context=x>", None),
+        (to, "To: tel:+1-201-555-0123;tag=1", None),
+        (line, "INVITE sip:bob@[2001:db8::1] SIP/2.0", None),
+        (
+            line,
+            "INVITE sip:bob@2001:db8::1 SIP/2.0",
+            Some("bad_request_uri"),
+        ),
+        (
+            line,
+            "INVITE sip:bob@x?h=v SIP/2.0",
+            Some("bad_request_uri"),
+        ),
+        (line, "INVITE tel:+12015550123 SIP/2.0", None),
+        (line, "INVITE sip:bob@x SIP/2.0 ", Some("bad_start_line")),
+        (line, "INVITE\tsip:bob@x SIP/2.0", Some("bad_start_line")),
+        (line, "INV@TE sip:bob@x SIP/2.0", Some("bad_start_line")),
+    ];
+    for (from, to, expected) in cases {
+        let text = INVITE.replace(from, to);
+        assert_ne!(text, INVITE, "{from}");
+        let got = parse(&text).map(drop).map_err(|e| e.name());
+        match expected {
+            Some(name) => assert_eq!(got, Err(*name), "{to}"),
+            None => assert_eq!(got, Ok(()), "{to}"),
+        }
+    }
+}
+
+#[test]
+fn status_line_edges() {
+    let rest = "\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\n\
+To: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n";
+    let cases: &[(&str, Option<&str>)] = &[
+        ("SIP/2.0 100 Trying", None),
+        ("SIP/2.0 699 X", None),
+        ("SIP/2.0 200", None),
+        ("SIP/2.0 200 ", None),
+        ("SIP/2.0 200 \u{e9}\t\u{2603}", None),
+        ("SIP/2.0 099 X", Some("bad_status_code")),
+        ("SIP/2.0 700 X", Some("bad_status_code")),
+        ("SIP/2.0 20 X", Some("bad_status_code")),
+        ("SIP/2.0 2000 X", Some("bad_status_code")),
+        ("SIP/2.0 +20 X", Some("bad_status_code")),
+        ("SIP/2.0 200 O\u{1}K", Some("bad_reason_phrase")),
+        ("SIP/2.0 200 O\u{7f}K", Some("bad_reason_phrase")),
+        ("SIP/2.1 200 OK", Some("bad_version")),
+    ];
+    for (line, expected) in cases {
+        let got = parse(&format!("{line}{rest}"))
+            .map(drop)
+            .map_err(|e| e.name());
+        match expected {
+            Some(name) => assert_eq!(got, Err(*name), "{line}"),
+            None => assert_eq!(got, Ok(()), "{line}"),
+        }
+    }
+    let bad_utf8 = Bytes::from([&b"SIP/2.0 200 \xff"[..], rest.as_bytes()].concat());
+    assert_eq!(
+        parse_message(bad_utf8).map(drop).map_err(|e| e.name()),
+        Err("bad_reason_phrase")
+    );
+}
+
+#[test]
+fn headers_that_are_not_lists_are_never_split() {
+    let date = "Date: Sat, 13 Nov 2010 23:29:00 GMT";
+    let auth = "WWW-Authenticate: Digest realm=\"a, b\", nonce=\"n\", algorithm=MD5";
+    let text = INVITE.replace(
+        "Max-Forwards: 70",
+        &format!("{date}\r\n{auth}\r\nMax-Forwards: 70"),
+    );
+    let r = request(&text);
+    let values: Vec<&[u8]> = r
+        .headers
+        .get_all(&HeaderName::Date)
+        .map(|v| v.as_ref())
+        .collect();
+    assert_eq!(values, [&b"Sat, 13 Nov 2010 23:29:00 GMT"[..]]);
+    let values: Vec<&[u8]> = r
+        .headers
+        .get_all(&HeaderName::WwwAuthenticate)
+        .map(|v| v.as_ref())
+        .collect();
+    assert_eq!(
+        values,
+        [&b"Digest realm=\"a, b\", nonce=\"n\", algorithm=MD5"[..]]
+    );
+    assert_eq!(Message::Request(r).to_bytes(), Bytes::from(text));
 }

@@ -78,6 +78,9 @@ pub(crate) fn scan_uri(
         scan_sip_uri(input, colon + 1, true, context)
     } else if scheme.eq_ignore_ascii_case(b"tel") {
         let number_end = span1(input, colon + 1, &scan::TEL_NUMBER)?;
+        if !tel_number(input.get(colon + 1..number_end).ok_or(Invalid)?) {
+            return Err(Invalid);
+        }
         let params_end = uri_params(input, number_end, |_, _| {})?;
         if params_end != input.len() {
             return Err(Invalid);
@@ -95,6 +98,26 @@ pub(crate) fn scan_uri(
             scheme: (start, colon),
             rest: (colon + 1, rest_end),
         })
+    }
+}
+
+/// The digits of a `telephone-subscriber` (RFC 3966 §3): a global number, `+` then
+/// digits and visual separators with at least one digit, or a local number, hex digits,
+/// `*`, `#` and visual separators with at least one that is not a separator. (The
+/// `phone-context` a local number should carry is not required: some PBXs omit it.)
+fn tel_number(number: &[u8]) -> bool {
+    let separator = |b: &u8| matches!(b, b'-' | b'.' | b'(' | b')');
+    match number.split_first() {
+        Some((b'+', digits)) => {
+            digits.iter().all(|b| b.is_ascii_digit() || separator(b))
+                && digits.iter().any(u8::is_ascii_digit)
+        }
+        _ => {
+            number
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b'*' | b'#') || separator(b))
+                && !number.iter().all(separator)
+        }
     }
 }
 
@@ -375,6 +398,19 @@ mod tests {
         };
         assert_eq!(t.number.as_ref(), b"+1-201-555-0123");
         assert!(t.params.contains("phone-context"));
+        for good in [
+            "tel:+1(201)555.0123",
+            "tel:7042;phone-context=example.com",
+            "tel:*21#;phone-context=+1",
+            "tel:abcdef;phone-context=x",
+        ] {
+            assert!(matches!(parse(good), Ok(Uri::Tel(_))), "{good}");
+        }
+        for bad in [
+            "tel:+", "tel:+-", "tel:--", "tel:1+2", "tel:+1a", "tel:xyz", "tel:12g4", "tel:+1*",
+        ] {
+            assert_eq!(parse(bad), Err(Invalid), "{bad}");
+        }
         assert!(matches!(
             parse("urn:service:sos").unwrap(),
             Uri::Other { .. }
