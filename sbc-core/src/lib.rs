@@ -12,6 +12,7 @@
 
 pub mod endpoint;
 pub mod net;
+pub mod routing;
 pub mod sdp;
 pub mod shard;
 pub mod sip;
