@@ -13,6 +13,7 @@ pub mod appliance;
 pub mod config;
 pub mod logging;
 pub mod outbound;
+pub mod routing;
 pub mod server;
 pub mod shutdown;
 pub mod status;

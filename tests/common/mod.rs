@@ -98,6 +98,10 @@ pub struct SbcConfig {
     pub limits: String,
     /// Extra command-line arguments for `sbc`.
     pub args: Vec<String>,
+    /// The target of the trunk every call is routed to.
+    pub peer: SocketAddr,
+    /// Extra TOML appended at the end of the file.
+    pub extra: String,
 }
 
 impl SbcConfig {
@@ -115,7 +119,20 @@ impl SbcConfig {
             admin_port,
             limits: String::new(),
             args: Vec::new(),
+            peer: SocketAddr::new(ip, 5080),
+            extra: String::new(),
         }
+    }
+
+    /// Routes every call to a trunk at `peer`.
+    pub fn with_peer(mut self, peer: SocketAddr) -> Self {
+        self.peer = peer;
+        self
+    }
+
+    pub fn with_extra(mut self, toml: &str) -> Self {
+        self.extra = toml.to_owned();
+        self
     }
 
     pub fn with_limits(mut self, limits: &str) -> Self {
@@ -173,13 +190,22 @@ port_max = 20099
 
 [[trunk]]
 name = "peer"
-targets = ["{ip}:5080"]
+targets = ["{peer}"]
 transport = "udp"
+keepalive_secs = 0
+
+[[route]]
+name = "to-peer"
+to_trunk = "peer"
+
+{extra}
 "#,
             sip = self.sip_address(),
             tls = self.tls_address(),
             admin = self.admin_address(),
             limits = self.limits,
+            peer = self.peer,
+            extra = self.extra,
         )
     }
 }

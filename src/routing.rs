@@ -1,0 +1,124 @@
+//! From the configuration's `[[trunk]]` and `[[route]]` tables to the signalling
+//! [`RoutingTable`].
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sbc_core::net::Protocol;
+use sbc_core::routing::{
+    HeaderPolicy, KeepAlive, Route, RoutingTable, TargetHost, TargetSpec, Trunk, TrunkId,
+};
+
+use crate::config::{self, Config, HeaderPolicyConfig, TransportKind};
+
+/// Builds the routing table. The configuration was validated already, so an error here
+/// means the two validations disagree; it is reported as a configuration error anyway.
+pub fn routing_table(config: &Config) -> anyhow::Result<RoutingTable> {
+    let trunks = config
+        .trunks
+        .iter()
+        .enumerate()
+        .map(|(index, trunk)| trunk_of(index, trunk))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let id_of = |name: &str| {
+        config
+            .trunks
+            .iter()
+            .position(|trunk| trunk.name == name)
+            .map(trunk_id)
+    };
+    let mut routes = Vec::with_capacity(config.routes.len());
+    for route in &config.routes {
+        let Some(to_trunk) = id_of(&route.to_trunk) else {
+            // Validation refuses a route to an unknown trunk; skip rather than guess.
+            continue;
+        };
+        routes.push(Route {
+            name: route.name.clone(),
+            match_source_trunk: route.from_trunk.as_deref().and_then(id_of),
+            match_user_prefix: route.user_prefix.clone(),
+            match_domain: route.domain.clone(),
+            to_trunk,
+        });
+    }
+    Ok(RoutingTable::new(trunks, routes)?)
+}
+
+fn trunk_id(index: usize) -> TrunkId {
+    TrunkId(u32::try_from(index).unwrap_or(u32::MAX))
+}
+
+fn trunk_of(index: usize, trunk: &config::TrunkConfig) -> anyhow::Result<Trunk> {
+    let protocol = protocol_of(trunk.transport);
+    let targets = trunk
+        .targets
+        .iter()
+        .map(|target| TargetSpec {
+            host: match &target.host {
+                config::TargetHost::Ip(ip) => TargetHost::Ip(*ip),
+                config::TargetHost::Domain(name) => TargetHost::Name(name.clone()),
+            },
+            port: target.port,
+            transport: Some(protocol),
+            priority: target.priority,
+            weight: target.weight,
+        })
+        .collect();
+    let headers = match &trunk.headers {
+        None => HeaderPolicy::default_for(trunk.trusted),
+        Some(HeaderPolicyConfig::Allow(names)) => HeaderPolicy::allow(names)
+            .with_context(|| format!("trunk {:?}: headers.allow", trunk.name))?,
+        Some(HeaderPolicyConfig::Deny(names)) => HeaderPolicy::deny(names)
+            .with_context(|| format!("trunk {:?}: headers.deny", trunk.name))?,
+    };
+    let keep_alive = (trunk.keepalive_secs > 0).then(|| {
+        let interval = Duration::from_secs(trunk.keepalive_secs);
+        KeepAlive {
+            interval,
+            give_up_after: interval + Duration::from_secs(10),
+            ..KeepAlive::default()
+        }
+    });
+    Ok(Trunk {
+        id: trunk_id(index),
+        name: trunk.name.clone(),
+        targets,
+        trusted: trunk.trusted,
+        headers,
+        keep_alive,
+    })
+}
+
+pub fn protocol_of(transport: TransportKind) -> Protocol {
+    match transport {
+        TransportKind::Udp => Protocol::Udp,
+        TransportKind::Tcp => Protocol::Tcp,
+        TransportKind::Tls => Protocol::Tls,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::path::Path;
+
+    use sbc_core::sip::Uri;
+
+    use super::*;
+
+    #[test]
+    fn the_loopback_example_routes_calls_to_its_peer() {
+        let text = include_str!("../deploy/examples/loopback.toml");
+        let config =
+            config::from_toml(text, Path::new("loopback.toml"), Path::new("/base")).unwrap();
+        let table = routing_table(&config).unwrap();
+        let uri = Uri::parse(b"sip:bob@127.0.0.1:5060").unwrap();
+        let phone = "127.0.0.1:40000".parse().unwrap();
+        let trunk = table.route(table.trunk_of_source(phone), &uri).unwrap();
+        let targets = table.targets(trunk, &mut || 7);
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].addr, "127.0.0.1:5080".parse().unwrap());
+        assert_eq!(targets[0].protocol, Protocol::Udp);
+    }
+}
