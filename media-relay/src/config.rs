@@ -96,7 +96,7 @@ impl RelayConfig {
         if max < first + 1 {
             0
         } else {
-            ((max - first + 1) / 2) as usize
+            (max - first).div_ceil(2) as usize
         }
     }
 

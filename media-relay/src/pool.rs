@@ -67,7 +67,7 @@ impl PortPool {
 
     fn slot(&self, port: u16) -> Option<usize> {
         let port = u32::from(port);
-        if port < self.first || (port - self.first) % 2 != 0 {
+        if port < self.first || !(port - self.first).is_multiple_of(2) {
             return None;
         }
         Some(((port - self.first) / 2) as usize)

@@ -273,3 +273,119 @@ impl RelaySession {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    const RTP: [u8; 12] = [0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+    const RTCP: [u8; 8] = [0x80, 201, 0, 1, 0, 0, 0, 1];
+
+    fn session(a: RemoteMedia, b: RemoteMedia) -> (RelaySession, Instant) {
+        let now = Instant::now();
+        let mut session = RelaySession::new(now, 1);
+        session.update(0, Leg::A, a);
+        session.update(0, Leg::B, b);
+        (session, now)
+    }
+
+    fn remote(rtp: &str, mux: bool) -> RemoteMedia {
+        RemoteMedia {
+            rtp: Some(addr(rtp)),
+            rtcp_mux: mux,
+            ..RemoteMedia::default()
+        }
+    }
+
+    #[test]
+    fn rtcp_goes_to_the_odd_port_or_the_rtp_port_of_a_muxed_leg() {
+        let (mut s, now) = session(
+            remote("10.0.0.1:4000", true),
+            remote("10.0.0.2:5000", false),
+        );
+        let from_a = addr("10.0.0.1:4000");
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &RTCP),
+            Verdict::Forward {
+                leg: Leg::B,
+                port: Port::Rtcp,
+                to: addr("10.0.0.2:5001")
+            }
+        );
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &RTP),
+            Verdict::Forward {
+                leg: Leg::B,
+                port: Port::Rtp,
+                to: addr("10.0.0.2:5000")
+            }
+        );
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::B, Port::Rtcp, addr("10.0.0.2:5001"), &RTCP),
+            Verdict::Forward {
+                leg: Leg::A,
+                port: Port::Rtp,
+                to: from_a
+            }
+        );
+    }
+
+    #[test]
+    fn port_zero_and_the_hold_address_are_no_destination() {
+        let (mut s, now) = session(
+            remote("10.0.0.1:4000", false),
+            remote("0.0.0.0:5000", false),
+        );
+        let from_a = addr("10.0.0.1:4000");
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &RTP),
+            Verdict::Drop(DropReason::NoDestination)
+        );
+        s.update(0, Leg::B, remote("10.0.0.2:0", false));
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtcp, from_a, &RTCP),
+            Verdict::Drop(DropReason::NoDestination)
+        );
+        assert_eq!(
+            s.handle_datagram(now, 7, Leg::A, Port::Rtp, from_a, &RTP),
+            Verdict::Drop(DropReason::NoDestination)
+        );
+        assert_eq!(s.stats().streams[0].a.drops.no_destination, 2);
+    }
+
+    #[test]
+    fn inactivity_is_reported_once_and_only_for_silence() {
+        let (mut s, now) = session(
+            remote("10.0.0.1:4000", false),
+            remote("10.0.0.2:5000", false),
+        );
+        let timeout = Duration::from_secs(30);
+        assert!(!s.poll_inactive(now + Duration::from_secs(29), timeout));
+        s.handle_datagram(
+            now + Duration::from_secs(29),
+            0,
+            Leg::B,
+            Port::Rtp,
+            addr("10.0.0.2:5000"),
+            &RTP,
+        );
+        assert!(!s.poll_inactive(now + Duration::from_secs(58), timeout));
+        // Dropped packets (hijack attempts) do not keep a session alive.
+        s.handle_datagram(
+            now + Duration::from_secs(58),
+            0,
+            Leg::A,
+            Port::Rtp,
+            addr("10.9.9.9:1"),
+            &RTP,
+        );
+        assert!(s.poll_inactive(now + Duration::from_secs(59), timeout));
+        assert!(!s.poll_inactive(now + Duration::from_secs(600), timeout));
+        assert!(!s.poll_inactive(now + Duration::from_secs(600), Duration::ZERO));
+    }
+}
