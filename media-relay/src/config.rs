@@ -32,6 +32,10 @@ pub struct RelayConfig {
     pub command_queue: usize,
     /// Socket receive buffer size in bytes (0 = the system default).
     pub socket_receive_buffer: usize,
+    /// Send runs of equal-sized datagrams from one socket to one destination in one system
+    /// call with UDP GSO. Turn off for network drivers that mishandle segmentation offload
+    /// (the relay also turns it off by itself after the first such error).
+    pub gso: bool,
 }
 
 impl Default for RelayConfig {
@@ -45,6 +49,7 @@ impl Default for RelayConfig {
             max_streams_per_session: DEFAULT_MAX_STREAMS_PER_SESSION,
             command_queue: 1024,
             socket_receive_buffer: 0,
+            gso: true,
         }
     }
 }

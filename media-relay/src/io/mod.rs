@@ -95,6 +95,7 @@ impl Relay {
                 pool: pool.clone(),
                 events: event_sender.clone(),
                 inactivity_timeout: config.inactivity_timeout,
+                gso: config.gso,
             };
             let worker = Worker::new(setup).map_err(start_error)?;
             let thread = std::thread::Builder::new()

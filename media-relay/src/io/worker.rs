@@ -29,6 +29,8 @@ const WAKE_TOKEN: u64 = u64::MAX;
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
 /// Commands handled per loop iteration, so that a burst of them cannot starve the packets.
 const COMMANDS_PER_ROUND: usize = 256;
+/// Ready sockets served between two looks at the command queue.
+const SOCKETS_BETWEEN_COMMANDS: usize = 64;
 /// Batches read from one socket per readiness report before moving to the next socket.
 const BATCHES_PER_SOCKET: usize = 4;
 /// How long a worker thread may take to answer a statistics request.
@@ -145,6 +147,7 @@ pub(crate) struct WorkerSetup {
     pub pool: Arc<Mutex<PortPool>>,
     pub events: Sender<RelayEvent>,
     pub inactivity_timeout: Duration,
+    pub gso: bool,
 }
 
 #[derive(Debug)]
@@ -201,13 +204,20 @@ impl Worker {
             if !self.handle_commands() {
                 return;
             }
-            for event in &ready {
+            for (index, event) in ready.iter().enumerate() {
                 let token = event.data.u64();
                 if token == WAKE_TOKEN {
                     let mut value = [0u8; 8];
                     let _ = rustix::io::read(&*self.setup.wake, &mut value);
                 } else if let Ok(token) = usize::try_from(token) {
                     self.handle_readable(token);
+                }
+                // Under overload a round over many busy sockets takes long: keep answering
+                // control requests meanwhile.
+                if index % SOCKETS_BETWEEN_COMMANDS == SOCKETS_BETWEEN_COMMANDS - 1
+                    && !self.handle_commands()
+                {
+                    return;
                 }
             }
             let now = Instant::now();
@@ -260,6 +270,7 @@ impl Worker {
                             };
                             if !self.send.has_room(datagram.len()) {
                                 Self::flush(
+                                    self.setup.gso,
                                     &mut self.send,
                                     &self.sockets,
                                     &mut self.sessions,
@@ -286,6 +297,7 @@ impl Worker {
                 }
             }
             Self::flush(
+                self.setup.gso,
                 &mut self.send,
                 &self.sockets,
                 &mut self.sessions,
@@ -298,6 +310,7 @@ impl Worker {
     }
 
     fn flush(
+        gso: bool,
         send: &mut SendQueue,
         sockets: &Slab<SocketEntry>,
         sessions: &mut Slab<SessionEntry>,
@@ -307,10 +320,13 @@ impl Worker {
             return;
         }
         // All sockets of a worker share the same offload capabilities; ask the first one.
-        let max_segments = send
-            .first_token()
-            .and_then(|t| sockets.get(t))
-            .map_or(1, |s| s.state.max_gso_segments());
+        let max_segments = if gso {
+            send.first_token()
+                .and_then(|t| sockets.get(t))
+                .map_or(1, |s| s.state.max_gso_segments())
+        } else {
+            1
+        };
         send.drain(max_segments, |run| {
             let q = run.first;
             let sent = match sockets.get(q.token) {
