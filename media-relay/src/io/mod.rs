@@ -2,6 +2,7 @@
 //! the crate that touches sockets, threads and clocks.
 
 mod batch;
+mod slab;
 mod socket;
 mod worker;
 

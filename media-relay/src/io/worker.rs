@@ -17,6 +17,7 @@ use rustix::event::epoll;
 
 use crate::control::{Leg, RelayEvent, RemoteMedia, SessionId};
 use crate::io::batch::{RECV_BATCH, RecvBatch, SendQueue};
+use crate::io::slab::Slab;
 use crate::io::socket::{BoundPair, lock};
 use crate::packet::Port;
 use crate::pool::PortPool;
@@ -85,55 +86,6 @@ fn port_index(port: Port) -> usize {
     match port {
         Port::Rtp => 0,
         Port::Rtcp => 1,
-    }
-}
-
-/// A slab: entries addressed by index, freed slots reused.
-#[derive(Debug)]
-struct Slab<T> {
-    entries: Vec<Option<T>>,
-    free: Vec<usize>,
-}
-
-impl<T> Slab<T> {
-    fn new() -> Self {
-        Slab {
-            entries: Vec::new(),
-            free: Vec::new(),
-        }
-    }
-    fn insert(&mut self, value: T) -> usize {
-        match self.free.pop() {
-            Some(index) => {
-                if let Some(slot) = self.entries.get_mut(index) {
-                    *slot = Some(value);
-                }
-                index
-            }
-            None => {
-                self.entries.push(Some(value));
-                self.entries.len() - 1
-            }
-        }
-    }
-    fn remove(&mut self, index: usize) -> Option<T> {
-        let value = self.entries.get_mut(index)?.take();
-        if value.is_some() {
-            self.free.push(index);
-        }
-        value
-    }
-    fn get(&self, index: usize) -> Option<&T> {
-        self.entries.get(index)?.as_ref()
-    }
-    fn get_mut(&mut self, index: usize) -> Option<&mut T> {
-        self.entries.get_mut(index)?.as_mut()
-    }
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.entries.iter_mut().filter_map(Option::as_mut)
-    }
-    fn len(&self) -> usize {
-        self.entries.len() - self.free.len()
     }
 }
 
@@ -432,11 +384,7 @@ impl Worker {
     fn add_streams(&mut self, id: SessionId, streams: Vec<BoundStream>) {
         match self.by_id.get(&id) {
             Some(slot) => self.attach_streams(*slot, streams),
-            None => self.return_ports(
-                streams
-                    .iter()
-                    .flat_map(|s| s.legs.iter().map(|l| l.rtp_port)),
-            ),
+            None => self.close_unattached(streams),
         }
     }
 
@@ -445,11 +393,7 @@ impl Worker {
     /// with its session.
     fn attach_streams(&mut self, slot: usize, streams: Vec<BoundStream>) {
         let Some(entry) = self.sessions.get_mut(slot) else {
-            return self.return_ports(
-                streams
-                    .iter()
-                    .flat_map(|s| s.legs.iter().map(|l| l.rtp_port)),
-            );
+            return self.close_unattached(streams);
         };
         let first_stream = entry.session.stream_count();
         entry.session.add_streams(streams.len());
@@ -498,6 +442,16 @@ impl Worker {
         }
         // Only now that the sockets are closed may the ports be handed out again.
         self.return_ports(entry.rtp_ports.iter().copied());
+    }
+
+    /// Closes the sockets of streams whose session is gone, then returns their ports.
+    fn close_unattached(&self, streams: Vec<BoundStream>) {
+        let ports: Vec<u16> = streams
+            .iter()
+            .flat_map(|s| s.legs.iter().map(|l| l.rtp_port))
+            .collect();
+        drop(streams);
+        self.return_ports(ports.into_iter());
     }
 
     fn return_ports(&self, ports: impl Iterator<Item = u16>) {
