@@ -11,7 +11,7 @@
 #
 # Rows: sessions:packets-per-second-per-session (max = saturation; 50 = G.711 at 20 ms).
 #   relay        the relay as configured by default (GSO for runs of equal-sized datagrams)
-#   relay-nogso  the relay with `gso = false`: one sendmsg per datagram
+#   relay-mmsg   the relay with `gso = false`: one sendmmsg per run from one socket
 # Target: relay >= 80% of the reflector's packets/s per core.
 #
 # Usage: bench/relay.sh [seconds-per-run] [runs]     (default 3, "1:max,100:max,1000:max,2000:50")

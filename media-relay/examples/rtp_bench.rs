@@ -83,14 +83,14 @@ fn main() {
     for &(n, rate) in &runs {
         let reflector = run(Forwarder::Reflector, n, rate, measure, cores);
         let relay = run(Forwarder::Relay { gso: true }, n, rate, measure, cores);
-        let relay_no_gso = run(Forwarder::Relay { gso: false }, n, rate, measure, cores);
+        let relay_mmsg = run(Forwarder::Relay { gso: false }, n, rate, measure, cores);
         for (name, r, ratio) in [
             ("reflector", &reflector, None),
             ("relay", &relay, Some(relay.per_core / reflector.per_core)),
             (
-                "relay-nogso",
-                &relay_no_gso,
-                Some(relay_no_gso.per_core / reflector.per_core),
+                "relay-mmsg",
+                &relay_mmsg,
+                Some(relay_mmsg.per_core / reflector.per_core),
             ),
         ] {
             println!(

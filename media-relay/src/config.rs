@@ -33,8 +33,9 @@ pub struct RelayConfig {
     /// Socket receive buffer size in bytes (0 = the system default).
     pub socket_receive_buffer: usize,
     /// Send runs of equal-sized datagrams from one socket to one destination in one system
-    /// call with UDP GSO. Turn off for network drivers that mishandle segmentation offload
-    /// (the relay also turns it off by itself after the first such error).
+    /// call with UDP GSO (the default); when off, every run of datagrams from one socket
+    /// leaves with one sendmmsg instead. Turn off for network drivers that mishandle
+    /// segmentation offload (quinn-udp also stops using GSO after the first such error).
     pub gso: bool,
 }
 

@@ -217,3 +217,46 @@ fn added_streams_forward_like_the_first_ones() {
         })
     );
 }
+
+#[test]
+fn bursts_of_mixed_sizes_arrive_whole_and_in_order_with_gso_and_with_sendmmsg() {
+    for (port_min, gso) in [(21120, true), (21140, false)] {
+        let relay = relay_with(media_relay::RelayConfig {
+            port_min,
+            port_max: port_min + 7,
+            workers: 1,
+            gso,
+            ..media_relay::RelayConfig::default()
+        });
+        let allocation = relay.allocate(1).unwrap();
+        let stream = allocation.streams[0];
+        let (caller, callee) = (peer(2), peer(3));
+        relay
+            .update(allocation.session, 0, Leg::A, sdp(&caller))
+            .unwrap();
+        relay
+            .update(allocation.session, 0, Leg::B, sdp(&callee))
+            .unwrap();
+        // Equal sizes (one GSO train) with shorter and longer ones in between.
+        let sizes = [
+            160, 160, 160, 160, 80, 160, 160, 320, 320, 20, 160, 160, 160,
+        ];
+        let packets: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| rtp(0, i as u16, 0, 1, n))
+            .collect();
+        for packet in &packets {
+            caller.send_to(packet, stream.a.rtp).unwrap();
+        }
+        for (i, packet) in packets.iter().enumerate() {
+            assert_eq!(
+                receive(&callee).map(|(p, _)| p).as_ref(),
+                Some(packet),
+                "gso {gso}, packet {i}"
+            );
+        }
+        let b = relay.session_stats(allocation.session).unwrap().streams[0].b;
+        assert_eq!(b.packets_sent, sizes.len() as u64);
+    }
+}

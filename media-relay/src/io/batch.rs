@@ -1,9 +1,10 @@
 //! Reusable buffers for batched receive (recvmmsg, GRO) and send (GSO).
 
-use std::io::IoSliceMut;
-use std::net::SocketAddr;
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{SocketAddr, UdpSocket};
 
 use quinn_udp::RecvMeta;
+use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
 
 /// Datagrams received per system call.
 pub(crate) const RECV_BATCH: usize = quinn_udp::BATCH_SIZE;
@@ -67,7 +68,7 @@ pub(crate) struct Queued {
     pub token: usize,
     pub to: SocketAddr,
     offset: usize,
-    len: usize,
+    pub len: usize,
     /// Session slot, stream and leg the datagram is sent to.
     pub session: usize,
     pub stream: usize,
@@ -81,6 +82,8 @@ pub(crate) struct SendQueue {
     bytes: Box<[u8; SEND_BYTES]>,
     used: usize,
     queued: Vec<Queued>,
+    /// Destinations in the form sendmmsg takes, reused from one flush to the next.
+    addresses: Vec<SocketAddrAny>,
 }
 
 /// A run of queued datagrams that can leave in one system call.
@@ -98,6 +101,7 @@ impl SendQueue {
             bytes: Box::new([0u8; SEND_BYTES]),
             used: 0,
             queued: Vec::with_capacity(SEND_QUEUE),
+            addresses: Vec::with_capacity(SEND_QUEUE),
         }
     }
 
@@ -188,6 +192,90 @@ impl SendQueue {
     }
 }
 
+/// Consecutive queued datagrams that leave from the same socket (to any destinations).
+#[derive(Debug)]
+pub(crate) struct SocketRun<'a> {
+    pub token: usize,
+    pub queued: &'a [Queued],
+    bytes: &'a [u8],
+}
+
+impl SocketRun<'_> {
+    /// The bytes of one of the run's datagrams.
+    pub fn datagram(&self, queued: &Queued) -> &[u8] {
+        self.bytes
+            .get(queued.offset..queued.offset + queued.len)
+            .unwrap_or(&[])
+    }
+}
+
+impl SendQueue {
+    /// Hands every run of datagrams from one socket (at most `max` long) to `send` in order,
+    /// for [`send_many`], and empties the queue.
+    pub fn drain_by_socket(
+        &mut self,
+        max: usize,
+        mut send: impl FnMut(SocketRun<'_>, &mut Vec<SocketAddrAny>),
+    ) {
+        let mut start = 0;
+        while let Some(first) = self.queued.get(start) {
+            let token = first.token;
+            let mut end = start + 1;
+            while end - start < max && self.queued.get(end).is_some_and(|q| q.token == token) {
+                end += 1;
+            }
+            let queued = self.queued.get(start..end).unwrap_or(&[]);
+            send(
+                SocketRun {
+                    token,
+                    queued,
+                    bytes: &self.bytes[..],
+                },
+                &mut self.addresses,
+            );
+            start = end;
+        }
+        self.queued.clear();
+        self.used = 0;
+    }
+}
+
+/// Sends a run with one sendmmsg; returns how many datagrams the system took (a prefix).
+/// `addresses` is scratch space with room for `SEND_QUEUE` entries.
+pub(crate) fn send_many(
+    socket: &UdpSocket,
+    run: &SocketRun<'_>,
+    addresses: &mut Vec<SocketAddrAny>,
+) -> std::io::Result<usize> {
+    let count = run.queued.len().min(SEND_QUEUE);
+    addresses.clear();
+    addresses.extend(
+        run.queued
+            .iter()
+            .take(count)
+            .map(|q| SocketAddrAny::from(q.to)),
+    );
+    let mut iovs = [IoSlice::new(&[]); SEND_QUEUE];
+    for (iov, queued) in iovs.iter_mut().zip(run.queued) {
+        *iov = IoSlice::new(run.datagram(queued));
+    }
+    let mut controls: [SendAncillaryBuffer<'_, '_, '_>; SEND_QUEUE] =
+        std::array::from_fn(|_| SendAncillaryBuffer::default());
+    let mut index = 0;
+    let mut messages = controls.each_mut().map(|control| {
+        let message = match (addresses.get(index), iovs.get(index)) {
+            (Some(address), Some(iov)) => {
+                MMsgHdr::new_with_addr(address, std::slice::from_ref(iov), control)
+            }
+            _ => MMsgHdr::new(&[], control),
+        };
+        index += 1;
+        message
+    });
+    let messages = messages.get_mut(..count).unwrap_or(&mut []);
+    Ok(sendmmsg(socket, messages, SendFlags::empty())?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +324,20 @@ mod tests {
             assert!(run.datagrams <= 2);
         });
         assert_eq!(count, 3);
+
+        for (token, len) in [(1, 10), (1, 20), (2, 30), (1, 40)] {
+            assert!(queue.push(token, to, &vec![len as u8; len], 0, 0, Leg::A));
+        }
+        let mut runs = Vec::new();
+        queue.drain_by_socket(64, |run, _| {
+            runs.push((
+                run.token,
+                run.queued
+                    .iter()
+                    .map(|q| run.datagram(q).len())
+                    .collect::<Vec<_>>(),
+            ))
+        });
+        assert_eq!(runs, vec![(1, vec![10, 20]), (2, vec![30]), (1, vec![40])]);
     }
 }

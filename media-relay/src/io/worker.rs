@@ -16,7 +16,7 @@ use quinn_udp::{Transmit, UdpSocketState};
 use rustix::event::epoll;
 
 use crate::control::{Leg, RelayEvent, RemoteMedia, SessionId};
-use crate::io::batch::{RECV_BATCH, RecvBatch, SendQueue};
+use crate::io::batch::{Queued, RECV_BATCH, RecvBatch, SEND_QUEUE, SendQueue, send_many};
 use crate::io::slab::Slab;
 use crate::io::socket::{BoundPair, lock};
 use crate::packet::Port;
@@ -272,13 +272,51 @@ impl Worker {
             return;
         }
         // All sockets of a worker share the same offload capabilities; ask the first one.
-        let max_segments = if gso {
-            send.first_token()
-                .and_then(|t| sockets.get(t))
-                .map_or(1, |s| s.state.max_gso_segments())
-        } else {
-            1
-        };
+        let max_segments = send
+            .first_token()
+            .and_then(|t| sockets.get(t))
+            .map_or(1, |s| s.state.max_gso_segments());
+        if !gso {
+            send.drain_by_socket(SEND_QUEUE, |run, addresses| {
+                let Some(first) = run.queued.first().copied() else {
+                    return;
+                };
+                let sent = match sockets.get(run.token) {
+                    Some(socket) if run.queued.len() == 1 => {
+                        let transmit = Transmit {
+                            destination: first.to,
+                            ecn: None,
+                            contents: run.datagram(&first),
+                            segment_size: None,
+                            src_ip: None,
+                        };
+                        counters.send_calls += 1;
+                        usize::from(
+                            socket
+                                .state
+                                .try_send((&socket.socket).into(), &transmit)
+                                .is_ok(),
+                        )
+                    }
+                    Some(socket) => {
+                        counters.send_calls += 1;
+                        send_many(&socket.socket, &run, addresses).unwrap_or(0)
+                    }
+                    None => 0,
+                };
+                let bytes: usize = run.queued.iter().take(sent).map(|q| q.len).sum();
+                let failed = run.queued.len().saturating_sub(sent);
+                Self::record(
+                    sessions,
+                    counters,
+                    &first,
+                    sent as u64,
+                    bytes as u64,
+                    failed as u64,
+                );
+            });
+            return;
+        }
         send.drain(max_segments, |run| {
             let q = run.first;
             let sent = match sockets.get(q.token) {
@@ -298,22 +336,39 @@ impl Worker {
                 }
                 None => false,
             };
-            let packets = run.datagrams as u64;
-            let bytes = run.contents.len() as u64;
-            if let Some(entry) = sessions.get_mut(q.session) {
-                if sent {
-                    entry.session.record_sent(q.stream, q.leg, packets, bytes);
-                } else {
-                    entry.session.record_send_failed(q.stream, q.leg, packets);
-                }
-            }
+            let (packets, bytes) = (run.datagrams as u64, run.contents.len() as u64);
             if sent {
-                counters.packets_forwarded += packets;
-                counters.bytes_forwarded += bytes;
+                Self::record(sessions, counters, &q, packets, bytes, 0);
             } else {
-                counters.drops.add(DropReason::SendFailed, packets);
+                Self::record(sessions, counters, &q, 0, 0, packets);
             }
         });
+    }
+
+    /// Accounts the outcome of sending datagrams queued from one socket.
+    fn record(
+        sessions: &mut Slab<SessionEntry>,
+        counters: &mut WorkerStats,
+        queued: &Queued,
+        sent: u64,
+        bytes: u64,
+        failed: u64,
+    ) {
+        if let Some(entry) = sessions.get_mut(queued.session) {
+            if sent > 0 {
+                entry
+                    .session
+                    .record_sent(queued.stream, queued.leg, sent, bytes);
+            }
+            if failed > 0 {
+                entry
+                    .session
+                    .record_send_failed(queued.stream, queued.leg, failed);
+            }
+        }
+        counters.packets_forwarded += sent;
+        counters.bytes_forwarded += bytes;
+        counters.drops.add(DropReason::SendFailed, failed);
     }
 
     /// Handles queued commands; false when the worker must stop.
