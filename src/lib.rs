@@ -12,6 +12,7 @@
 pub mod appliance;
 pub mod config;
 pub mod logging;
+pub mod outbound;
 pub mod server;
 pub mod shutdown;
 pub mod status;

@@ -13,11 +13,14 @@ use sbc_core::net::{
     self, CertificateFiles, FlowId, Inbound, Protocol, Target, TlsListenerConfig, Transport,
     TransportConfig, TransportHandle,
 };
+use sbc_core::shard::Sharding;
 use sbc_core::transaction::{LayerConfig, Peer, Reliability, TimerConfig, Transmit};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::config::{ClientAuth, Config, TransportKind};
+use crate::outbound::Outbound;
 use crate::shutdown::Shutdown;
 use crate::status::ApplianceStatus;
 
@@ -40,23 +43,84 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     for (protocol, address) in transport.local_addrs() {
         info!(%protocol, %address, "SIP listener bound");
     }
-    let endpoint = Endpoint::new(endpoint_config(&config), random_u64);
+    let sharding = Sharding::new(config.sip.shard_count());
+    let mut shards = Vec::with_capacity(sharding.shards());
+    let mut tasks = JoinSet::new();
+    for _ in 0..sharding.shards() {
+        let (queue, work) = mpsc::channel(SHARD_QUEUE);
+        let endpoint = Endpoint::new(endpoint_config(&config), random_u64);
+        tasks.spawn(serve(
+            endpoint,
+            transport.clone(),
+            work,
+            context.shutdown.clone(),
+        ));
+        shards.push(queue);
+    }
+    info!(shards = sharding.shards(), "signalling shards started");
     context.status.mark_ready();
 
-    serve(endpoint, &transport, inbound, context.shutdown).await;
+    dispatch(&sharding, &shards, inbound, context.shutdown).await;
 
+    // Closing the queues ends the shards once they have taken what is queued.
+    drop(shards);
+    while tasks.join_next().await.is_some() {}
     info!("stopping the SIP transports");
     transport.shutdown().await;
     Ok(())
 }
 
-/// The run loop of the drain contract: feed, drain transmits, sleep until the next timer.
-async fn serve(
-    mut endpoint: Endpoint,
-    transport: &TransportHandle,
+/// Messages waiting for one shard; past it, new ones are dropped (the peer retransmits
+/// over UDP; a stream peer sees no answer and times out).
+const SHARD_QUEUE: usize = 4_096;
+
+/// Hands each received message to the shard that owns its Call-ID.
+async fn dispatch(
+    sharding: &Sharding,
+    shards: &[mpsc::Sender<Inbound>],
     mut inbound: mpsc::Receiver<Inbound>,
     shutdown: Shutdown,
 ) {
+    let stop = shutdown.requested();
+    tokio::pin!(stop);
+    let mut dropped: u64 = 0;
+    loop {
+        let message = tokio::select! {
+            biased;
+            () = &mut stop => return,
+            received = inbound.recv() => match received {
+                Some(message) => message,
+                None => {
+                    warn!("the SIP transports stopped");
+                    return;
+                }
+            },
+        };
+        let shard = sharding.shard_of_message(&message.bytes);
+        let Some(queue) = shards.get(shard) else {
+            continue;
+        };
+        if queue.try_send(message).is_err() {
+            dropped += 1;
+            if dropped.is_power_of_two() {
+                warn!(
+                    shard,
+                    dropped, "signalling shard overloaded: message dropped"
+                );
+            }
+        }
+    }
+}
+
+/// One shard's run loop (the drain contract): feed, drain transmits, sleep until the next
+/// timer. Ends when a stop is requested or its queue closes.
+async fn serve(
+    mut endpoint: Endpoint,
+    transport: TransportHandle,
+    mut inbound: mpsc::Receiver<Inbound>,
+    shutdown: Shutdown,
+) {
+    let (mut outbound, mut failed) = Outbound::new(transport);
     let stop = shutdown.requested();
     tokio::pin!(stop);
     loop {
@@ -69,22 +133,24 @@ async fn serve(
             biased;
             () = &mut stop => break,
             () = sleep_until(wake), if wake.is_some() => endpoint.handle_timeout(Instant::now()),
+            Some(failure) = failed.recv() => {
+                debug!(error = %failure.error, "send failed");
+                endpoint.handle_transport_error(Instant::now(), &failure.token);
+            }
             received = inbound.recv() => match received {
                 Some(message) => {
                     let source = peer_of(&message);
                     endpoint.handle_inbound(Instant::now(), message.bytes, source);
                 }
-                None => {
-                    warn!("the SIP transports stopped");
-                    break;
-                }
+                None => break,
             },
         }
         while let Some(transmit) = endpoint.poll_transmit() {
             let target = target_of(&transmit);
-            if let Err(error) = transport.send(target, transmit.payload.clone()).await {
-                debug!(error = %error, reason = error.name(), "send failed");
-                endpoint.handle_transport_error(Instant::now(), &transmit);
+            let payload = transmit.payload.clone();
+            if let Err(failure) = outbound.send(target, payload, transmit).await {
+                debug!(error = %failure.error, "send failed");
+                endpoint.handle_transport_error(Instant::now(), &failure.token);
             }
         }
     }

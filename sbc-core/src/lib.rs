@@ -4,6 +4,7 @@
 //! when to be woken. Only [`net`] touches sockets, clocks and tokio.
 //!
 //! * [`sip`]: SIP message model, parser, printer and stream framing (RFC 3261 §7, §20, §25).
+//! * [`shard`]: which signalling shard owns a message (by Call-ID).
 //! * [`sdp`]: SDP parser and printer (RFC 8866) that keeps what it does not understand.
 //! * [`transaction`]: the RFC 3261 §17 / RFC 6026 transaction state machines.
 //! * [`endpoint`]: the SBC's own SIP endpoint (parse, transactions, RFC 3261 §8.2 answers).
@@ -11,6 +12,8 @@
 
 pub mod endpoint;
 pub mod net;
+pub mod routing;
 pub mod sdp;
+pub mod shard;
 pub mod sip;
 pub mod transaction;

@@ -182,6 +182,16 @@ pub enum ProblemKind {
     NoTargets,
     #[error("too many targets ({count}); at most {max}")]
     TooManyTargets { count: usize, max: usize },
+    #[error("invalid header name \"{0}\": expected a SIP token")]
+    InvalidHeaderName(String),
+    #[error("invalid route name \"{0}\": use 1 to 64 letters, digits, '-', '_' or '.'")]
+    InvalidRouteName(String),
+    #[error("route name \"{name}\" is used twice (also {other})")]
+    DuplicateRouteName { name: String, other: String },
+    #[error("no trunk is named \"{0}\"")]
+    UnknownTrunk(String),
+    #[error("an empty criterion matches everything: remove it instead")]
+    EmptyCriterion,
 }
 
 impl ProblemKind {
@@ -208,6 +218,11 @@ impl ProblemKind {
             ProblemKind::DuplicateTrunkName { .. } => "duplicate_trunk_name",
             ProblemKind::NoTargets => "no_targets",
             ProblemKind::TooManyTargets { .. } => "too_many_targets",
+            ProblemKind::InvalidHeaderName(_) => "invalid_header_name",
+            ProblemKind::InvalidRouteName(_) => "invalid_route_name",
+            ProblemKind::DuplicateRouteName { .. } => "duplicate_route_name",
+            ProblemKind::UnknownTrunk(_) => "unknown_trunk",
+            ProblemKind::EmptyCriterion => "empty_criterion",
         }
     }
 }

@@ -45,6 +45,9 @@ pub struct Config {
     pub media: MediaConfig,
     #[serde(default, rename = "trunk")]
     pub trunks: Vec<TrunkConfig>,
+    /// Where calls go, tried in order; the first route whose criteria all match wins.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
 }
 
 /// `[sip]`: signalling listeners, limits and transaction timers.
@@ -56,6 +59,20 @@ pub struct SipConfig {
     pub limits: SipLimits,
     #[serde(default)]
     pub timers: TransactionTimers,
+    /// Signalling shards (calls are spread over them by Call-ID, each owned by one task);
+    /// 0 means one per CPU core.
+    #[serde(default)]
+    pub shards: usize,
+}
+
+impl SipConfig {
+    /// The number of shards to run: `shards`, or one per CPU core.
+    pub fn shard_count(&self) -> usize {
+        match self.shards {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
 }
 
 /// The transport protocol of a listener or a trunk.
@@ -231,6 +248,19 @@ pub struct MediaConfig {
     pub port_min: u16,
     /// Last port of the range (odd: an RTCP port).
     pub port_max: u16,
+    /// A call whose media has carried no packet for this long is ended with BYE on both
+    /// legs (0 disables the check).
+    pub inactivity_timeout_secs: u64,
+    /// Relay worker threads (packet loops); 0 means one per CPU core.
+    pub workers: usize,
+}
+
+impl MediaConfig {
+    /// `None` when the inactivity check is disabled.
+    pub fn inactivity_timeout(&self) -> Option<Duration> {
+        (self.inactivity_timeout_secs > 0)
+            .then(|| Duration::from_secs(self.inactivity_timeout_secs))
+    }
 }
 
 impl Default for MediaConfig {
@@ -239,6 +269,8 @@ impl Default for MediaConfig {
             address: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             port_min: 20_000,
             port_max: 29_999,
+            inactivity_timeout_secs: 60,
+            workers: 0,
         }
     }
 }
@@ -254,15 +286,61 @@ pub struct TrunkConfig {
     /// believed). Untrusted unless said otherwise.
     #[serde(default)]
     pub trusted: bool,
+    /// Seconds between OPTIONS probes to each target (a target that stops answering is
+    /// marked down and tried last); 0 disables the probes.
+    #[serde(default = "default_keepalive_secs")]
+    pub keepalive_secs: u64,
+    /// Which headers of a call pass through the B2BUA to this trunk (beyond those the SBC
+    /// builds itself). Absent: the built-in policy for the trunk's trust.
+    #[serde(default)]
+    pub headers: Option<HeaderPolicyConfig>,
 }
 
-/// Where a trunk sends requests: `host[:port]`, host being an IP address or a DNS name.
+fn default_keepalive_secs() -> u64 {
+    30
+}
+
+/// `trunk.headers`: exactly one of an allow-list or a deny-list of header names.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum HeaderPolicyConfig {
+    /// Only these headers pass.
+    Allow(Vec<String>),
+    /// Every header passes except these.
+    Deny(Vec<String>),
+}
+
+/// One `[[route]]`: criteria (all optional; absent ones match anything) and the trunk that
+/// gets the call.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub name: String,
+    /// The call came from this trunk (by source address).
+    #[serde(default)]
+    pub from_trunk: Option<String>,
+    /// The Request-URI's user part (or `tel:` number) starts with this.
+    #[serde(default)]
+    pub user_prefix: Option<String>,
+    /// The Request-URI's host is this domain (case-insensitive).
+    #[serde(default)]
+    pub domain: Option<String>,
+    pub to_trunk: String,
+}
+
+/// Where a trunk sends requests: `"host[:port]"`, or a table
+/// `{ address = "host[:port]", priority = 0, weight = 1 }`; host is an IP address or a DNS
+/// name. Lower priorities are tried first; within one priority, targets are chosen at
+/// random in proportion to their weights (RFC 2782).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "parse::TargetRepr")]
 pub struct TrunkTarget {
     pub host: TargetHost,
-    /// `None`: the transport's default port (or DNS SRV, once resolution exists).
+    /// `None`: found through DNS (RFC 3263 SRV) for a name, the transport's default port
+    /// for an IP address.
     pub port: Option<u16>,
+    pub priority: u16,
+    pub weight: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

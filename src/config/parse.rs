@@ -54,6 +54,43 @@ pub(super) fn ip_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<IpAd
     })
 }
 
+/// A trunk target as written: a string, or a table with priority and weight.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum TargetRepr {
+    Address(String),
+    Table {
+        address: String,
+        #[serde(default)]
+        priority: u16,
+        #[serde(default = "default_weight")]
+        weight: u16,
+    },
+}
+
+fn default_weight() -> u16 {
+    1
+}
+
+impl TryFrom<TargetRepr> for TrunkTarget {
+    type Error = String;
+
+    fn try_from(repr: TargetRepr) -> Result<Self, Self::Error> {
+        match repr {
+            TargetRepr::Address(text) => TrunkTarget::try_from(text),
+            TargetRepr::Table {
+                address,
+                priority,
+                weight,
+            } => Ok(TrunkTarget {
+                priority,
+                weight,
+                ..TrunkTarget::try_from(address)?
+            }),
+        }
+    }
+}
+
 impl TryFrom<String> for TrunkTarget {
     type Error = String;
 
@@ -68,12 +105,16 @@ impl TryFrom<String> for TrunkTarget {
             return Ok(TrunkTarget {
                 host: TargetHost::Ip(address.ip()),
                 port: Some(address.port()),
+                priority: 0,
+                weight: 1,
             });
         }
         if let Ok(ip) = text.parse::<IpAddr>() {
             return Ok(TrunkTarget {
                 host: TargetHost::Ip(ip),
                 port: None,
+                priority: 0,
+                weight: 1,
             });
         }
         let (host, port) = match text.rsplit_once(':') {
@@ -91,6 +132,8 @@ impl TryFrom<String> for TrunkTarget {
             return Ok(TrunkTarget {
                 host: TargetHost::Ip(ip),
                 port,
+                priority: 0,
+                weight: 1,
             });
         }
         if !is_dns_name(host) {
@@ -101,6 +144,8 @@ impl TryFrom<String> for TrunkTarget {
         Ok(TrunkTarget {
             host: TargetHost::Domain(host.to_ascii_lowercase()),
             port,
+            priority: 0,
+            weight: 1,
         })
     }
 }

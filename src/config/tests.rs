@@ -590,3 +590,107 @@ fn trunk_is_untrusted_unless_said_otherwise() {
     let config = load_str(&with_minimal(&trunk("peer", "\"127.0.0.1:5080\""))).unwrap();
     assert!(!config.trunks[0].trusted);
 }
+
+#[test]
+fn trunk_targets_take_priority_and_weight_in_a_table() {
+    let text = with_minimal(&trunk(
+        "peer",
+        "\"127.0.0.1:5080\", { address = \"carrier.example\", priority = 10, weight = 60 }",
+    ));
+    let config = load_str(&text).unwrap();
+    let targets = &config.trunks[0].targets;
+    assert_eq!((targets[0].priority, targets[0].weight), (0, 1));
+    assert_eq!(
+        targets[1].host,
+        TargetHost::Domain("carrier.example".into())
+    );
+    assert_eq!(
+        (targets[1].port, targets[1].priority, targets[1].weight),
+        (None, 10, 60)
+    );
+    let zero = with_minimal(&trunk("peer", "{ address = \"127.0.0.1\", weight = 0 }"));
+    assert_problem(&zero, "trunk[0].targets[0].weight", "out_of_range");
+}
+
+#[test]
+fn trunk_keepalive_and_header_policy() {
+    let config = load_str(&with_minimal(&trunk("peer", "\"127.0.0.1:5080\""))).unwrap();
+    assert_eq!(config.trunks[0].keepalive_secs, 30);
+    assert_eq!(config.trunks[0].headers, None);
+
+    let text = with_minimal(&format!(
+        "{}keepalive_secs = 0\nheaders = {{ deny = [\"P-Asserted-Identity\", \"X-Internal\"] }}\n",
+        trunk("peer", "\"127.0.0.1:5080\"")
+    ));
+    let config = load_str(&text).unwrap();
+    assert_eq!(config.trunks[0].keepalive_secs, 0);
+    assert_eq!(
+        config.trunks[0].headers,
+        Some(HeaderPolicyConfig::Deny(vec![
+            "P-Asserted-Identity".into(),
+            "X-Internal".into()
+        ]))
+    );
+
+    let bad = with_minimal(&format!(
+        "{}keepalive_secs = 1\nheaders = {{ allow = [\"Good\", \"bad header\"] }}\n",
+        trunk("peer", "\"127.0.0.1:5080\"")
+    ));
+    assert_problem(&bad, "trunk[0].keepalive_secs", "out_of_range");
+    assert_problem(&bad, "trunk[0].headers.allow[1]", "invalid_header_name");
+}
+
+fn route(name: &str, body: &str) -> String {
+    format!("[[route]]\nname = \"{name}\"\n{body}\n")
+}
+
+#[test]
+fn routes_name_existing_trunks() {
+    let trunks = format!(
+        "{}{}",
+        trunk("carrier", "\"127.0.0.1:5080\""),
+        trunk("pbx", "\"127.0.0.2:5060\"")
+    );
+    let good = with_minimal(&format!(
+        "{trunks}{}{}",
+        route(
+            "from-pbx",
+            "from_trunk = \"pbx\"\nuser_prefix = \"+1\"\nto_trunk = \"carrier\""
+        ),
+        route("default", "to_trunk = \"pbx\"\ndomain = \"example.com\"")
+    ));
+    let config = load_str(&good).unwrap();
+    assert_eq!(config.routes.len(), 2);
+    assert_eq!(config.routes[0].from_trunk.as_deref(), Some("pbx"));
+    assert_eq!(config.routes[0].user_prefix.as_deref(), Some("+1"));
+    assert_eq!(config.routes[1].domain.as_deref(), Some("example.com"));
+
+    let bad = with_minimal(&format!(
+        "{trunks}{}{}{}",
+        route("r", "to_trunk = \"nowhere\"\nfrom_trunk = \"elsewhere\""),
+        route("r", "to_trunk = \"pbx\"\nuser_prefix = \"\""),
+        route("bad name", "to_trunk = \"pbx\"")
+    ));
+    assert_problem(&bad, "route[0].to_trunk", "unknown_trunk");
+    assert_problem(&bad, "route[0].from_trunk", "unknown_trunk");
+    assert_problem(&bad, "route[1].name", "duplicate_route_name");
+    assert_problem(&bad, "route[1].user_prefix", "empty_criterion");
+    assert_problem(&bad, "route[2].name", "invalid_route_name");
+}
+
+#[test]
+fn media_inactivity_and_workers() {
+    let config = load_str(MINIMAL).unwrap();
+    assert_eq!(
+        config.media.inactivity_timeout(),
+        Some(std::time::Duration::from_secs(60))
+    );
+    assert_eq!(config.media.workers, 0);
+    let off = load_str(&with_minimal("[media]\ninactivity_timeout_secs = 0\n")).unwrap();
+    assert_eq!(off.media.inactivity_timeout(), None);
+    assert_problem(
+        &with_minimal("[media]\ninactivity_timeout_secs = 2\n"),
+        "media.inactivity_timeout_secs",
+        "out_of_range",
+    );
+}

@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 
 use super::error::{Problem, ProblemKind};
-use super::{ClientAuth, Config, ListenerConfig, MediaConfig, SipLimits, TransactionTimers};
+use super::{
+    ClientAuth, Config, HeaderPolicyConfig, ListenerConfig, MediaConfig, SipLimits,
+    TransactionTimers,
+};
 
 /// Most targets a trunk may list.
 pub const MAX_TRUNK_TARGETS: usize = 16;
@@ -16,9 +19,11 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     check_listeners(config, &mut problems);
     check_limits(&config.sip.limits, &mut problems);
     check_timers(&config.sip.timers, &mut problems);
+    problems.check_range("sip.shards", config.sip.shards as u64, 0..=256);
     check_admin(config, &mut problems);
     check_media(config, &mut problems);
     check_trunks(config, &mut problems);
+    check_routes(config, &mut problems);
     problems.0
 }
 
@@ -229,7 +234,17 @@ fn check_media(config: &Config, problems: &mut Problems) {
         address,
         port_min,
         port_max,
+        inactivity_timeout_secs,
+        workers,
     } = config.media;
+    if inactivity_timeout_secs != 0 {
+        problems.check_range(
+            "media.inactivity_timeout_secs",
+            inactivity_timeout_secs,
+            5..=86_400,
+        );
+    }
+    problems.check_range("media.workers", workers as u64, 0..=256);
     if address.is_unspecified() {
         problems.push(
             "media.address",
@@ -277,12 +292,7 @@ fn check_trunks(config: &Config, problems: &mut Problems) {
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (index, trunk) in config.trunks.iter().enumerate() {
         let key = format!("trunk[{index}]");
-        let name_is_valid = (1..=64).contains(&trunk.name.len())
-            && trunk
-                .name
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
-        if !name_is_valid {
+        if !is_simple_name(&trunk.name) {
             problems.push(
                 format!("{key}.name"),
                 ProblemKind::InvalidTrunkName(trunk.name.clone()),
@@ -296,6 +306,39 @@ fn check_trunks(config: &Config, problems: &mut Problems) {
                 },
             );
         }
+        if trunk.keepalive_secs != 0 {
+            problems.check_range(
+                &format!("{key}.keepalive_secs"),
+                trunk.keepalive_secs,
+                5..=3_600,
+            );
+        }
+        if let Some(policy) = &trunk.headers {
+            let (which, names) = match policy {
+                HeaderPolicyConfig::Allow(names) => ("allow", names),
+                HeaderPolicyConfig::Deny(names) => ("deny", names),
+            };
+            for (position, name) in names.iter().enumerate() {
+                if !is_header_name(name) {
+                    problems.push(
+                        format!("{key}.headers.{which}[{position}]"),
+                        ProblemKind::InvalidHeaderName(name.clone()),
+                    );
+                }
+            }
+        }
+        for (position, target) in trunk.targets.iter().enumerate() {
+            if target.weight == 0 {
+                problems.push(
+                    format!("{key}.targets[{position}].weight"),
+                    ProblemKind::OutOfRange {
+                        value: 0,
+                        min: 1,
+                        max: u64::from(u16::MAX),
+                    },
+                );
+            }
+        }
         if trunk.targets.is_empty() {
             problems.push(format!("{key}.targets"), ProblemKind::NoTargets);
         } else if trunk.targets.len() > MAX_TRUNK_TARGETS {
@@ -308,4 +351,69 @@ fn check_trunks(config: &Config, problems: &mut Problems) {
             );
         }
     }
+}
+
+fn check_routes(config: &Config, problems: &mut Problems) {
+    let trunks: HashMap<&str, ()> = config
+        .trunks
+        .iter()
+        .map(|t| (t.name.as_str(), ()))
+        .collect();
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (index, route) in config.routes.iter().enumerate() {
+        let key = format!("route[{index}]");
+        if !is_simple_name(&route.name) {
+            problems.push(
+                format!("{key}.name"),
+                ProblemKind::InvalidRouteName(route.name.clone()),
+            );
+        } else if let Some(other) = names.insert(&route.name, index) {
+            problems.push(
+                format!("{key}.name"),
+                ProblemKind::DuplicateRouteName {
+                    name: route.name.clone(),
+                    other: format!("route[{other}]"),
+                },
+            );
+        }
+        let mut check_trunk = |field: &str, name: &str| {
+            if !trunks.contains_key(name) {
+                problems.push(
+                    format!("{key}.{field}"),
+                    ProblemKind::UnknownTrunk(name.to_owned()),
+                );
+            }
+        };
+        check_trunk("to_trunk", &route.to_trunk);
+        if let Some(from) = &route.from_trunk {
+            check_trunk("from_trunk", from);
+        }
+        if route.user_prefix.as_deref() == Some("") {
+            problems.push(format!("{key}.user_prefix"), ProblemKind::EmptyCriterion);
+        }
+        if route.domain.as_deref() == Some("") {
+            problems.push(format!("{key}.domain"), ProblemKind::EmptyCriterion);
+        }
+    }
+}
+
+/// 1 to 64 letters, digits, `-`, `_` or `.`: trunk and route names.
+fn is_simple_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+}
+
+/// A SIP header name: a non-empty RFC 3261 token.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|byte| {
+            byte.is_ascii_alphanumeric()
+                || matches!(
+                    byte,
+                    b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+                )
+        })
 }

@@ -46,6 +46,7 @@ mod config;
 mod counters;
 mod error;
 mod flows;
+mod resolve;
 mod stream;
 mod tcp;
 mod tls;
@@ -64,6 +65,10 @@ pub use config::{
 };
 pub use counters::{DropReason, TransportCounters};
 pub use error::{BindError, SendError, TlsConfigError};
+pub use resolve::{
+    AddressFamilies, RefreshSettings, Resolution, ResolveError, ResolvedTrunk, ResolverSettings,
+    TargetResolver, TrunkResolver,
+};
 pub use tls::{PeerIdentity, ServerIdentity};
 pub use transport::{Transport, TransportHandle};
 
