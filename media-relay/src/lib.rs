@@ -1,4 +1,54 @@
-//! The SBC media relay: anchors RTP/RTCP (and converts SRTP) on per-core packet loops.
+//! The SBC media relay: anchors RTP and RTCP on per-core packet loops.
 //!
-//! It knows nothing of SIP; signalling drives it through a small control API (allocate,
-//! update, release a session). This crate is a skeleton until the media issue.
+//! It knows nothing of SIP; signalling drives it through a small control API — allocate,
+//! update, add streams, release a session — whose requests and results are serde types
+//! ([`ControlRequest`], [`ControlResponse`]) so that it can later be spoken over a network.
+//!
+//! * [`Relay::start`] binds nothing yet; it starts one worker thread per core. Each session
+//!   belongs to one worker (chosen by session id), which owns its sockets: the packet path
+//!   takes no lock and allocates nothing.
+//! * [`Relay::allocate`] takes RTP/RTCP port pairs (even/odd) from the configured range,
+//!   binds them and hands them to the worker; [`Relay::release`] has the worker close them and
+//!   return the ports to the pool.
+//! * Packets from leg A's peer are sent unchanged from leg B's sockets to B's peer and vice
+//!   versa; RTCP follows on rtp+1 or multiplexed on the RTP port (RFC 5761). Where a peer's
+//!   media really comes from is learnt by symmetric latching with hijack protection (see
+//!   [`latch`]).
+//!
+//! ```no_run
+//! use media_relay::{Leg, Relay, RelayConfig, RemoteMedia};
+//! # fn main() -> Result<(), media_relay::RelayError> {
+//! let relay = Relay::start(RelayConfig::default())?;
+//! let allocation = relay.allocate(1)?;           // offer allocation.streams[0].a to the caller …
+//! let caller = RemoteMedia { rtp: Some("192.0.2.10:4000".parse().unwrap()), ..Default::default() };
+//! relay.update(allocation.session, 0, Leg::A, caller)?;   // … from the caller's SDP
+//! while let Some(event) = relay.poll_event() { /* Inactive(session): end the call */ }
+//! relay.release(allocation.session);
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod control;
+mod error;
+mod io;
+pub mod latch;
+mod packet;
+mod pool;
+mod rtp_quality;
+mod session;
+mod stats;
+
+pub use config::{DEFAULT_MAX_STREAMS_PER_SESSION, RelayConfig};
+pub use control::{
+    Allocation, ControlRequest, ControlResponse, Leg, LegAddr, RelayEvent, RemoteMedia, SessionId,
+    StreamAddrs,
+};
+pub use error::RelayError;
+pub use io::Relay;
+pub use packet::{Packet, Port, RtpHeader, classify, clock_rate};
+pub use pool::PortPool;
+pub use rtp_quality::RtpReceiver;
+pub use session::{RelaySession, Verdict};
+pub use stats::{
+    DropCounts, DropReason, LegStats, RtpQuality, SessionStats, StreamStats, WorkerStats,
+};

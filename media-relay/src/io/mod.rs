@@ -1,0 +1,429 @@
+//! The driver: the [`Relay`] handle, its worker threads and their sockets. The only module of
+//! the crate that touches sockets, threads and clocks.
+
+mod batch;
+mod slab;
+mod socket;
+mod worker;
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use rustix::event::{EventfdFlags, epoll, eventfd};
+
+use crate::config::RelayConfig;
+use crate::control::{
+    Allocation, ControlRequest, ControlResponse, Leg, LegAddr, RelayEvent, RemoteMedia, SessionId,
+    StreamAddrs,
+};
+use crate::error::RelayError;
+use crate::pool::PortPool;
+use crate::stats::{SessionStats, WorkerStats};
+use socket::{BoundPair, bind_pairs, lock};
+use worker::{BoundStream, Command, REPLY_TIMEOUT, Worker, WorkerSetup};
+
+/// A handle on a running relay; cheap to clone, usable from any thread. All calls are
+/// synchronous and never wait on packet processing, except the statistics requests, which
+/// wait (at most two seconds) for the workers to answer. Dropping the last handle stops the
+/// workers and closes every socket.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: RelayConfig,
+    pool: Arc<Mutex<PortPool>>,
+    workers: Vec<WorkerHandle>,
+    sessions: Mutex<HashMap<SessionId, SessionRecord>>,
+    next_session: AtomicU64,
+    events: Receiver<RelayEvent>,
+}
+
+#[derive(Debug)]
+struct SessionRecord {
+    streams: usize,
+}
+
+#[derive(Debug)]
+struct WorkerHandle {
+    commands: Sender<Command>,
+    /// Budgeted commands queued and not yet taken by the worker.
+    budget_used: Arc<AtomicUsize>,
+    wake: Arc<OwnedFd>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WorkerHandle {
+    fn wake(&self) {
+        let _ = rustix::io::write(&*self.wake, &1u64.to_ne_bytes());
+    }
+}
+
+impl Relay {
+    /// Validates the configuration and starts the workers.
+    pub fn start(config: RelayConfig) -> Result<Relay, RelayError> {
+        config.validate()?;
+        let pool = PortPool::new(config.first_rtp_port(), config.pair_count());
+        // A session holds at least two pairs, and raises at most one event.
+        let max_sessions = pool.capacity() / 2;
+        let pool = Arc::new(Mutex::new(pool));
+        let (event_sender, events) = crossbeam_channel::bounded(max_sessions.max(1));
+        let start_error = |e: std::io::Error| RelayError::Start(e.to_string());
+        let mut workers = Vec::new();
+        for index in 0..config.worker_count() {
+            // Releases bypass the budget, and there are at most `max_sessions` of them queued.
+            let (commands, receiver) =
+                crossbeam_channel::bounded(config.command_queue + max_sessions + 1);
+            let wake = Arc::new(
+                eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+                    .map_err(|e| start_error(e.into()))?,
+            );
+            let epoll =
+                epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| start_error(e.into()))?;
+            let budget_used = Arc::new(AtomicUsize::new(0));
+            let setup = WorkerSetup {
+                epoll,
+                wake: wake.clone(),
+                commands: receiver,
+                budget_used: budget_used.clone(),
+                pool: pool.clone(),
+                events: event_sender.clone(),
+                inactivity_timeout: config.inactivity_timeout,
+                gso: config.gso,
+            };
+            let worker = Worker::new(setup).map_err(start_error)?;
+            let thread = std::thread::Builder::new()
+                .name(format!("relay-worker-{index}"))
+                .spawn(move || worker.run())
+                .map_err(start_error)?;
+            workers.push(WorkerHandle {
+                commands,
+                budget_used,
+                wake,
+                thread: Mutex::new(Some(thread)),
+            });
+        }
+        Ok(Relay {
+            shared: Arc::new(Shared {
+                config,
+                pool,
+                workers,
+                sessions: Mutex::new(HashMap::new()),
+                next_session: AtomicU64::new(1),
+                events,
+            }),
+        })
+    }
+
+    /// The configuration the relay runs with.
+    pub fn config(&self) -> &RelayConfig {
+        &self.shared.config
+    }
+
+    /// Reserves relay ports for a session of `streams` streams (one per SDP `m=` line): each
+    /// stream gets an RTP/RTCP port pair per leg.
+    pub fn allocate(&self, streams: usize) -> Result<Allocation, RelayError> {
+        self.check_stream_count(streams, 0)?;
+        let session = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed));
+        let (bound, addrs) = self.bind_streams(streams)?;
+        self.sessions().insert(session, SessionRecord { streams });
+        if let Err(error) =
+            self.send_budgeted(self.worker_of(session), Command::AddSession(session, bound))
+        {
+            self.sessions().remove(&session);
+            return Err(error);
+        }
+        Ok(Allocation {
+            session,
+            streams: addrs,
+        })
+    }
+
+    /// Tells the relay where `leg`'s peer receives `stream` (from its SDP).
+    pub fn update(
+        &self,
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        remote: RemoteMedia,
+    ) -> Result<(), RelayError> {
+        let streams = self
+            .sessions()
+            .get(&session)
+            .map(|r| r.streams)
+            .ok_or(RelayError::UnknownSession(session.0))?;
+        if stream >= streams {
+            return Err(RelayError::UnknownStream {
+                session: session.0,
+                stream,
+            });
+        }
+        self.send_budgeted(
+            self.worker_of(session),
+            Command::Update(Box::new((session, stream, leg, remote))),
+        )
+    }
+
+    /// Adds `count` streams to a session (re-INVITE with more `m=` lines); returns their
+    /// addresses, numbered after the existing streams.
+    pub fn add_streams(
+        &self,
+        session: SessionId,
+        count: usize,
+    ) -> Result<Vec<StreamAddrs>, RelayError> {
+        let existing = self
+            .sessions()
+            .get(&session)
+            .map(|r| r.streams)
+            .ok_or(RelayError::UnknownSession(session.0))?;
+        self.check_stream_count(count, existing)?;
+        let (bound, addrs) = self.bind_streams(count)?;
+        {
+            let mut records = self.sessions();
+            let Some(record) = records.get_mut(&session) else {
+                drop(records);
+                self.give_back(bound);
+                return Err(RelayError::UnknownSession(session.0));
+            };
+            record.streams += count;
+        }
+        if let Err(error) =
+            self.send_budgeted(self.worker_of(session), Command::AddStreams(session, bound))
+        {
+            if let Some(record) = self.sessions().get_mut(&session) {
+                record.streams -= count;
+            }
+            return Err(error);
+        }
+        Ok(addrs)
+    }
+
+    /// Ends a session: its worker closes the sockets and returns the ports to the pool.
+    /// Unknown (or already released) sessions are ignored. Never refused.
+    pub fn release(&self, session: SessionId) {
+        if self.sessions().remove(&session).is_none() {
+            return;
+        }
+        let worker = self.worker_of(session);
+        if let Some(handle) = self.shared.workers.get(worker) {
+            // Cannot be full: the channel has room for one release per possible session.
+            let _ = handle.commands.try_send(Command::Release(session));
+            handle.wake();
+        }
+    }
+
+    /// The statistics of every stream and leg of a session.
+    pub fn session_stats(&self, session: SessionId) -> Result<SessionStats, RelayError> {
+        let worker = self.worker_of(session);
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.send_budgeted(worker, Command::SessionStats(session, reply))?;
+        match answer.recv_timeout(REPLY_TIMEOUT) {
+            Ok(Some(stats)) => Ok(stats),
+            Ok(None) => Err(RelayError::UnknownSession(session.0)),
+            Err(_) => Err(RelayError::WorkerUnavailable(worker)),
+        }
+    }
+
+    /// One snapshot per worker; [`WorkerStats::sum`] adds them up.
+    pub fn worker_stats(&self) -> Result<Vec<WorkerStats>, RelayError> {
+        let mut answers = Vec::with_capacity(self.shared.workers.len());
+        for index in 0..self.shared.workers.len() {
+            let (reply, answer) = crossbeam_channel::bounded(1);
+            self.send_budgeted(index, Command::WorkerStats(reply))?;
+            answers.push(answer);
+        }
+        answers
+            .into_iter()
+            .enumerate()
+            .map(|(index, answer)| {
+                answer
+                    .recv_timeout(REPLY_TIMEOUT)
+                    .map_err(|_| RelayError::WorkerUnavailable(index))
+            })
+            .collect()
+    }
+
+    /// The next event, if one is waiting.
+    pub fn poll_event(&self) -> Option<RelayEvent> {
+        self.shared.events.try_recv().ok()
+    }
+
+    /// The next event, waiting up to `timeout` for one.
+    pub fn wait_event(&self, timeout: Duration) -> Option<RelayEvent> {
+        self.shared.events.recv_timeout(timeout).ok()
+    }
+
+    /// Port pairs in the pool, and how many are free now.
+    pub fn port_pairs(&self) -> (usize, usize) {
+        let pool = lock(&self.shared.pool);
+        (pool.capacity(), pool.free())
+    }
+
+    /// Sessions allocated and not released.
+    pub fn session_count(&self) -> usize {
+        self.sessions().len()
+    }
+
+    /// Executes a request as it would arrive over a network.
+    pub fn execute(&self, request: ControlRequest) -> ControlResponse {
+        let result = match request {
+            ControlRequest::Allocate { streams } => {
+                self.allocate(streams).map(ControlResponse::Allocated)
+            }
+            ControlRequest::Update {
+                session,
+                stream,
+                leg,
+                remote,
+            } => self
+                .update(session, stream, leg, remote)
+                .map(|()| ControlResponse::Updated),
+            ControlRequest::AddStreams { session, count } => self
+                .add_streams(session, count)
+                .map(ControlResponse::StreamsAdded),
+            ControlRequest::Release { session } => {
+                self.release(session);
+                Ok(ControlResponse::Released)
+            }
+            ControlRequest::SessionStats { session } => self
+                .session_stats(session)
+                .map(ControlResponse::SessionStats),
+            ControlRequest::WorkerStats => self.worker_stats().map(ControlResponse::WorkerStats),
+        };
+        result.unwrap_or_else(ControlResponse::Error)
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SessionRecord>> {
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn worker_of(&self, session: SessionId) -> usize {
+        let workers = self.shared.workers.len().max(1) as u64;
+        (session.0 % workers) as usize
+    }
+
+    fn check_stream_count(&self, requested: usize, existing: usize) -> Result<(), RelayError> {
+        let max = self.shared.config.max_streams_per_session;
+        if requested == 0 || existing.saturating_add(requested) > max {
+            return Err(RelayError::InvalidStreamCount {
+                requested,
+                max: max.saturating_sub(existing),
+            });
+        }
+        Ok(())
+    }
+
+    /// Binds two pairs per stream (leg A, leg B) and returns them with their addresses.
+    fn bind_streams(
+        &self,
+        streams: usize,
+    ) -> Result<(Vec<BoundStream>, Vec<StreamAddrs>), RelayError> {
+        let config = &self.shared.config;
+        let pairs = bind_pairs(
+            &self.shared.pool,
+            config.address,
+            streams * 2,
+            config.socket_receive_buffer,
+        )?;
+        let ip = config.address;
+        let leg_addr = |pair: &BoundPair| LegAddr {
+            rtp: std::net::SocketAddr::new(ip, pair.rtp_port),
+            rtcp: std::net::SocketAddr::new(ip, pair.rtp_port.wrapping_add(1)),
+        };
+        let mut bound = Vec::with_capacity(streams);
+        let mut addrs = Vec::with_capacity(streams);
+        let mut pairs = pairs.into_iter();
+        while let (Some(a), Some(b)) = (pairs.next(), pairs.next()) {
+            addrs.push(StreamAddrs {
+                a: leg_addr(&a),
+                b: leg_addr(&b),
+            });
+            bound.push(BoundStream { legs: [a, b] });
+        }
+        Ok((bound, addrs))
+    }
+
+    fn give_back(&self, bound: Vec<BoundStream>) {
+        let ports: Vec<u16> = bound
+            .iter()
+            .flat_map(|s| s.legs.iter().map(|l| l.rtp_port))
+            .collect();
+        drop(bound);
+        let mut pool = lock(&self.shared.pool);
+        for port in ports {
+            pool.put(port);
+        }
+    }
+
+    /// Sends a budgeted command; refused with `WorkerBusy` when the worker's budget is used
+    /// up. Sockets carried by a refused command are closed and their ports returned.
+    fn send_budgeted(&self, worker: usize, command: Command) -> Result<(), RelayError> {
+        let Some(handle) = self.shared.workers.get(worker) else {
+            return Err(RelayError::WorkerUnavailable(worker));
+        };
+        let budget = self.shared.config.command_queue;
+        let reserved = handle
+            .budget_used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used < budget).then_some(used + 1)
+            })
+            .is_ok();
+        let refused = if reserved {
+            match handle.commands.try_send(command) {
+                Ok(()) => {
+                    handle.wake();
+                    return Ok(());
+                }
+                Err(error) => {
+                    handle.budget_used.fetch_sub(1, Ordering::AcqRel);
+                    let gone = matches!(error, crossbeam_channel::TrySendError::Disconnected(_));
+                    (
+                        error.into_inner(),
+                        if gone {
+                            RelayError::WorkerUnavailable(worker)
+                        } else {
+                            RelayError::WorkerBusy(worker)
+                        },
+                    )
+                }
+            }
+        } else {
+            (command, RelayError::WorkerBusy(worker))
+        };
+        let (command, error) = refused;
+        match command {
+            Command::AddSession(_, bound) | Command::AddStreams(_, bound) => self.give_back(bound),
+            _ => {}
+        }
+        Err(error)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for handle in &self.workers {
+            let _ = handle.commands.try_send(Command::Shutdown);
+            handle.wake();
+        }
+        for handle in &self.workers {
+            let thread = handle
+                .thread
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(thread) = thread {
+                let _ = thread.join();
+            }
+        }
+    }
+}
