@@ -6,10 +6,14 @@
 //! * [`sip`]: SIP message model, parser, printer and stream framing (RFC 3261 §7, §20, §25).
 //! * [`sdp`]: SDP parser and printer (RFC 8866) that keeps what it does not understand.
 //! * [`transaction`]: the RFC 3261 §17 / RFC 6026 transaction state machines.
+//! * [`b2bua`]: the back-to-back user agent that terminates and re-originates every call.
+//! * [`media`]: the trait through which the B2BUA anchors media on the relay.
 //! * [`endpoint`]: the SBC's own SIP endpoint (parse, transactions, RFC 3261 §8.2 answers).
 //! * [`net`]: the tokio driver: UDP, TCP and TLS transports.
 
+pub mod b2bua;
 pub mod endpoint;
+pub mod media;
 pub mod net;
 pub mod sdp;
 pub mod sip;
