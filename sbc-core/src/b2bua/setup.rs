@@ -955,10 +955,9 @@ impl B2bua {
                     b2bua.hang_up(now, layer, call_ref, call, "in_dialog_timeout");
                 }
             }
-            Role::ExchangeServer(id) => {
-                call.take_exchange(id);
-            }
-            Role::CalleeCancel | Role::Bye => {}
+            // The relayed request's own transaction gave up (the requester's timer has
+            // fired too) or could not send: the exchange ends with our request.
+            Role::ExchangeServer(_) | Role::CalleeCancel | Role::Bye => {}
         });
     }
 
