@@ -94,7 +94,7 @@ fn a_call_is_answered_and_hung_up_by_the_caller() {
     h.receive_message(callee(), &bob.respond(&invite, 200, Some(&callee_sdp())));
     // The callee is ACKed at once (the offer was in the INVITE).
     let ack = h.request_to(CALLEE, "ACK");
-    assert_eq!(ack.uri.to_string(), format!("sip:ua@{CALLEE}"));
+    assert_eq!(ack.uri.to_string(), format!("sip:callee-ua@{CALLEE}"));
     assert_eq!(ack.headers.to().unwrap().tag().unwrap(), "bob-tag");
     let ok = h.response_to(CALLER, 200);
     assert_eq!(to_tag(&ok), sbc_tag, "one tag toward the caller");
@@ -105,7 +105,7 @@ fn a_call_is_answered_and_hung_up_by_the_caller() {
         let media = h.media();
         let session = media.allocated[0].0;
         let remote = media.remote(session, 0, Leg::B).unwrap();
-        assert_eq!(remote.rtp, Some(addr("198.51.100.20:3456")));
+        assert_eq!(remote.rtp, Some(addr("198.51.100.20:39876")));
     }
 
     caller.answered(&ok);
@@ -120,7 +120,7 @@ fn a_call_is_answered_and_hung_up_by_the_caller() {
     h.receive_message(self::caller(), &bye);
     h.response_to(CALLER, 200);
     let bye_b = h.request_to(CALLEE, "BYE");
-    assert_eq!(bye_b.uri.to_string(), format!("sip:ua@{CALLEE}"));
+    assert_eq!(bye_b.uri.to_string(), format!("sip:callee-ua@{CALLEE}"));
     assert_eq!(bye_b.headers.to().unwrap().tag().unwrap(), "bob-tag");
     assert_eq!(bye_b.headers.cseq().unwrap().seq, 2);
     assert_eq!(h.calls(), 0);

@@ -40,7 +40,7 @@ fn re_invite_hold_and_resume_are_anchored_again() {
     let hold = caller.request("INVITE", Some(&hold_sdp("sendonly", "192.0.2.10")));
     h.receive_message(self::caller(), &hold);
     let reinvite = h.request_to(CALLEE, "INVITE");
-    assert_eq!(reinvite.uri.to_string(), format!("sip:ua@{CALLEE}"));
+    assert_eq!(reinvite.uri.to_string(), format!("sip:callee-ua@{CALLEE}"));
     assert_eq!(reinvite.headers.to().unwrap().tag().unwrap(), "bob-d1");
     assert_eq!(reinvite.headers.cseq().unwrap().seq, 2);
     let body = String::from_utf8(reinvite.body.to_vec()).unwrap();
@@ -110,7 +110,7 @@ fn re_invite_hold_and_resume_are_anchored_again() {
 fn a_re_invite_from_the_callee_reaches_the_caller() {
     let mut h = Harness::new();
     let (caller, mut bob) = establish(&mut h, "d2");
-    let reinvite = bob.request("INVITE", Some(&callee_sdp().replace("3456", "4000")));
+    let reinvite = bob.request("INVITE", Some(&callee_sdp().replace("39876", "4000")));
     h.receive_message(callee(), &reinvite);
     let to_caller = h.request_to(CALLER, "INVITE");
     assert_eq!(to_caller.uri.to_string(), format!("sip:alice@{CALLER}"));

@@ -87,7 +87,7 @@ fn a_200_crossing_the_cancel_is_acked_and_byed() {
     let ack = h.request_to(CALLEE, "ACK");
     assert_eq!(ack.headers.to().unwrap().tag().unwrap(), "bob");
     let bye = h.request_to(CALLEE, "BYE");
-    assert_eq!(bye.uri.to_string(), format!("sip:ua@{CALLEE}"));
+    assert_eq!(bye.uri.to_string(), format!("sip:callee-ua@{CALLEE}"));
     h.nothing_to(CALLER);
     // A retransmission of the 200 is ACKed again, with no second BYE.
     h.receive_message(callee(), &bob.respond(&invite, 200, Some(&callee_sdp())));
@@ -151,9 +151,9 @@ fn failover_on_503_to_the_second_target() {
     assert_eq!(
         b_updates,
         [
-            Some(addr("198.51.100.20:3456")),
+            Some(addr("198.51.100.20:39876")),
             None,
-            Some(addr("198.51.100.20:3456"))
+            Some(addr("198.51.100.20:39876"))
         ]
     );
     assert_eq!(h.endpoint.b2bua().unwrap().stats().failovers, 1);

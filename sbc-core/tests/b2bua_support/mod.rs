@@ -428,7 +428,7 @@ a=sendrecv\r\n"
 
 pub fn callee_sdp() -> String {
     "v=0\r\no=bob 2808844564 2808844564 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\n\
-t=0 0\r\nm=audio 3456 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+t=0 0\r\nm=audio 39876 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
         .into()
 }
 
@@ -458,6 +458,8 @@ pub fn sdp_media(body: &[u8]) -> (String, u16) {
 #[derive(Clone, Debug)]
 pub struct Ua {
     pub peer: Peer,
+    /// The user part of our Contact.
+    pub user: String,
     pub call_id: String,
     /// Our From/To value with our tag.
     pub local: String,
@@ -475,6 +477,7 @@ impl Ua {
         let from = invite.headers.get(&HeaderName::From).unwrap();
         Ua {
             peer,
+            user: "callee-ua".into(),
             call_id: text(invite.headers.get(&HeaderName::CallId).unwrap()),
             local: format!("{};tag={tag}", text(to)),
             remote: text(from),
@@ -492,7 +495,7 @@ impl Ua {
         if (101..300).contains(&status) {
             response.headers.push(
                 HeaderName::Contact,
-                format!("<sip:ua@{}>", self.peer.remote),
+                format!("<sip:{}@{}>", self.user, self.peer.remote),
             );
         }
         if let Some(body) = body {
@@ -512,17 +515,23 @@ impl Ua {
 
     pub fn request_with_cseq(&mut self, method: &str, cseq: u32, body: Option<&str>) -> Message {
         self.branches += 1;
+        let tag = self
+            .local
+            .rsplit(";tag=")
+            .next()
+            .unwrap_or("ua")
+            .to_string();
         let mut text = format!(
-            "{method} {} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-ua-{}-{}\r\n\
+            "{method} {} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-{tag}-{}\r\n\
              Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
-             Contact: <sip:ua@{}>\r\n",
+             Contact: <sip:{}@{}>\r\n",
             self.remote_target,
             self.peer.remote,
-            self.peer.remote.port(),
             self.branches,
             self.local,
             self.remote,
             self.call_id,
+            self.user,
             self.peer.remote,
         );
         match body {
@@ -586,6 +595,7 @@ impl Caller {
     pub fn answered(&mut self, response: &Response) {
         self.ua = Some(Ua {
             peer: caller(),
+            user: "alice".into(),
             call_id: text(self.invite.headers.get(&HeaderName::CallId).unwrap()),
             local: text(self.invite.headers.get(&HeaderName::From).unwrap()),
             remote: text(response.headers.get(&HeaderName::To).unwrap()),
