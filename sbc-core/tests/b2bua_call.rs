@@ -152,7 +152,7 @@ fn the_callee_hangs_up() {
         invite.headers.from().unwrap().tag()
     );
     assert_eq!(
-        bye_a.headers.get(&HeaderName::Route).map(|r| text(r)),
+        bye_a.headers.get(&HeaderName::Route).map(text),
         Some("<sip:proxy.caller.example.com;lr>".into())
     );
     assert_eq!(h.media().live.len(), 0);

@@ -1,20 +1,17 @@
-//! The established call: in-dialog requests relayed between the legs, ACKs, BYE, the
-//! call's timers, and how a call ends.
+//! In-dialog requests relayed between the legs, their answers, and ACKs.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::call::{AckWait, Call, CallRef, CallTimer, Exchange, Phase, Role};
+use super::call::{Call, CallRef, CallTimer, Exchange, Phase, Role};
 use super::headers::{self, Body};
-use super::setup::{DEFAULT_MAX_FORWARDS, seq_of, tag_str};
+use super::outgoing::seq_of;
+use super::setup::DEFAULT_MAX_FORWARDS;
 use super::{B2bua, SUPPORTED, add_product, count};
 use crate::media::Leg;
-use crate::sip::{HeaderName, Headers, Message, Method, Request, Response, StatusCode};
-use crate::transaction::{Event, Peer, Reliability, TransactionId, TransactionLayer};
-
-/// RFC 4028 intervals past this are treated as this (a day).
-const LONGEST_SESSION_INTERVAL: u64 = 86_400;
+use crate::sip::{HeaderName, Method, Request, Response, StatusCode};
+use crate::transaction::{Event, Peer, TransactionId, TransactionLayer};
 
 impl B2bua {
     /// A response to one of the call's client transactions.
@@ -36,38 +33,6 @@ impl B2bua {
             }
             Role::CallerInvite | Role::CalleeCancel | Role::Bye | Role::ExchangeServer(_) => {}
         });
-    }
-
-    /// A response matching no transaction: a 2xx of ours whose transaction has ended is
-    /// ACKed (and BYEd, unless it is the call's own); anything else goes back.
-    pub(super) fn on_stray_response(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        response: Response,
-        source: Peer,
-    ) -> Option<Event> {
-        let invite = response
-            .headers
-            .cseq()
-            .is_ok_and(|cseq| cseq.method == Method::Invite);
-        if !(response.status.is_success() && invite && self.is_ours(&response)) {
-            return Some(Event::StrayResponse { response, source });
-        }
-        let key = response.headers.call_id().ok().cloned().zip(
-            response
-                .headers
-                .from()
-                .ok()
-                .and_then(|from| from.tag().cloned()),
-        );
-        match key.and_then(|key| self.dialogs.get(&key).copied()) {
-            Some((call_ref, leg)) => self.with_call(call_ref, |b2bua, call| {
-                b2bua.on_late_2xx(now, layer, call, leg, &response, source);
-            }),
-            None => self.ack_and_bye(now, layer, &response, source),
-        }
-        None
     }
 
     /// A request with a To tag: relayed when it matches a dialog, `481` when not.
@@ -134,28 +99,6 @@ impl B2bua {
         let call_id = request.headers.call_id().ok()?.clone();
         let tag = request.headers.to().ok()?.tag()?.clone();
         self.dialogs.get(&(call_id, tag)).copied()
-    }
-
-    /// Answers an in-dialog request ourselves.
-    pub(super) fn answer(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        request: &Request,
-        status: StatusCode,
-        reason: &'static str,
-    ) {
-        count(&mut self.stats.dropped, reason);
-        let mut response = request.make_response(status, None, None);
-        if status == StatusCode::SERVER_INTERNAL_ERROR {
-            // RFC 3261 §14.2: a random retry time below 10 s.
-            let after = (self.random)() % 10;
-            response
-                .headers
-                .push(HeaderName::RetryAfter, after.to_string());
-        }
-        add_product(&self.config, &mut response.headers, HeaderName::Server);
-        self.respond(now, layer, response);
     }
 
     /// Relays an in-dialog request from `leg` to the other leg.
@@ -388,45 +331,6 @@ impl B2bua {
         }
     }
 
-    /// Our response on leg `to` to `request` (received on it), relaying `response` from the
-    /// other leg: same status, canonical reason, our tag (for the caller's INVITE), our
-    /// Contact and capabilities when `dialog_forming`, the headers the policy lets pass.
-    /// The caller attaches the body.
-    pub(super) fn response_for(
-        &self,
-        call: &Call,
-        request: &Request,
-        to: Leg,
-        response: &Response,
-        dialog_forming: bool,
-    ) -> Response {
-        let dialog = call.leg(to);
-        let tag = tag_str(&dialog.local_tag);
-        let mut out = request.make_response(response.status, None, Some(&tag));
-        if dialog_forming && response.status.as_u16() > 100 && response.status.as_u16() < 300 {
-            let local = self.config.local_addr(dialog.protocol);
-            out.headers.push(
-                HeaderName::Contact,
-                headers::contact(dialog.protocol, local, dialog.secure),
-            );
-            if response.status.is_success() {
-                out.headers
-                    .push(HeaderName::Allow, headers::ALLOWED_METHODS);
-                if let Some(supported) = headers::supported_for(&response.headers, &SUPPORTED) {
-                    out.headers.push(HeaderName::Supported, supported);
-                }
-            }
-        }
-        headers::copy_passing(
-            &response.headers,
-            &mut out.headers,
-            &*call.filter_toward(to),
-            &SUPPORTED,
-        );
-        add_product(&self.config, &mut out.headers, HeaderName::Server);
-        out
-    }
-
     /// An ACK for a 2xx: ends the wait for it, and when the other leg's 2xx carried the
     /// offer, carries the answer into our ACK there.
     pub(super) fn on_ack(
@@ -473,249 +377,6 @@ impl B2bua {
         });
         None
     }
-
-    /// BYE from `leg`: `200`, BYE to the other leg, the call ends.
-    fn on_bye(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        call_ref: CallRef,
-        call: &mut Call,
-        leg: Leg,
-        request: &Request,
-    ) {
-        let mut ok = request.make_response(StatusCode::OK, None, None);
-        add_product(&self.config, &mut ok.headers, HeaderName::Server);
-        self.respond(now, layer, ok);
-        let how = match leg {
-            Leg::A => "bye_from_a",
-            Leg::B => "bye_from_b",
-        };
-        match call.phase {
-            Phase::Confirmed => {
-                self.ack_pending_other(layer, call);
-                self.send_bye(now, layer, call_ref, call, leg.other());
-                self.finish(now, layer, call_ref, call, how);
-            }
-            Phase::Setup { .. } => {
-                // The caller gave up on its early dialog, or the callee hung up early.
-                let status = match leg {
-                    Leg::A => StatusCode::REQUEST_TERMINATED,
-                    Leg::B => StatusCode::TEMPORARILY_UNAVAILABLE,
-                };
-                self.abandon_setup(now, layer, call_ref, call, status, how);
-            }
-            Phase::Cancelling { .. } | Phase::Ended => {}
-        }
-    }
-
-    /// Ends a confirmed call with BYE on both legs (media timeout, session expiry, a leg
-    /// that failed). A call still in setup is abandoned with `408`.
-    pub(super) fn hang_up(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        call_ref: CallRef,
-        call: &mut Call,
-        how: &'static str,
-    ) {
-        match call.phase {
-            Phase::Confirmed => {
-                self.ack_pending_other(layer, call);
-                self.send_bye(now, layer, call_ref, call, Leg::A);
-                self.send_bye(now, layer, call_ref, call, Leg::B);
-                self.finish(now, layer, call_ref, call, how);
-            }
-            Phase::Setup { .. } => {
-                self.abandon_setup(now, layer, call_ref, call, StatusCode::REQUEST_TIMEOUT, how);
-            }
-            Phase::Cancelling { .. } | Phase::Ended => {}
-        }
-    }
-
-    /// When the other leg's 2xx awaits an ACK that was to carry an answer, ACK it now
-    /// without one: the call is ending.
-    fn ack_pending_other(&mut self, layer: &mut TransactionLayer, call: &mut Call) {
-        if let Some(wait) = call.ack_wait.take()
-            && let Some(other_seq) = wait.ack_other
-        {
-            self.send_ack(layer, call, wait.leg.other(), other_seq, Body::Empty);
-        }
-    }
-
-    /// The call is over: media released, pending relayed requests answered, timers off.
-    pub(super) fn finish(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        call_ref: CallRef,
-        call: &mut Call,
-        how: &'static str,
-    ) {
-        call.phase = Phase::Ended;
-        call.ack_wait = None;
-        self.release_slot(call, how);
-        self.release_media(&mut call.media);
-        self.timers.disarm_all(call_ref, call);
-        for exchange in std::mem::take(&mut call.exchanges) {
-            let status = if exchange.method == Method::Invite {
-                StatusCode::REQUEST_TERMINATED
-            } else {
-                StatusCode::CALL_DOES_NOT_EXIST
-            };
-            let response = exchange.request.make_response(status, None, None);
-            self.respond(now, layer, response);
-        }
-    }
-
-    /// The call stops counting toward the call limit.
-    pub(super) fn release_slot(&mut self, call: &mut Call, how: &'static str) {
-        if call.holds_slot {
-            call.holds_slot = false;
-            self.active = self.active.saturating_sub(1);
-            count(&mut self.stats.ended, how);
-        }
-    }
-
-    /// Sends a BYE on `leg` in a transaction of the call.
-    pub(super) fn send_bye(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        call_ref: CallRef,
-        call: &mut Call,
-        leg: Leg,
-    ) {
-        let dialog = call.leg_mut(leg);
-        let seq = dialog.next_cseq();
-        let local = self.config.local_addr(dialog.protocol);
-        let peer = dialog.peer;
-        let branch = self.ids().branch(&call.leg(leg).remote_target);
-        let mut bye = call
-            .leg(leg)
-            .request(Method::Bye, seq, local, &branch, DEFAULT_MAX_FORWARDS);
-        add_product(&self.config, &mut bye.headers, HeaderName::UserAgent);
-        if let Some(transaction) = self.send_request(now, layer, bye, peer) {
-            self.track(transaction, call_ref, call, Role::Bye);
-        }
-    }
-
-    /// Sends the ACK for the 2xx to our INVITE with CSeq `seq` on `leg`.
-    pub(super) fn send_ack(
-        &mut self,
-        layer: &mut TransactionLayer,
-        call: &mut Call,
-        leg: Leg,
-        seq: u32,
-        body: Body,
-    ) {
-        let dialog = call.leg(leg);
-        let local = self.config.local_addr(dialog.protocol);
-        let peer = dialog.peer;
-        let remote_target = dialog.remote_target.clone();
-        let branch = self.ids().branch(&remote_target);
-        let mut ack = call
-            .leg(leg)
-            .request(Method::Ack, seq, local, &branch, DEFAULT_MAX_FORWARDS);
-        body.attach(&mut ack.headers, &mut ack.body);
-        let message = Message::Request(ack);
-        if let Err(error) = layer.handle_send_stateless(&message, peer) {
-            count(&mut self.stats.dropped, error.name());
-        }
-        if let Message::Request(ack) = message {
-            call.last_ack = Some((leg, ack));
-        }
-    }
-
-    /// Retransmits the 2xx `response` sent on `leg` until its ACK comes (RFC 6026 §7.1),
-    /// and gives up after 64·T1.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn wait_for_ack(
-        &mut self,
-        now: Instant,
-        layer: &TransactionLayer,
-        call_ref: CallRef,
-        call: &mut Call,
-        leg: Leg,
-        seq: u32,
-        response: Response,
-        ack_other: Option<u32>,
-    ) {
-        let timers = layer.config().timers;
-        let give_up = now + timers.transaction_timeout();
-        call.ack_wait = Some(AckWait {
-            leg,
-            seq,
-            response,
-            interval: timers.t1,
-            give_up,
-            ack_other,
-        });
-        if call.leg(leg).peer.reliability == Reliability::Unreliable {
-            self.arm(call_ref, call, CallTimer::Retransmit2xx, now + timers.t1);
-        }
-        self.arm(call_ref, call, CallTimer::AckTimeout, give_up);
-    }
-
-    /// RFC 4028: a 2xx that sets `Session-Expires` (re)starts the call's session timer; a
-    /// 2xx without one stops it.
-    pub(super) fn supervise_session(
-        &mut self,
-        now: Instant,
-        call_ref: CallRef,
-        call: &mut Call,
-        headers: &Headers,
-    ) {
-        match session_interval(headers) {
-            Some(interval) => {
-                call.session_interval = Some(interval);
-                self.arm(call_ref, call, CallTimer::SessionExpires, now + interval);
-            }
-            None => {
-                call.session_interval = None;
-                self.timers
-                    .disarm(call_ref, call, CallTimer::SessionExpires);
-            }
-        }
-    }
-
-    /// One of the call's timers fired.
-    pub(super) fn on_call_timer(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        call_ref: CallRef,
-        call: &mut Call,
-        timer: CallTimer,
-    ) {
-        match timer {
-            CallTimer::Retransmit2xx => {
-                let t2 = layer.config().timers.t2;
-                let Some(wait) = call.ack_wait.as_mut() else {
-                    return;
-                };
-                if layer
-                    .handle_send_response(now, wait.response.clone())
-                    .is_err()
-                {
-                    return;
-                }
-                wait.interval = wait.interval.saturating_mul(2).min(t2);
-                let next = now + wait.interval;
-                if next < wait.give_up {
-                    self.arm(call_ref, call, CallTimer::Retransmit2xx, next);
-                }
-            }
-            CallTimer::AckTimeout => {
-                if call.ack_wait.is_some() {
-                    self.hang_up(now, layer, call_ref, call, "ack_timeout");
-                }
-            }
-            CallTimer::SessionExpires => {
-                self.hang_up(now, layer, call_ref, call, "session_expired")
-            }
-        }
-    }
 }
 
 fn is_invite_response(response: &Response) -> bool {
@@ -723,12 +384,4 @@ fn is_invite_response(response: &Response) -> bool {
         .headers
         .cseq()
         .is_ok_and(|cseq| cseq.method == Method::Invite)
-}
-
-/// The `Session-Expires` delta-seconds of a message (RFC 4028 §4), if any.
-fn session_interval(headers: &Headers) -> Option<Duration> {
-    let value = headers.get(&HeaderName::SessionExpires)?;
-    let delta = value.split(|&b| b == b';').next()?.trim_ascii();
-    let seconds: u64 = std::str::from_utf8(delta).ok()?.parse().ok()?;
-    (seconds > 0).then(|| Duration::from_secs(seconds.min(LONGEST_SESSION_INTERVAL)))
 }

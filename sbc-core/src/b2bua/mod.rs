@@ -53,12 +53,17 @@
 //! stays (without media) only while one of its transactions lives, which the layer bounds.
 
 mod anchor;
+mod attempts;
 mod call;
 mod dialog;
 mod headers;
 mod in_dialog;
+mod lifetime;
+mod outgoing;
+mod relay;
 mod router;
 mod setup;
+mod strays;
 mod timers;
 
 use std::collections::{BTreeMap, HashMap};

@@ -438,7 +438,7 @@ pub fn sdp_media(body: &[u8]) -> (String, u16) {
     let ip = text
         .lines()
         .filter_map(|l| l.strip_prefix("c=IN IP4 "))
-        .last()
+        .next_back()
         .unwrap()
         .trim()
         .to_string();
