@@ -1,12 +1,17 @@
-//! The SBC's own SIP endpoint: received bytes in, responses out.
+//! The SBC's own SIP endpoint: received bytes in, messages out.
 //!
 //! [`Endpoint`] parses what the transport received, runs it through the
-//! [`TransactionLayer`], and answers the requests addressed to the SBC itself as a UAS
-//! does (RFC 3261 §8.2): method inspection (`405`/`501`), header inspection (`416`,
-//! `420`), content processing (`415`), then the method. In this version it serves
-//! `OPTIONS` (`200 OK` with Allow, Supported and Accept, RFC 3261 §11.2) and gives every
-//! other request a final response that says why it is not served; the B2BUA will take
-//! over the dialog-creating methods.
+//! [`TransactionLayer`], and inspects every request as a UAS does (RFC 3261 §8.2): method
+//! inspection (`405`/`501`), header inspection (`416`, `420`), content processing
+//! (`415`). Then, with a [`B2bua`] ([`Endpoint::with_b2bua`]), INVITEs, in-dialog
+//! requests and the CANCELs of calls go to it, as do the responses and timeouts of its
+//! transactions; the endpoint itself serves `OPTIONS` (`200 OK` with Allow, Supported and
+//! Accept, RFC 3261 §11.2) and gives every other request a final response that says why
+//! it is not served. Without a B2BUA it refuses INVITE with `405`.
+//!
+//! Messages for a new destination (a B-leg INVITE to a target) have no flow: the driver
+//! asks [`Endpoint::target_of`] where they go, which knows the protocol and TLS server
+//! name the B2BUA registered for the target.
 //!
 //! Malformed requests get the parser's status with its reason phrase
 //! (`400 Bad Request - Malformed Via`, `505`); malformed responses are dropped. Every drop
@@ -56,11 +61,16 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::b2bua::B2bua;
+use crate::media::MediaSessionId;
+use crate::net::{Destination, FlowId, Protocol, Target};
 use crate::sip::parse::{ParseError, parse_message, salvage_for_response};
 use crate::sip::{HeaderName, Headers, Host, Message, Method, Request, Response, StatusCode, Uri};
-use crate::transaction::{Event, LayerConfig, Peer, TransactionLayer, Transmit};
+use crate::transaction::{
+    Event, LayerConfig, Peer, Reliability, TransactionId, TransactionLayer, Transmit,
+};
 
-/// The methods this version serves; what `Allow` lists.
+/// The methods served without a B2BUA; what `Allow` lists then.
 const ALLOWED: &str = "OPTIONS";
 /// The body types this version understands; what `Accept` lists.
 const ACCEPTED: &str = "application/sdp";
@@ -103,6 +113,8 @@ pub struct Endpoint {
     /// Injected randomness for To tags.
     random: Box<dyn FnMut() -> u64 + Send>,
     stats: EndpointStats,
+    /// The transaction user of calls, when the endpoint relays them.
+    b2bua: Option<B2bua>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -111,6 +123,7 @@ impl std::fmt::Debug for Endpoint {
             .field("config", &self.config)
             .field("transactions", &self.layer.len())
             .field("stats", &self.stats)
+            .field("b2bua", &self.b2bua)
             .finish_non_exhaustive()
     }
 }
@@ -124,7 +137,18 @@ impl Endpoint {
             config,
             random: Box::new(random),
             stats: EndpointStats::default(),
+            b2bua: None,
         }
+    }
+
+    /// The endpoint with `b2bua` as the transaction user of calls.
+    pub fn with_b2bua(mut self, b2bua: B2bua) -> Endpoint {
+        self.b2bua = Some(b2bua);
+        self
+    }
+
+    pub fn b2bua(&self) -> Option<&B2bua> {
+        self.b2bua.as_ref()
     }
 
     pub fn stats(&self) -> &EndpointStats {
@@ -172,6 +196,19 @@ impl Endpoint {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
         self.drain_events(now);
+        if let Some(b2bua) = self.b2bua.as_mut() {
+            b2bua.handle_timeout(now, &mut self.layer);
+            self.drain_events(now);
+        }
+    }
+
+    /// The relay reports that the media of `session` stopped (no packets for its
+    /// inactivity timeout): the B2BUA ends the call with BYE on both legs.
+    pub fn handle_media_timeout(&mut self, now: Instant, session: MediaSessionId) {
+        if let Some(b2bua) = self.b2bua.as_mut() {
+            b2bua.handle_media_timeout(now, &mut self.layer, session);
+            self.drain_events(now);
+        }
     }
 
     /// The transport failed to send a transmit of `transaction`.
@@ -189,7 +226,34 @@ impl Endpoint {
 
     /// When to call [`Endpoint::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.layer.poll_timeout()
+        let calls = self.b2bua.as_ref().and_then(B2bua::poll_timeout);
+        match (self.layer.poll_timeout(), calls) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Where the driver sends `transmit`: back on its flow when it has one (every answer
+    /// does, and in-dialog requests to a caller), else to the destination a call
+    /// registered for its address (protocol and TLS server name of the target), else to
+    /// the address over UDP or TCP by the peer's reliability.
+    pub fn target_of(&self, transmit: &Transmit) -> Target {
+        let peer = transmit.destination;
+        if let Some(raw) = peer.flow {
+            return Target::Flow(FlowId::from_raw(raw, peer.remote));
+        }
+        if let Some(destination) = self
+            .b2bua
+            .as_ref()
+            .and_then(|b2bua| b2bua.destination(&peer))
+        {
+            return Target::Destination(destination.clone());
+        }
+        let protocol = match peer.reliability {
+            Reliability::Reliable => Protocol::Tcp,
+            Reliability::Unreliable => Protocol::Udp,
+        };
+        Target::Destination(Destination::new(protocol, peer.remote))
     }
 
     /// A message the parser refused: answer a request when enough of it can be read
@@ -223,58 +287,95 @@ impl Endpoint {
 
     fn drain_events(&mut self, now: Instant) {
         while let Some(event) = self.layer.poll_event() {
-            match event {
-                Event::Request { request, .. } => {
-                    let mut response = self.answer(&request);
-                    self.decorate(&mut response);
-                    let class = status_class_name(response.status);
-                    match self.layer.handle_send_response(now, response) {
-                        Ok(_) => EndpointStats::count(&mut self.stats.answered, class),
-                        Err(error) => EndpointStats::count(&mut self.stats.dropped, error.name()),
-                    }
+            let leftover = match event {
+                Event::Request {
+                    transaction,
+                    request,
+                    source,
+                } => {
+                    self.on_request(now, transaction, request, source);
+                    None
                 }
-                // No dialog exists in this version, so an ACK for a 2xx has nothing to
-                // confirm; ACKs for our non-2xx are absorbed by the transactions.
-                Event::Ack { .. } => EndpointStats::count(&mut self.stats.dropped, "stray_ack"),
-                Event::StrayResponse { .. } => {
+                other => match self.b2bua.as_mut() {
+                    Some(b2bua) => b2bua.handle_event(now, &mut self.layer, other),
+                    None => Some(other),
+                },
+            };
+            match leftover {
+                // ACKs for our non-2xx are absorbed by the transactions; an ACK that no
+                // call awaits has nothing to confirm.
+                Some(Event::Ack { .. }) => {
+                    EndpointStats::count(&mut self.stats.dropped, "stray_ack");
+                }
+                Some(Event::StrayResponse { .. }) => {
                     EndpointStats::count(&mut self.stats.dropped, "stray_response");
                 }
-                Event::Response { .. }
-                | Event::TimedOut { .. }
-                | Event::TransportError { .. }
-                | Event::Terminated { .. } => {}
+                _ => {}
             }
         }
     }
 
-    /// The final response to a request addressed to the SBC, in the order of RFC 3261 §8.2.
-    fn answer(&mut self, request: &Request) -> Response {
-        let tag = self.new_tag();
-        let reply = |status: StatusCode| request.make_response(status, None, Some(&tag));
+    /// A new request: refused when inspection fails, else given to the B2BUA when it
+    /// takes it, else answered here.
+    fn on_request(
+        &mut self,
+        now: Instant,
+        transaction: TransactionId,
+        request: Request,
+        source: Peer,
+    ) {
+        let mut response = match self.inspect(&request) {
+            Some((status, header)) => {
+                let tag = self.new_tag();
+                let mut response = request.make_response(status, None, Some(&tag));
+                if let Some((name, value)) = header {
+                    response.headers.push(name, value);
+                }
+                response
+            }
+            None => {
+                if let Some(b2bua) = self.b2bua.as_mut()
+                    && b2bua.takes(&request, &self.layer)
+                {
+                    b2bua.handle_request(now, &mut self.layer, transaction, request, source);
+                    return;
+                }
+                self.serve(&request)
+            }
+        };
+        self.decorate(&mut response);
+        let class = status_class_name(response.status);
+        match self.layer.handle_send_response(now, response) {
+            Ok(_) => EndpointStats::count(&mut self.stats.answered, class),
+            Err(error) => EndpointStats::count(&mut self.stats.dropped, error.name()),
+        }
+    }
+
+    /// RFC 3261 §8.2.1–§8.2.3: why a request fails method, header or content inspection
+    /// (the status and a header to add), or `None` when it passes.
+    fn inspect(&self, request: &Request) -> Option<(StatusCode, Option<(HeaderName, Bytes)>)> {
+        let relayed = self.b2bua.is_some();
+        let allow = || {
+            Some((
+                HeaderName::Allow,
+                Bytes::from_static(self.allowed().as_bytes()),
+            ))
+        };
 
         // §8.2.1 Method inspection.
         match request.method {
             Method::Options | Method::Cancel => {}
-            // Outside a dialog (this version keeps none), these have nothing to act on
-            // (RFC 3261 §12.2.2, §15.1.2; RFC 3262; RFC 3311; RFC 6086).
-            Method::Bye | Method::Prack | Method::Update | Method::Info => {
-                return reply(StatusCode::CALL_DOES_NOT_EXIST);
-            }
-            Method::Extension(_) => {
-                let mut response = reply(StatusCode::NOT_IMPLEMENTED);
-                response.headers.push(HeaderName::Allow, ALLOWED);
-                return response;
-            }
-            _ => {
-                let mut response = reply(StatusCode::METHOD_NOT_ALLOWED);
-                response.headers.push(HeaderName::Allow, ALLOWED);
-                return response;
-            }
+            Method::Invite | Method::Bye | Method::Info | Method::Update if relayed => {}
+            // Outside a dialog, these have nothing to act on (RFC 3261 §12.2.2, §15.1.2;
+            // RFC 3262; RFC 3311; RFC 6086); `serve` answers 481.
+            Method::Bye | Method::Prack | Method::Update | Method::Info => {}
+            Method::Extension(_) => return Some((StatusCode::NOT_IMPLEMENTED, allow())),
+            _ => return Some((StatusCode::METHOD_NOT_ALLOWED, allow())),
         }
 
         // §8.2.2.1 To and Request-URI.
         if let Uri::Other { .. } = request.uri {
-            return reply(StatusCode::UNSUPPORTED_URI_SCHEME);
+            return Some((StatusCode::UNSUPPORTED_URI_SCHEME, None));
         }
 
         // §8.2.2.3 Require (never applied to CANCEL, §9.2).
@@ -287,44 +388,77 @@ impl Endpoint {
                         .filter(|tag| !self.supports(tag))
                         .collect();
                     if !unsupported.is_empty() {
-                        let mut response = reply(StatusCode::BAD_EXTENSION);
-                        response
-                            .headers
-                            .push(HeaderName::Unsupported, unsupported.join(&b", "[..]));
-                        return response;
+                        let list = Bytes::from(unsupported.join(&b", "[..]));
+                        return Some((
+                            StatusCode::BAD_EXTENSION,
+                            Some((HeaderName::Unsupported, list)),
+                        ));
                     }
                 }
-                Err(_) => return reply(StatusCode::BAD_REQUEST),
+                Err(_) => return Some((StatusCode::BAD_REQUEST, None)),
             }
         }
 
-        // §8.2.3 Content processing.
-        if !request.body.is_empty() && !self.accepts_body(request) {
-            let mut response = reply(StatusCode::UNSUPPORTED_MEDIA_TYPE);
-            response.headers.push(HeaderName::Accept, ACCEPTED);
-            return response;
+        // §8.2.3 Content processing: offer/answer methods carry SDP; the bodies of other
+        // in-dialog requests (INFO …) are relayed as they are.
+        let offer_answer = matches!(request.method, Method::Invite | Method::Update);
+        let in_dialog = request.headers.to().is_ok_and(|to| to.tag().is_some());
+        if !request.body.is_empty()
+            && (offer_answer || !in_dialog || !relayed)
+            && !self.accepts_body(request)
+        {
+            let accept = Bytes::from_static(ACCEPTED.as_bytes());
+            return Some((
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Some((HeaderName::Accept, accept)),
+            ));
         }
+        None
+    }
 
+    /// The final response to a request the endpoint serves itself.
+    fn serve(&mut self, request: &Request) -> Response {
+        let tag = self.new_tag();
+        let reply = |status: StatusCode| request.make_response(status, None, Some(&tag));
         match request.method {
-            // A CANCEL matches an INVITE in progress or nothing (§9.2); this version
-            // answers every INVITE at once, so by now there is nothing to cancel.
-            Method::Cancel => reply(StatusCode::CALL_DOES_NOT_EXIST),
-            _ => {
-                // §11.2: OPTIONS is answered as an INVITE would be, with capabilities.
+            // §11.2: OPTIONS is answered as an INVITE would be, with capabilities.
+            Method::Options => {
                 let mut response = reply(StatusCode::OK);
-                response.headers.push(HeaderName::Allow, ALLOWED);
+                response.headers.push(HeaderName::Allow, self.allowed());
                 response.headers.push(HeaderName::Accept, ACCEPTED);
                 response
                     .headers
-                    .push(HeaderName::Supported, self.config.supported.join(", "));
+                    .push(HeaderName::Supported, self.supported_tags().join(", "));
                 response
             }
+            // A CANCEL matches an INVITE in progress or nothing (§9.2); a request of a
+            // dialog nobody knows gets 481 (§12.2.2).
+            _ => reply(StatusCode::CALL_DOES_NOT_EXIST),
         }
     }
 
+    /// What `Allow` lists.
+    fn allowed(&self) -> &'static str {
+        self.b2bua
+            .as_ref()
+            .map_or(ALLOWED, |b2bua| b2bua.allowed_methods())
+    }
+
+    /// The option tags supported: configured, and the B2BUA's.
+    fn supported_tags(&self) -> Vec<&str> {
+        let mut tags: Vec<&str> = self.config.supported.iter().map(String::as_str).collect();
+        if let Some(b2bua) = &self.b2bua {
+            for tag in b2bua.supported() {
+                if !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
+                    tags.push(tag);
+                }
+            }
+        }
+        tags
+    }
+
     fn supports(&self, tag: &[u8]) -> bool {
-        self.config
-            .supported
+        self.supported_tags()
             .iter()
             .any(|supported| supported.as_bytes().eq_ignore_ascii_case(tag))
     }

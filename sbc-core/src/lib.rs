@@ -7,10 +7,14 @@
 //! * [`shard`]: which signalling shard owns a message (by Call-ID).
 //! * [`sdp`]: SDP parser and printer (RFC 8866) that keeps what it does not understand.
 //! * [`transaction`]: the RFC 3261 §17 / RFC 6026 transaction state machines.
+//! * [`b2bua`]: the back-to-back user agent that terminates and re-originates every call.
+//! * [`media`]: the trait through which the B2BUA anchors media on the relay.
 //! * [`endpoint`]: the SBC's own SIP endpoint (parse, transactions, RFC 3261 §8.2 answers).
 //! * [`net`]: the tokio driver: UDP, TCP and TLS transports.
 
+pub mod b2bua;
 pub mod endpoint;
+pub mod media;
 pub mod net;
 pub mod routing;
 pub mod sdp;
