@@ -12,6 +12,7 @@
 pub mod appliance;
 pub mod config;
 pub mod logging;
+pub mod media;
 pub mod outbound;
 pub mod routing;
 pub mod server;

@@ -1,13 +1,19 @@
 //! From the configuration's `[[trunk]]` and `[[route]]` tables to the signalling
 //! [`RoutingTable`].
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use sbc_core::b2bua::{CallRouter, HeaderFilter, NoRoute, RouteChoice, Target};
 use sbc_core::net::Protocol;
 use sbc_core::routing::{
     HeaderPolicy, KeepAlive, Route, RoutingTable, TargetHost, TargetSpec, Trunk, TrunkId,
 };
+use sbc_core::sip::{HeaderName, Request};
+use tokio::sync::watch;
 
 use crate::config::{self, Config, HeaderPolicyConfig, TransportKind};
 
@@ -87,6 +93,94 @@ fn trunk_of(index: usize, trunk: &config::TrunkConfig) -> anyhow::Result<Trunk> 
         headers,
         keep_alive,
     })
+}
+
+/// A trunk's header policy as the B2BUA's filter.
+#[derive(Debug)]
+struct PolicyFilter(HeaderPolicy);
+
+impl HeaderFilter for PolicyFilter {
+    fn passes(&self, name: &HeaderName) -> bool {
+        self.0.passes(name)
+    }
+}
+
+/// One shard's view of the routing table: a snapshot, refreshed when the table changes
+/// (DNS results, targets going down or up). Checking for a change is one atomic load, so
+/// the call path takes no lock.
+#[derive(Debug)]
+pub struct TableRouter {
+    updates: watch::Receiver<Arc<RoutingTable>>,
+    table: Arc<RoutingTable>,
+    filters: HashMap<TrunkId, Arc<dyn HeaderFilter>>,
+    /// For callers that are no trunk of ours.
+    untrusted: Arc<dyn HeaderFilter>,
+}
+
+impl TableRouter {
+    pub fn new(updates: watch::Receiver<Arc<RoutingTable>>) -> TableRouter {
+        let table = Arc::clone(&updates.borrow());
+        let filters = table
+            .trunks()
+            .map(|trunk| {
+                let filter: Arc<dyn HeaderFilter> = Arc::new(PolicyFilter(trunk.headers.clone()));
+                (trunk.id, filter)
+            })
+            .collect();
+        TableRouter {
+            updates,
+            table,
+            filters,
+            untrusted: Arc::new(PolicyFilter(HeaderPolicy::untrusted_default())),
+        }
+    }
+
+    fn filter(&self, trunk: Option<TrunkId>) -> Arc<dyn HeaderFilter> {
+        trunk
+            .and_then(|id| self.filters.get(&id))
+            .map_or_else(|| Arc::clone(&self.untrusted), Arc::clone)
+    }
+}
+
+impl CallRouter for TableRouter {
+    fn route(
+        &mut self,
+        source: SocketAddr,
+        request: &Request,
+        random: &mut dyn FnMut() -> u64,
+    ) -> Result<RouteChoice, NoRoute> {
+        if self.updates.has_changed().unwrap_or(false) {
+            self.table = Arc::clone(&self.updates.borrow_and_update());
+        }
+        let source_trunk = self.table.trunk_of_source(source);
+        let trunk = self
+            .table
+            .route(source_trunk, &request.uri)
+            .ok_or(NoRoute::NotFound)?;
+        let name = self
+            .table
+            .trunk(trunk)
+            .map_or_else(String::new, |trunk| trunk.name.clone());
+        let targets: Vec<Target> = self
+            .table
+            .targets(trunk, random)
+            .into_iter()
+            .map(|target| Target {
+                addr: target.addr,
+                protocol: target.protocol,
+                server_name: target.server_name,
+            })
+            .collect();
+        if targets.is_empty() {
+            return Err(NoRoute::Unavailable);
+        }
+        Ok(RouteChoice {
+            trunk: name,
+            targets,
+            toward_callee: self.filter(Some(trunk)),
+            toward_caller: self.filter(source_trunk),
+        })
+    }
 }
 
 pub fn protocol_of(transport: TransportKind) -> Protocol {

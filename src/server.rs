@@ -8,19 +8,24 @@
 use std::time::Instant;
 
 use anyhow::Context;
+use media_relay::{Relay, RelayConfig, RelayEvent};
+use sbc_core::b2bua::{B2bua, B2buaConfig, CallIdOwner};
 use sbc_core::endpoint::{Endpoint, EndpointConfig};
+use sbc_core::media::MediaSessionId;
 use sbc_core::net::{
-    self, CertificateFiles, FlowId, Inbound, Protocol, Target, TlsListenerConfig, Transport,
-    TransportConfig, TransportHandle,
+    self, CertificateFiles, Inbound, Protocol, TlsListenerConfig, Transport, TransportConfig,
+    TransportHandle,
 };
 use sbc_core::shard::Sharding;
-use sbc_core::transaction::{LayerConfig, Peer, Reliability, TimerConfig, Transmit};
-use tokio::sync::mpsc;
+use sbc_core::transaction::{LayerConfig, Peer, Reliability, TimerConfig};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::config::{ClientAuth, Config, TransportKind};
+use crate::media::RelayAnchor;
 use crate::outbound::Outbound;
+use crate::routing::{self, TableRouter};
 use crate::shutdown::Shutdown;
 use crate::status::ApplianceStatus;
 
@@ -43,21 +48,41 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     for (protocol, address) in transport.local_addrs() {
         info!(%protocol, %address, "SIP listener bound");
     }
+    let relay = Relay::start(relay_config(&config)).context("cannot start the media relay")?;
+    let (pairs, _) = relay.port_pairs();
+    info!(address = %config.media.address, port_pairs = pairs, "media relay started");
+    let routing = routing::routing_table(&config).context("cannot build the routing table")?;
+    let (_routing_updates, routing_snapshots) = watch::channel(Arc::new(routing));
+
     let sharding = Sharding::new(config.sip.shard_count());
     let mut shards = Vec::with_capacity(sharding.shards());
+    let mut media_events = Vec::with_capacity(sharding.shards());
     let mut tasks = JoinSet::new();
-    for _ in 0..sharding.shards() {
+    let local = transport.local_addrs();
+    for shard in 0..sharding.shards() {
         let (queue, work) = mpsc::channel(SHARD_QUEUE);
-        let endpoint = Endpoint::new(endpoint_config(&config), random_u64);
+        let (media_queue, media_work) = mpsc::channel(SHARD_QUEUE);
+        let b2bua = B2bua::new(
+            b2bua_config(&local, &sharding, shard),
+            Box::new(TableRouter::new(routing_snapshots.clone())),
+            Box::new(RelayAnchor::new(relay.clone())),
+            random_u64,
+        );
+        let endpoint = Endpoint::new(endpoint_config(&config), random_u64).with_b2bua(b2bua);
         tasks.spawn(serve(
             endpoint,
             transport.clone(),
-            work,
+            Inputs {
+                messages: work,
+                media: media_work,
+            },
             context.shutdown.clone(),
         ));
         shards.push(queue);
+        media_events.push(media_queue);
     }
     info!(shards = sharding.shards(), "signalling shards started");
+    let media_thread = spawn_media_events(relay.clone(), media_events, context.shutdown.clone());
     context.status.mark_ready();
 
     dispatch(&sharding, &shards, inbound, context.shutdown).await;
@@ -67,7 +92,66 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     while tasks.join_next().await.is_some() {}
     info!("stopping the SIP transports");
     transport.shutdown().await;
+    let _ = tokio::task::spawn_blocking(move || media_thread.join()).await;
     Ok(())
+}
+
+/// What a shard is fed: received messages, and media sessions the relay found silent.
+struct Inputs {
+    messages: mpsc::Receiver<Inbound>,
+    media: mpsc::Receiver<MediaSessionId>,
+}
+
+/// Forwards the relay's inactivity events to every shard (a session id means something
+/// only to the shard that allocated it; the others ignore it). Ends at shutdown.
+fn spawn_media_events(
+    relay: Relay,
+    shards: Vec<mpsc::Sender<MediaSessionId>>,
+    shutdown: Shutdown,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !shutdown.is_requested() {
+            let Some(RelayEvent::Inactive(session)) =
+                relay.wait_event(std::time::Duration::from_millis(200))
+            else {
+                continue;
+            };
+            for shard in &shards {
+                // A full queue loses the event; the call then ends by its session timer
+                // or by the caller, never silently holds forever (the relay keeps
+                // reporting nothing further, but the B2BUA's own timers still run).
+                let _ = shard.try_send(MediaSessionId(session.0));
+            }
+        }
+    })
+}
+
+fn relay_config(config: &Config) -> RelayConfig {
+    RelayConfig {
+        address: config.media.address,
+        port_min: config.media.port_min,
+        port_max: config.media.port_max,
+        workers: config.media.workers,
+        inactivity_timeout: config.media.inactivity_timeout().unwrap_or_default(),
+        ..RelayConfig::default()
+    }
+}
+
+/// The B2BUA writes our own address per transport in Via and Contact.
+/// B-leg Call-IDs are drawn so that they hash back to the shard that owns the call.
+fn b2bua_config(
+    local: &[(Protocol, std::net::SocketAddr)],
+    sharding: &Sharding,
+    shard: usize,
+) -> B2buaConfig {
+    let sharding = sharding.clone();
+    B2buaConfig {
+        local: local.to_vec(),
+        call_id_owner: Some(CallIdOwner(Arc::new(move |call_id| {
+            sharding.owns(shard, call_id)
+        }))),
+        ..B2buaConfig::default()
+    }
 }
 
 /// Messages waiting for one shard; past it, new ones are dropped (the peer retransmits
@@ -117,7 +201,7 @@ async fn dispatch(
 async fn serve(
     mut endpoint: Endpoint,
     transport: TransportHandle,
-    mut inbound: mpsc::Receiver<Inbound>,
+    mut inputs: Inputs,
     shutdown: Shutdown,
 ) {
     let (mut outbound, mut failed) = Outbound::new(transport);
@@ -137,7 +221,10 @@ async fn serve(
                 debug!(error = %failure.error, "send failed");
                 endpoint.handle_transport_error(Instant::now(), &failure.token);
             }
-            received = inbound.recv() => match received {
+            Some(session) = inputs.media.recv() => {
+                endpoint.handle_media_timeout(Instant::now(), session);
+            }
+            received = inputs.messages.recv() => match received {
                 Some(message) => {
                     let source = peer_of(&message);
                     endpoint.handle_inbound(Instant::now(), message.bytes, source);
@@ -146,7 +233,7 @@ async fn serve(
             },
         }
         while let Some(transmit) = endpoint.poll_transmit() {
-            let target = target_of(&transmit);
+            let target = endpoint.target_of(&transmit);
             let payload = transmit.payload.clone();
             if let Err(failure) = outbound.send(target, payload, transmit).await {
                 debug!(error = %failure.error, "send failed");
@@ -174,22 +261,6 @@ fn peer_of(message: &Inbound) -> Peer {
         remote: message.source,
         reliability,
         flow: Some(message.flow.to_raw()),
-    }
-}
-
-/// Where the transport sends a transmit: back on its flow when it has one (every answer
-/// does), else to the address.
-fn target_of(transmit: &Transmit) -> Target {
-    let peer = transmit.destination;
-    match peer.flow {
-        Some(raw) => Target::Flow(FlowId::from_raw(raw, peer.remote)),
-        None => {
-            let protocol = match peer.reliability {
-                Reliability::Reliable => Protocol::Tcp,
-                Reliability::Unreliable => Protocol::Udp,
-            };
-            Target::Destination(net::Destination::new(protocol, peer.remote))
-        }
     }
 }
 

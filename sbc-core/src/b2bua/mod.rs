@@ -107,6 +107,20 @@ pub struct B2buaConfig {
     pub max_streams: usize,
     /// In-dialog requests relayed at once per call at most (`503` past it).
     pub max_exchanges: usize,
+    /// The Call-IDs this B2BUA may give its B-legs: with signalling sharded by Call-ID
+    /// ([`crate::shard`]), only those that hash back to this B2BUA's own shard. `None`:
+    /// any.
+    pub call_id_owner: Option<CallIdOwner>,
+}
+
+/// Says whether a Call-ID belongs to this B2BUA (see [`B2buaConfig::call_id_owner`]).
+#[derive(Clone)]
+pub struct CallIdOwner(pub std::sync::Arc<dyn Fn(&[u8]) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for CallIdOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallIdOwner")
+    }
 }
 
 impl Default for B2buaConfig {
@@ -120,6 +134,7 @@ impl Default for B2buaConfig {
             max_targets: 8,
             max_streams: 16,
             max_exchanges: 8,
+            call_id_owner: None,
         }
     }
 }
@@ -462,6 +477,23 @@ impl B2bua {
                 self.destinations.remove(&key);
             }
         }
+    }
+
+    /// A fresh B-leg Call-ID this B2BUA owns. Each draw is owned with probability
+    /// 1/shards, so this takes `shards` draws on average; after 4,096 (never, in practice)
+    /// it takes the last one rather than loop on a broken owner.
+    fn new_call_id(&mut self) -> String {
+        let owner = self.config.call_id_owner.clone();
+        let mut call_id = self.ids().call_id();
+        if let Some(CallIdOwner(owns)) = owner {
+            for _ in 0..4_096 {
+                if owns(call_id.as_bytes()) {
+                    break;
+                }
+                call_id = self.ids().call_id();
+            }
+        }
+        call_id
     }
 
     fn ids(&mut self) -> headers::Ids<'_> {

@@ -317,7 +317,7 @@ impl B2bua {
             angle_brackets: true,
         };
         Dialog {
-            call_id: Bytes::from(self.ids().call_id()),
+            call_id: Bytes::from(self.new_call_id()),
             local,
             remote: to,
             local_tag: Bytes::from(tag),

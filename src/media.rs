@@ -1,0 +1,107 @@
+//! The B2BUA's [`MediaAnchor`] on top of the media relay's control API.
+//!
+//! sbc-core and media-relay know nothing of each other; this adapter maps one vocabulary
+//! onto the other. Each signalling shard has its own adapter (a clone of the relay
+//! handle), so no lock is shared on the call path.
+
+use media_relay::{Relay, RelayError};
+use sbc_core::media::{
+    Leg, LegAddr, MediaAllocation, MediaAnchor, MediaError, MediaSessionId, RemoteMedia,
+    StreamAddrs,
+};
+
+/// A shard's handle on the relay.
+#[derive(Debug, Clone)]
+pub struct RelayAnchor {
+    relay: Relay,
+}
+
+impl RelayAnchor {
+    pub fn new(relay: Relay) -> RelayAnchor {
+        RelayAnchor { relay }
+    }
+}
+
+impl MediaAnchor for RelayAnchor {
+    fn allocate(&mut self, streams: usize) -> Result<MediaAllocation, MediaError> {
+        let allocation = self.relay.allocate(streams).map_err(media_error)?;
+        Ok(MediaAllocation {
+            session: MediaSessionId(allocation.session.0),
+            streams: allocation.streams.iter().map(stream_addrs).collect(),
+        })
+    }
+
+    fn update(
+        &mut self,
+        session: MediaSessionId,
+        stream: usize,
+        leg: Leg,
+        remote: RemoteMedia,
+    ) -> Result<(), MediaError> {
+        let remote = media_relay::RemoteMedia {
+            rtp: remote.rtp,
+            rtcp: remote.rtcp,
+            rtcp_mux: remote.rtcp_mux,
+            // Where the leg's signalling comes from: lets a phone behind NAT latch.
+            // (The B2BUA does not pass it yet; latching then needs the SDP address.)
+            signalling_ip: None,
+        };
+        self.relay
+            .update(
+                media_relay::SessionId(session.0),
+                stream,
+                relay_leg(leg),
+                remote,
+            )
+            .map_err(media_error)
+    }
+
+    fn add_streams(
+        &mut self,
+        session: MediaSessionId,
+        count: usize,
+    ) -> Result<Vec<StreamAddrs>, MediaError> {
+        let added = self
+            .relay
+            .add_streams(media_relay::SessionId(session.0), count)
+            .map_err(media_error)?;
+        Ok(added.iter().map(stream_addrs).collect())
+    }
+
+    fn release(&mut self, session: MediaSessionId) {
+        self.relay.release(media_relay::SessionId(session.0));
+    }
+}
+
+fn relay_leg(leg: Leg) -> media_relay::Leg {
+    match leg {
+        Leg::A => media_relay::Leg::A,
+        Leg::B => media_relay::Leg::B,
+    }
+}
+
+fn leg_addr(leg: media_relay::LegAddr) -> LegAddr {
+    LegAddr {
+        rtp: leg.rtp,
+        rtcp: leg.rtcp,
+    }
+}
+
+fn stream_addrs(stream: &media_relay::StreamAddrs) -> StreamAddrs {
+    StreamAddrs {
+        a: leg_addr(stream.a),
+        b: leg_addr(stream.b),
+    }
+}
+
+fn media_error(error: RelayError) -> MediaError {
+    match error {
+        RelayError::PoolExhausted { .. } => MediaError::PortsExhausted,
+        RelayError::WorkerBusy(_) => MediaError::Overloaded,
+        RelayError::UnknownSession(_) => MediaError::UnknownSession,
+        RelayError::UnknownStream { .. } | RelayError::InvalidStreamCount { .. } => {
+            MediaError::UnknownStream
+        }
+        _ => MediaError::Unavailable,
+    }
+}
