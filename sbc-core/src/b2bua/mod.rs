@@ -113,9 +113,12 @@ pub struct B2buaConfig {
     pub call_id_owner: Option<CallIdOwner>,
 }
 
+/// A test of whether a Call-ID is owned.
+pub type OwnsCallId = dyn Fn(&[u8]) -> bool + Send + Sync;
+
 /// Says whether a Call-ID belongs to this B2BUA (see [`B2buaConfig::call_id_owner`]).
 #[derive(Clone)]
-pub struct CallIdOwner(pub std::sync::Arc<dyn Fn(&[u8]) -> bool + Send + Sync>);
+pub struct CallIdOwner(pub std::sync::Arc<OwnsCallId>);
 
 impl std::fmt::Debug for CallIdOwner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
