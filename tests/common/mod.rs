@@ -186,7 +186,7 @@ listen = "{admin}"
 [media]
 address = "{ip}"
 port_min = 20000
-port_max = 20099
+port_max = 21999
 
 [[trunk]]
 name = "peer"
