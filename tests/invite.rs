@@ -1,5 +1,5 @@
-//! An INVITE the SBC cannot (yet) route gets a proper final response, never a 2xx, over
-//! UDP and TCP; the UAC ACKs it like a real one would, and the SBC keeps answering.
+//! An INVITE the SBC cannot route gets `404 Not Found`, over UDP and TCP; the UAC ACKs it
+//! like a real one would, and the SBC keeps answering.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,13 +12,21 @@ use common::{Sbc, SbcConfig};
 
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A non-2xx final response: 3xx–6xx, with the transaction's Call-ID and CSeq and a To tag.
+/// The only route matches another domain, so no INVITE to the SBC's address has a route.
+fn unroutable() -> SbcConfig {
+    SbcConfig::new().with_routes(
+        "[[route]]\nname = \"elsewhere\"\ndomain = \"elsewhere.example\"\nto_trunk = \"peer\"\n",
+    )
+}
+
+/// `404 Not Found` with the transaction's Call-ID and CSeq and a To tag, after nothing but
+/// provisional responses.
 fn assert_rejected(responses: &[String], invite: &sip::Request, sbc: &Sbc) {
     let response = sip::final_response(responses);
-    let code = sip::status_code(response).unwrap_or(0);
-    assert!(
-        (300..700).contains(&code),
-        "INVITE needs a final non-2xx response (e.g. 405/480/501), got {:?}\n{}",
+    assert_eq!(
+        sip::status_code(response),
+        Some(404),
+        "an INVITE with no route needs 404, got {:?}\n{}",
         sip::first_line(response),
         sbc.log_tail()
     );
@@ -48,8 +56,8 @@ fn assert_rejected(responses: &[String], invite: &sip::Request, sbc: &Sbc) {
 }
 
 #[test]
-fn invite_over_udp_gets_a_final_non_2xx_and_the_sbc_keeps_running() {
-    let mut sbc = Sbc::start(SbcConfig::new());
+fn unroutable_invite_over_udp_gets_404_and_the_sbc_keeps_running() {
+    let mut sbc = Sbc::start(unroutable());
     let target = sbc.config.sip_address();
     let socket = sip::udp_socket(sbc.config.net.host(2));
     let invite = sip::request("INVITE", target, "UDP", socket.local_addr().unwrap());
@@ -68,8 +76,8 @@ fn invite_over_udp_gets_a_final_non_2xx_and_the_sbc_keeps_running() {
 }
 
 #[test]
-fn invite_over_tcp_gets_a_final_non_2xx_and_the_connection_stays_usable() {
-    let mut sbc = Sbc::start(SbcConfig::new());
+fn unroutable_invite_over_tcp_gets_404_and_the_connection_stays_usable() {
+    let mut sbc = Sbc::start(unroutable());
     let target = sbc.config.sip_address();
     let mut stream = SipStream::connect(sbc.config.net.host(2), target, ANSWER_TIMEOUT)
         .unwrap_or_else(|error| panic!("{error}\n{}", sbc.log_tail()));

@@ -23,7 +23,9 @@ fn relay_with_timeout(port_min: u16, timeout: Duration) -> media_relay::Relay {
 
 #[test]
 fn a_silent_session_raises_inactive_once_and_an_active_one_does_not() {
-    let relay = relay_with_timeout(21700, Duration::from_millis(400));
+    // Generous margins: the suite runs on a loaded 2-core machine, where a thread can
+    // stall for a few hundred milliseconds; the active session must never look silent.
+    let relay = relay_with_timeout(21700, Duration::from_millis(1_500));
     let silent = relay.allocate(1).unwrap();
     let active = relay.allocate(1).unwrap();
     let (caller, callee) = (peer(2), peer(3));
@@ -37,22 +39,22 @@ fn a_silent_session_raises_inactive_once_and_an_active_one_does_not() {
     let start = Instant::now();
     let mut seq = 0u16;
     let mut events = Vec::new();
-    while start.elapsed() < Duration::from_millis(1200) {
+    while start.elapsed() < Duration::from_millis(2_500) {
         caller
             .send_to(&rtp(0, seq, 0, 1, 20), active.streams[0].a.rtp)
             .unwrap();
         seq += 1;
-        if let Some(event) = relay.wait_event(Duration::from_millis(50)) {
+        if let Some(event) = relay.wait_event(Duration::from_millis(20)) {
             events.push((event, start.elapsed()));
         }
     }
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].0, RelayEvent::Inactive(silent.session));
-    assert!(events[0].1 >= Duration::from_millis(400), "{events:?}");
+    assert!(events[0].1 >= Duration::from_millis(1_500), "{events:?}");
 
     // Once the active one stops, it times out too.
     assert_eq!(
-        relay.wait_event(Duration::from_secs(2)),
+        relay.wait_event(Duration::from_secs(4)),
         Some(RelayEvent::Inactive(active.session))
     );
     assert_eq!(relay.poll_event(), None);

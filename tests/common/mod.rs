@@ -102,6 +102,8 @@ pub struct SbcConfig {
     pub peer: SocketAddr,
     /// Extra TOML appended at the end of the file.
     pub extra: String,
+    /// The `[[route]]` tables (by default one sending every call to the `peer` trunk).
+    pub routes: String,
 }
 
 impl SbcConfig {
@@ -121,7 +123,14 @@ impl SbcConfig {
             args: Vec::new(),
             peer: SocketAddr::new(ip, 5080),
             extra: String::new(),
+            routes: "[[route]]\nname = \"to-peer\"\nto_trunk = \"peer\"\n".to_owned(),
         }
+    }
+
+    /// Replaces the default route with these `[[route]]` tables.
+    pub fn with_routes(mut self, routes: &str) -> Self {
+        self.routes = routes.to_owned();
+        self
     }
 
     /// Routes every call to a trunk at `peer`.
@@ -194,10 +203,7 @@ targets = ["{peer}"]
 transport = "udp"
 keepalive_secs = 0
 
-[[route]]
-name = "to-peer"
-to_trunk = "peer"
-
+{routes}
 {extra}
 "#,
             sip = self.sip_address(),
@@ -206,6 +212,7 @@ to_trunk = "peer"
             limits = self.limits,
             peer = self.peer,
             extra = self.extra,
+            routes = self.routes,
         )
     }
 }
