@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::call::{Attempt, Call, CallRef, Phase, Role};
+use super::call::{Attempt, Call, CallRef, CallTimer, Phase, Role};
 use super::dialog::{self, Dialog};
 use super::headers::{self, Body};
 use super::outgoing::{response_to_tag, route_set, seq_of, tag_str};
@@ -133,6 +133,9 @@ impl B2bua {
         body.attach(&mut ok.headers, &mut ok.body);
         self.respond(now, layer, ok.clone());
         self.supervise_session(now, call_ref, call, &response.headers);
+        if let Some(limit) = self.config.max_call_duration {
+            self.arm(call_ref, call, CallTimer::MaxDuration, now + limit);
+        }
 
         let callee_seq = seq_of(&attempt.invite.headers);
         let ack_other = if offer.is_some() {

@@ -135,6 +135,8 @@ pub(crate) enum CallTimer {
     AckTimeout,
     /// RFC 4028: the session was not refreshed in time.
     SessionExpires,
+    /// The call has lasted [`super::B2buaConfig::max_call_duration`].
+    MaxDuration,
 }
 
 /// One call.

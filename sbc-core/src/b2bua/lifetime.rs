@@ -204,6 +204,7 @@ impl B2bua {
             CallTimer::SessionExpires => {
                 self.hang_up(now, layer, call_ref, call, "session_expired")
             }
+            CallTimer::MaxDuration => self.hang_up(now, layer, call_ref, call, "max_duration"),
         }
     }
 }

@@ -68,7 +68,7 @@ mod timers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -107,6 +107,9 @@ pub struct B2buaConfig {
     pub max_streams: usize,
     /// In-dialog requests relayed at once per call at most (`503` past it).
     pub max_exchanges: usize,
+    /// Answered calls are ended with BYE on both legs after this long (`None`: no limit;
+    /// calls without media or session timers then last until a BYE).
+    pub max_call_duration: Option<Duration>,
 }
 
 impl Default for B2buaConfig {
@@ -120,6 +123,7 @@ impl Default for B2buaConfig {
             max_targets: 8,
             max_streams: 16,
             max_exchanges: 8,
+            max_call_duration: None,
         }
     }
 }
