@@ -643,16 +643,14 @@ fn with_a_b2bua_an_invite_goes_to_the_target_over_tls() {
 #[test]
 fn with_a_b2bua_in_dialog_bodies_are_not_inspected_but_offers_are() {
     let mut sbc = relaying_endpoint();
-    let info = request(
+    let info = String::from_utf8(request(
         "INFO",
         "sip:sbc.example.net",
         "Content-Type: application/dtmf-relay\r\n",
         "Signal=1\r\n",
-    )
-    .iter()
-    .copied()
-    .collect::<Vec<u8>>();
-    let info = String::from_utf8(info).expect("utf-8").replace(
+    ))
+    .expect("utf-8")
+    .replace(
         "To: <sip:sbc.example.net>",
         "To: <sip:sbc.example.net>;tag=t1",
     );
