@@ -365,3 +365,19 @@ fn a_second_2xx_from_another_fork_is_acked_and_byed() {
     h.nothing_to(CALLER);
     assert_eq!(h.calls(), 1);
 }
+
+#[test]
+fn media_inactivity_while_ringing_is_ignored() {
+    let mut h = Harness::new();
+    let caller = Caller::invite("d12", Some(&caller_sdp()));
+    h.receive_message(self::caller(), &caller.message());
+    let invite = h.request_to(CALLEE, "INVITE");
+    let bob = Ua::callee(&invite, callee(), "bob");
+    h.receive_message(callee(), &bob.respond(&invite, 180, None));
+    h.response_to(CALLER, 180);
+    let session = session(&h);
+    h.media_timeout(session);
+    h.nothing_to(CALLER);
+    h.nothing_to(CALLEE);
+    assert_eq!(h.calls(), 1);
+}

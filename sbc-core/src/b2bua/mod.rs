@@ -148,7 +148,8 @@ pub struct B2buaStats {
     pub calls_answered: u64,
     /// Attempts moved on to the next target.
     pub failovers: u64,
-    /// New calls refused, by reason (`no_route`, `call_limit`, `loop_detected` …).
+    /// Requests refused, by reason: new calls (`no_route`, `call_limit`,
+    /// `loop_detected` …) and in-dialog requests (`unknown_dialog`, `glare` …).
     pub rejected: BTreeMap<&'static str, u64>,
     /// Calls ended, by how (`bye_from_a`, `cancelled`, `failed`, `media_timeout` …).
     pub ended: BTreeMap<&'static str, u64>,
@@ -322,7 +323,7 @@ impl B2bua {
             }
             Event::Ack {
                 request, source, ..
-            } => self.on_ack(now, layer, request, source),
+            } => self.on_ack(layer, request, source),
             Event::Response {
                 transaction,
                 response,
@@ -375,8 +376,8 @@ impl B2bua {
         }
     }
 
-    /// The relay reports that the media of `session` stopped: the call ends with BYE on
-    /// both legs.
+    /// The relay reports that the media of `session` stopped: an answered call ends with
+    /// BYE on both legs (a call still ringing is left alone).
     pub fn handle_media_timeout(
         &mut self,
         now: Instant,
@@ -388,7 +389,13 @@ impl B2bua {
             return;
         };
         self.with_call(call_ref, |b2bua, call| {
-            b2bua.hang_up(now, layer, call_ref, call, "media_timeout");
+            if matches!(call.phase, call::Phase::Confirmed) {
+                b2bua.hang_up(now, layer, call_ref, call, "media_timeout");
+            } else {
+                // Before the answer there may be no media at all (no early media): a
+                // ringing call is not ended for silence.
+                count(&mut b2bua.stats.dropped, "media_timeout_before_answer");
+            }
         });
     }
 
