@@ -119,10 +119,12 @@ enum Step {
         n: u8,
         offer: bool,
     },
-    /// The callee answers the last request it got.
+    /// The callee answers the last request it got (reliably, for a provisional response
+    /// with an RSeq).
     CalleeAnswers {
         status: u16,
         sdp: bool,
+        rseq: Option<u8>,
     },
     /// The caller answers the last request it got.
     CallerAnswers {
@@ -164,9 +166,10 @@ fn step() -> impl Strategy<Value = Step> {
             prop::sample::select(vec![
                 100u16, 180, 183, 200, 200, 404, 486, 491, 500, 503, 481
             ]),
-            any::<bool>()
+            any::<bool>(),
+            prop::option::of(0u8..3)
         )
-            .prop_map(|(status, sdp)| Step::CalleeAnswers { status, sdp }),
+            .prop_map(|(status, sdp, rseq)| Step::CalleeAnswers { status, sdp, rseq }),
         prop::sample::select(vec![200u16, 481, 491, 408])
             .prop_map(|status| Step::CallerAnswers { status }),
         Just(Step::CallerAcks),
@@ -270,10 +273,15 @@ fn play(steps: &[Step]) {
                 h.receive_message(self::caller(), &caller.message());
                 peers.caller = Some(caller);
             }
-            Step::CalleeAnswers { status, sdp } => {
+            Step::CalleeAnswers { status, sdp, rseq } => {
                 if let Some((request, ua)) = &peers.to_callee {
                     let body = callee_sdp();
-                    let response = ua.respond(request, status, sdp.then_some(body.as_str()));
+                    let mut response = ua.respond(request, status, sdp.then_some(body.as_str()));
+                    if let Some(rseq) = rseq {
+                        let headers = response.headers_mut();
+                        headers.push(sbc_core::sip::HeaderName::Require, "100rel");
+                        headers.push(sbc_core::sip::HeaderName::RSeq, rseq.to_string());
+                    }
                     h.receive_message(callee(), &response);
                 }
             }

@@ -32,6 +32,8 @@ pub(crate) enum Role {
     ExchangeServer(u32),
     /// Our request relaying it on the other leg (exchange id).
     ExchangeClient(u32),
+    /// Our PRACK of a reliable provisional response of the callee.
+    CalleePrack,
 }
 
 /// Our INVITE to one target.
@@ -45,6 +47,11 @@ pub(crate) struct Attempt {
     pub provisional: bool,
     /// We cancelled it because Timer C fired: its 487 counts as a timeout.
     pub timed_out: bool,
+    /// The RSeq of the last reliable provisional response we PRACKed (RFC 3262).
+    pub last_rseq: Option<u32>,
+    /// The last SDP relayed to the caller in a provisional response: the answer when the
+    /// 2xx carries none (the callee answered in a reliable provisional response).
+    pub early_answer: Option<Bytes>,
 }
 
 /// Where the call's setup stands.

@@ -31,7 +31,11 @@ impl B2bua {
             Role::ExchangeClient(id) => {
                 b2bua.on_exchange_response(now, layer, call_ref, call, id, response);
             }
-            Role::CallerInvite | Role::CalleeCancel | Role::Bye | Role::ExchangeServer(_) => {}
+            Role::CallerInvite
+            | Role::CalleeCancel
+            | Role::CalleePrack
+            | Role::Bye
+            | Role::ExchangeServer(_) => {}
         });
     }
 

@@ -42,8 +42,12 @@
 //! * RFC 4028 session timers are relayed end to end (`Session-Expires`, `Min-SE`, the
 //!   `timer` option tag) and supervised: a session not refreshed within its interval is
 //!   ended with BYE on both legs. The relay's media inactivity report does the same.
-//! * `100rel` (RFC 3262) is not offered: it is removed from `Supported`, and a request
-//!   that requires it is refused `420` by the endpoint.
+//! * `100rel` (RFC 3262) is terminated on the B-leg: our INVITE (when it carries an offer)
+//!   says `Supported: 100rel`, we PRACK the callee's reliable provisional responses
+//!   ourselves and relay them to the caller unreliably (an SDP answer in one is repeated
+//!   in the 2xx when the callee's 2xx has none). Toward the caller we send no reliable
+//!   provisional responses: its `100rel` is not passed on, and an INVITE that requires
+//!   it is refused `420` by the endpoint.
 //!
 //! # Limits
 //!
