@@ -256,12 +256,13 @@ impl Peers {
     }
 }
 
-fn play(steps: &[Step]) {
+fn play(steps: &[Step], max_queued_events: usize) {
     // Calls without media nor session timers end only by the call-duration limit.
     let mut options = Options {
         targets: vec![addr(CALLEE), addr(CALLEE)],
         ..Options::default()
     };
+    options.endpoint.layer.max_queued_events = max_queued_events;
     options.config.max_call_duration = Some(Duration::from_secs(300));
     let mut h = Harness::with(options);
     let mut peers = Peers::default();
@@ -365,6 +366,13 @@ proptest! {
 
     #[test]
     fn arbitrary_conversations_never_panic_nor_leak(steps in prop::collection::vec(step(), 1..40)) {
-        play(&steps);
+        play(&steps, 4096);
+    }
+
+    /// With an event queue so short that the layer drops events (a response, a timeout,
+    /// the end of a transaction), nothing leaks either.
+    #[test]
+    fn lost_events_leak_nothing(steps in prop::collection::vec(step(), 1..40)) {
+        play(&steps, 2);
     }
 }

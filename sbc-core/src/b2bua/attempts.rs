@@ -450,6 +450,8 @@ impl B2bua {
         };
         self.release_slot(call, how);
         self.release_media(&mut call.media);
+        self.timers.disarm_all(call_ref, call);
+        self.arm_reap(now, layer, call_ref, call);
     }
 
     /// A transaction of the call timed out (`timer`) or failed to send (`None`).

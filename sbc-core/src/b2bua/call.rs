@@ -144,6 +144,9 @@ pub(crate) enum CallTimer {
     SessionExpires,
     /// The call has lasted [`super::B2buaConfig::max_call_duration`].
     MaxDuration,
+    /// A call being torn down checks that its transactions still live (their end is
+    /// normally reported, but a report lost to a full event queue must not leak the call).
+    Reap,
 }
 
 /// One call.
@@ -159,7 +162,7 @@ pub(crate) struct Call {
     pub next_exchange: u32,
     pub ack_wait: Option<AckWait>,
     /// Live transactions that refer to this call.
-    pub transactions: u32,
+    pub transactions: Vec<TransactionId>,
     /// Armed timers and their deadlines.
     pub timers: Vec<(CallTimer, Instant)>,
     /// The refresh interval of RFC 4028 session timers, when negotiated.

@@ -363,7 +363,7 @@ impl B2bua {
                     return Some(Event::Terminated { transaction });
                 };
                 self.with_call(call_ref, |_, call| {
-                    call.transactions = call.transactions.saturating_sub(1);
+                    call.transactions.retain(|&id| id != transaction);
                 });
                 None
             }
@@ -418,7 +418,7 @@ impl B2bua {
             return;
         };
         f(self, &mut call);
-        if call.is_ended() && call.transactions == 0 {
+        if call.is_ended() && call.transactions.is_empty() {
             self.forget(call_ref, &mut call);
         } else {
             self.calls.insert(call_ref, call);
@@ -454,7 +454,7 @@ impl B2bua {
             .insert(transaction, (call_ref, role))
             .is_none()
         {
-            call.transactions += 1;
+            call.transactions.push(transaction);
         }
     }
 

@@ -189,7 +189,7 @@ impl B2bua {
             exchanges: Vec::new(),
             next_exchange: 0,
             ack_wait: None,
-            transactions: 0,
+            transactions: Vec::new(),
             timers: Vec::new(),
             session_interval: None,
             last_ack: None,
@@ -204,6 +204,7 @@ impl B2bua {
             );
         }
         self.register_destination(&call.b.peer, destination);
+        self.arm_reap(now, layer, call_ref, &mut call);
         self.active += 1;
         self.stats.calls_started += 1;
         self.calls.insert(call_ref, call);

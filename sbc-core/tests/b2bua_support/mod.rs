@@ -216,6 +216,7 @@ pub struct Options {
     pub targets: Vec<SocketAddr>,
     pub refuse: Option<NoRoute>,
     pub config: B2buaConfig,
+    pub endpoint: EndpointConfig,
 }
 
 impl Default for Options {
@@ -228,6 +229,7 @@ impl Default for Options {
                 domain: Some("sbc.example.net".into()),
                 ..B2buaConfig::default()
             },
+            endpoint: EndpointConfig::default(),
         }
     }
 }
@@ -267,7 +269,7 @@ impl Harness {
             },
         );
         let mut tags = 0_u64;
-        let endpoint = Endpoint::new(EndpointConfig::default(), move || {
+        let endpoint = Endpoint::new(options.endpoint, move || {
             tags += 1;
             tags
         })
