@@ -200,7 +200,9 @@ fn an_invite_without_sdp_gets_the_callees_offer_and_the_callers_answer_in_the_ac
     assert!(h.media().allocated.is_empty());
     let bob = Ua::callee(&invite, callee(), "bob");
     h.receive_message(callee(), &bob.respond(&invite, 200, Some(&callee_sdp())));
-    // The callee's ACK waits for the caller's answer.
+    // The callee's ACK waits for the caller's answer, even when the 200 comes again.
+    h.nothing_to(CALLEE);
+    h.receive_message(callee(), &bob.respond(&invite, 200, Some(&callee_sdp())));
     h.nothing_to(CALLEE);
     let ok = h.response_to(CALLER, 200);
     assert_eq!(sdp_media(&ok.body).0, RELAY_A.to_string());

@@ -365,3 +365,81 @@ fn a_second_2xx_from_another_fork_is_acked_and_byed() {
     h.nothing_to(CALLER);
     assert_eq!(h.calls(), 1);
 }
+
+#[test]
+fn media_inactivity_while_ringing_is_ignored() {
+    let mut h = Harness::new();
+    let caller = Caller::invite("d12", Some(&caller_sdp()));
+    h.receive_message(self::caller(), &caller.message());
+    let invite = h.request_to(CALLEE, "INVITE");
+    let bob = Ua::callee(&invite, callee(), "bob");
+    h.receive_message(callee(), &bob.respond(&invite, 180, None));
+    h.response_to(CALLER, 180);
+    let session = session(&h);
+    h.media_timeout(session);
+    h.nothing_to(CALLER);
+    h.nothing_to(CALLEE);
+    assert_eq!(h.calls(), 1);
+}
+
+#[test]
+fn a_re_invite_adding_a_stream_gets_more_relay_ports() {
+    let mut h = Harness::new();
+    let (mut caller, bob) = establish(&mut h, "d13");
+    let with_video = format!(
+        "{}m=video 51372 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n",
+        caller_sdp()
+    );
+    let reinvite = caller.request("INVITE", Some(&with_video));
+    h.receive_message(self::caller(), &reinvite);
+    let relayed = h.request_to(CALLEE, "INVITE");
+    let body = String::from_utf8(relayed.body.to_vec()).unwrap();
+    assert!(body.contains("m=audio 20000 "), "{body}");
+    assert!(body.contains("m=video 20002 RTP/AVP 96\r\n"), "{body}");
+    assert!(!body.contains("51372"));
+    let session = session(&h);
+    assert_eq!(h.media().added, [(session, 1)]);
+    assert_eq!(
+        h.media().remote(session, 1, Leg::A).unwrap().rtp,
+        Some(addr("192.0.2.10:51372"))
+    );
+    h.receive_message(callee(), &bob.respond(&relayed, 200, Some(&callee_sdp())));
+    h.request_to(CALLEE, "ACK");
+    h.response_to(CALLER, 200);
+}
+
+#[test]
+fn a_caller_on_a_connection_is_reached_on_it() {
+    let mut h = Harness::new();
+    let tcp_caller = sbc_core::transaction::Peer::reliable(addr(CALLER), Some(7));
+    let mut caller = Caller::invite("d14", Some(&caller_sdp()));
+    caller.invite.headers.set(
+        HeaderName::Via,
+        format!("SIP/2.0/TCP {CALLER};branch=z9hG4bK-caller-d14"),
+    );
+    h.receive_message(tcp_caller, &caller.message());
+    let invite = h.request_to(CALLEE, "INVITE");
+    let mut bob = Ua::callee(&invite, callee(), "bob");
+    h.receive_message(callee(), &bob.respond(&invite, 200, Some(&callee_sdp())));
+    h.request_to(CALLEE, "ACK");
+    let ok = h.response_to(CALLER, 200);
+    assert_eq!(contact_uri(&ok.headers), format!("sip:{SBC};transport=tcp"));
+    h.receive_message(callee(), &bob.request("BYE", None));
+    h.response_to(CALLEE, 200);
+    let sent = h
+        .log
+        .iter()
+        .rev()
+        .find(|sent| matches!(&sent.message, Message::Request(r) if r.method == Method::Bye))
+        .unwrap()
+        .clone();
+    assert_eq!(sent.to, addr(CALLER));
+    assert!(
+        matches!(sent.target, sbc_core::net::Target::Flow(_)),
+        "on the caller's connection"
+    );
+    let Message::Request(bye) = sent.message else {
+        unreachable!()
+    };
+    assert_eq!(bye.headers.top_via().unwrap().transport.as_str(), "TCP");
+}

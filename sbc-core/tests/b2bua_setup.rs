@@ -342,10 +342,61 @@ fn require_100rel_is_refused_and_supported_100rel_is_not_passed() {
     let caller = Caller::invite_with("s14", Some(&caller_sdp()), "Supported: 100rel, timer\r\n");
     h.receive_message(self::caller(), &caller.message());
     let invite = h.request_to(CALLEE, "INVITE");
+    // The caller's 100rel is not passed on; our own (we PRACK the callee) is added.
     assert_eq!(
         header(&Message::Request(invite), "Supported").as_deref(),
-        Some("timer")
+        Some("timer, 100rel")
     );
+}
+
+#[test]
+fn reliable_provisionals_are_pracked_on_the_callee_leg_and_relayed_unreliably() {
+    let mut h = Harness::new();
+    let mut caller = Caller::invite("s16", Some(&caller_sdp()));
+    h.receive_message(self::caller(), &caller.message());
+    let invite = h.request_to(CALLEE, "INVITE");
+    let bob = Ua::callee(&invite, callee(), "bob");
+    let mut progress = bob.respond(&invite, 183, Some(&callee_sdp()));
+    progress
+        .headers_mut()
+        .push(sbc_core::sip::HeaderName::Require, "100rel");
+    progress
+        .headers_mut()
+        .push(sbc_core::sip::HeaderName::RSeq, "7");
+    h.receive_message(callee(), &progress);
+    let prack = h.request_to(CALLEE, "PRACK");
+    let prack_message = Message::Request(prack.clone());
+    assert_eq!(
+        header(&prack_message, "RAck").as_deref(),
+        Some("7 1 INVITE")
+    );
+    assert_eq!(prack.uri.to_string(), format!("sip:callee-ua@{CALLEE}"));
+    assert_eq!(prack.headers.to().unwrap().tag().unwrap(), "bob");
+    assert_eq!(prack.headers.cseq().unwrap().seq, 2);
+    let early = h.response_to(CALLER, 183);
+    let early_message = Message::Response(early.clone());
+    assert!(header(&early_message, "Require").is_none());
+    assert!(header(&early_message, "RSeq").is_none());
+    assert_eq!(sdp_media(&early.body).0, RELAY_A.to_string());
+
+    // The callee retransmits it before our PRACK arrives: neither PRACKed nor relayed again.
+    h.receive_message(callee(), &progress);
+    h.nothing_to(CALLEE);
+    h.nothing_to(CALLER);
+    h.receive_message(callee(), &bob.respond(&prack, 200, None));
+
+    // The 200 carries no SDP (the answer was in the reliable 183): the caller gets it again.
+    h.receive_message(callee(), &bob.respond(&invite, 200, None));
+    h.request_to(CALLEE, "ACK");
+    let ok = h.response_to(CALLER, 200);
+    assert_eq!(ok.body, early.body);
+    caller.answered(&ok);
+    h.receive_message(self::caller(), &caller.ack(None));
+    // Our next request on the B-leg continues the CSeq space after the PRACK.
+    let bye = caller.request("BYE", None);
+    h.receive_message(self::caller(), &bye);
+    h.response_to(CALLER, 200);
+    assert_eq!(h.request_to(CALLEE, "BYE").headers.cseq().unwrap().seq, 3);
 }
 
 #[test]

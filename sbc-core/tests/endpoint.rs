@@ -537,3 +537,133 @@ fn torture_corpora_get_the_answer_a_uas_must_give() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+// ---- with a B2BUA ----
+
+mod b2bua_support;
+
+use sbc_core::b2bua::{B2bua, B2buaConfig, PassAll, RouteChoice, Target};
+use sbc_core::net::{self, Protocol};
+
+/// Routes every call to one TLS target with a server name.
+#[derive(Debug)]
+struct ToTlsTrunk;
+
+impl sbc_core::b2bua::CallRouter for ToTlsTrunk {
+    fn route(
+        &mut self,
+        _: std::net::SocketAddr,
+        _: &sbc_core::sip::Request,
+        _: &mut dyn FnMut() -> u64,
+    ) -> Result<RouteChoice, sbc_core::b2bua::NoRoute> {
+        Ok(RouteChoice {
+            trunk: "tls-trunk".into(),
+            targets: vec![Target {
+                addr: "198.51.100.30:5061".parse().expect("address"),
+                protocol: Protocol::Tls,
+                server_name: Some("trunk.example.org".into()),
+            }],
+            toward_callee: std::sync::Arc::new(PassAll),
+            toward_caller: std::sync::Arc::new(PassAll),
+        })
+    }
+}
+
+fn relaying_endpoint() -> Endpoint {
+    let media = b2bua_support::FakeRelay(std::sync::Arc::default());
+    let mut counter = 0u64;
+    let b2bua = B2bua::new(
+        B2buaConfig {
+            local: vec![
+                (Protocol::Udp, "203.0.113.1:5060".parse().expect("address")),
+                (Protocol::Tls, "203.0.113.1:5061".parse().expect("address")),
+            ],
+            ..B2buaConfig::default()
+        },
+        Box::new(ToTlsTrunk),
+        Box::new(media),
+        move || {
+            counter += 1;
+            counter << 20
+        },
+    );
+    endpoint().with_b2bua(b2bua)
+}
+
+#[test]
+fn with_a_b2bua_options_lists_the_relayed_methods() {
+    let mut sbc = relaying_endpoint();
+    let ok = only(exchange(
+        &mut sbc,
+        Instant::now(),
+        &request("OPTIONS", "sip:sbc.example.net", "", ""),
+    ));
+    assert_eq!(
+        header(&ok, &HeaderName::Allow),
+        "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+    );
+    assert_eq!(header(&ok, &HeaderName::Supported), "timer");
+}
+
+#[test]
+fn with_a_b2bua_an_invite_goes_to_the_target_over_tls() {
+    let mut sbc = relaying_endpoint();
+    let invite = request(
+        "INVITE",
+        "sips:bob@sbc.example.net",
+        "Contact: <sips:alice@192.0.2.10:5062>\r\n",
+        "",
+    );
+    sbc.handle_inbound(Instant::now(), Bytes::from(invite), phone());
+    let transmit = sbc.poll_transmit().expect("the B-leg INVITE");
+    assert!(transmit.destination.flow.is_none());
+    // The driver learns the protocol and the name to check the certificate against.
+    assert_eq!(
+        sbc.target_of(&transmit),
+        net::Target::Destination(net::Destination::tls(
+            "198.51.100.30:5061".parse().expect("address"),
+            "trunk.example.org"
+        ))
+    );
+    let sent = match parse_message(transmit.payload).expect("parses") {
+        Message::Request(request) => request,
+        Message::Response(_) => panic!("expected the INVITE"),
+    };
+    assert_eq!(sent.uri.to_string(), "sips:bob@trunk.example.org");
+    let via = sent.headers.top_via().expect("Via");
+    assert_eq!(via.sent_by.to_string(), "203.0.113.1:5061");
+    assert_eq!(via.transport.as_str(), "TLS");
+    let contact = sent.headers.get(&HeaderName::Contact).expect("Contact");
+    assert_eq!(&contact[..], b"<sips:203.0.113.1:5061>");
+    // Answers to the caller still go back on its flow.
+    assert!(sbc.poll_transmit().is_none());
+    assert_eq!(sbc.b2bua().expect("b2bua").calls(), 1);
+}
+
+#[test]
+fn with_a_b2bua_in_dialog_bodies_are_not_inspected_but_offers_are() {
+    let mut sbc = relaying_endpoint();
+    let info = String::from_utf8(request(
+        "INFO",
+        "sip:sbc.example.net",
+        "Content-Type: application/dtmf-relay\r\n",
+        "Signal=1\r\n",
+    ))
+    .expect("utf-8")
+    .replace(
+        "To: <sip:sbc.example.net>",
+        "To: <sip:sbc.example.net>;tag=t1",
+    );
+    // No such dialog (not 415: the body would have been relayed).
+    assert_eq!(statuses(&mut sbc, Instant::now(), info.as_bytes()), [481]);
+    let invite = request(
+        "INVITE",
+        "sip:bob@sbc.example.net",
+        "Contact: <sip:alice@192.0.2.10:5062>\r\nContent-Type: text/plain\r\n",
+        "hello",
+    );
+    assert_eq!(statuses(&mut sbc, Instant::now(), &invite), [415]);
+    // Out of a dialog, BYE still has nothing to act on.
+    let bye = request("BYE", "sip:sbc.example.net", "", "");
+    assert_eq!(statuses(&mut sbc, Instant::now(), &bye), [481]);
+}

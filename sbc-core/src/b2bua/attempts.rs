@@ -4,14 +4,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::call::{Attempt, Call, CallRef, Phase, Role};
+use super::call::{Attempt, Call, CallRef, CallTimer, Phase, Role};
 use super::dialog::{self, Dialog};
 use super::headers::{self, Body};
 use super::outgoing::{response_to_tag, route_set, seq_of, tag_str};
 use super::router::TargetOutcome;
+use super::setup::DEFAULT_MAX_FORWARDS;
 use super::{B2bua, SUPPORTED, add_product, count};
 use crate::media::Leg;
-use crate::sip::{HeaderName, Request, Response, StatusCode};
+use crate::sip::{HeaderName, Method, Request, Response, StatusCode};
 use crate::transaction::{Timer, TransactionId, TransactionLayer};
 
 impl B2bua {
@@ -67,8 +68,19 @@ impl B2bua {
         call: &mut Call,
         response: &Response,
     ) {
-        if let Phase::Setup { attempt, .. } = &mut call.phase {
-            attempt.provisional = true;
+        let Phase::Setup { attempt, .. } = &mut call.phase else {
+            return;
+        };
+        attempt.provisional = true;
+        if let Some(rseq) = reliable_rseq(response) {
+            if attempt.last_rseq.is_some_and(|last| rseq <= last) {
+                // A retransmission: already PRACKed and relayed (RFC 3262 §4).
+                count(&mut self.stats.dropped, "provisional_retransmission");
+                return;
+            }
+            attempt.last_rseq = Some(rseq);
+            let invite_seq = seq_of(&attempt.invite.headers);
+            self.send_prack(now, layer, call_ref, call, response, rseq, invite_seq);
         }
         if call.b.remote_tag().is_none()
             && let Some(tag) = response_to_tag(response)
@@ -86,12 +98,47 @@ impl B2bua {
             }
             None => Body::Empty,
         };
+        if let (Phase::Setup { attempt, .. }, Body::Sdp(sdp)) = (&mut call.phase, &body) {
+            attempt.early_answer = Some(sdp.clone());
+        }
         let Phase::Setup { invite, .. } = &call.phase else {
             return;
         };
         let mut relayed = self.response_for(call, invite, Leg::A, response, true);
         body.attach(&mut relayed.headers, &mut relayed.body);
         self.respond(now, layer, relayed);
+    }
+
+    /// PRACKs a reliable provisional response (RFC 3262 §7.2) on the early dialog it
+    /// creates (a fork's, possibly).
+    #[allow(clippy::too_many_arguments)]
+    fn send_prack(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call_ref: CallRef,
+        call: &mut Call,
+        response: &Response,
+        rseq: u32,
+        invite_seq: u32,
+    ) {
+        let Some(tag) = response_to_tag(response) else {
+            return;
+        };
+        let mut early = call.b.clone();
+        early.set_remote_tag(tag);
+        early.refresh_target(&response.headers);
+        early.route_set = route_set(&response.headers, true);
+        let seq = call.b.next_cseq();
+        let local = self.config.local_addr(early.protocol);
+        let branch = self.ids().branch(&early.remote_target);
+        let mut prack = early.request(Method::Prack, seq, local, &branch, DEFAULT_MAX_FORWARDS);
+        prack
+            .headers
+            .push(HeaderName::RAck, format!("{rseq} {invite_seq} INVITE"));
+        if let Some(transaction) = self.send_request(now, layer, prack, early.peer) {
+            self.track(transaction, call_ref, call, Role::CalleePrack);
+        }
     }
 
     /// The callee answered: relay the 2xx, ACK the callee, wait for the caller's ACK.
@@ -127,12 +174,17 @@ impl B2bua {
                 count(&mut self.stats.dropped, error.name());
                 Body::Empty
             }
-            None => Body::Empty,
+            // The answer came in a provisional response: the caller, which got it in an
+            // unreliable one, gets it again in the 2xx.
+            None => attempt.early_answer.map_or(Body::Empty, Body::Sdp),
         };
         let mut ok = self.response_for(call, &invite, Leg::A, response, true);
         body.attach(&mut ok.headers, &mut ok.body);
         self.respond(now, layer, ok.clone());
         self.supervise_session(now, call_ref, call, &response.headers);
+        if let Some(limit) = self.config.max_call_duration {
+            self.arm(call_ref, call, CallTimer::MaxDuration, now + limit);
+        }
 
         let callee_seq = seq_of(&attempt.invite.headers);
         let ack_other = if offer.is_some() {
@@ -398,6 +450,8 @@ impl B2bua {
         };
         self.release_slot(call, how);
         self.release_media(&mut call.media);
+        self.timers.disarm_all(call_ref, call);
+        self.arm_reap(now, layer, call_ref, call);
     }
 
     /// A transaction of the call timed out (`timer`) or failed to send (`None`).
@@ -444,7 +498,7 @@ impl B2bua {
             }
             // The relayed request's own transaction gave up (the requester's timer has
             // fired too) or could not send: the exchange ends with our request.
-            Role::ExchangeServer(_) | Role::CalleeCancel | Role::Bye => {}
+            Role::ExchangeServer(_) | Role::CalleeCancel | Role::CalleePrack | Role::Bye => {}
         });
     }
 
@@ -485,4 +539,21 @@ impl B2bua {
             _ => {}
         }
     }
+}
+
+/// The RSeq of a reliable provisional response (RFC 3262 §7.1: `Require: 100rel` and an
+/// RSeq), or `None`.
+fn reliable_rseq(response: &Response) -> Option<u32> {
+    if !(response.status.as_u16() > 100 && response.status.is_provisional()) {
+        return None;
+    }
+    let required = response.headers.require().ok()?;
+    if !required
+        .iter()
+        .any(|tag| tag.eq_ignore_ascii_case(b"100rel"))
+    {
+        return None;
+    }
+    let rseq = response.headers.get(&HeaderName::RSeq)?;
+    std::str::from_utf8(rseq.trim_ascii()).ok()?.parse().ok()
 }

@@ -32,6 +32,8 @@ pub(crate) enum Role {
     ExchangeServer(u32),
     /// Our request relaying it on the other leg (exchange id).
     ExchangeClient(u32),
+    /// Our PRACK of a reliable provisional response of the callee.
+    CalleePrack,
 }
 
 /// Our INVITE to one target.
@@ -45,6 +47,11 @@ pub(crate) struct Attempt {
     pub provisional: bool,
     /// We cancelled it because Timer C fired: its 487 counts as a timeout.
     pub timed_out: bool,
+    /// The RSeq of the last reliable provisional response we PRACKed (RFC 3262).
+    pub last_rseq: Option<u32>,
+    /// The last SDP relayed to the caller in a provisional response: the answer when the
+    /// 2xx carries none (the callee answered in a reliable provisional response).
+    pub early_answer: Option<Bytes>,
 }
 
 /// Where the call's setup stands.
@@ -135,6 +142,11 @@ pub(crate) enum CallTimer {
     AckTimeout,
     /// RFC 4028: the session was not refreshed in time.
     SessionExpires,
+    /// The call has lasted [`super::B2buaConfig::max_call_duration`].
+    MaxDuration,
+    /// A call being torn down checks that its transactions still live (their end is
+    /// normally reported, but a report lost to a full event queue must not leak the call).
+    Reap,
 }
 
 /// One call.
@@ -150,7 +162,7 @@ pub(crate) struct Call {
     pub next_exchange: u32,
     pub ack_wait: Option<AckWait>,
     /// Live transactions that refer to this call.
-    pub transactions: u32,
+    pub transactions: Vec<TransactionId>,
     /// Armed timers and their deadlines.
     pub timers: Vec<(CallTimer, Instant)>,
     /// The refresh interval of RFC 4028 session timers, when negotiated.

@@ -9,7 +9,9 @@
 //! 2. Headers that reveal the other side's topology or software never pass
 //!    ([`is_topology`]): Server, User-Agent, Warning, Organization, History-Info and the
 //!    P-headers carrying network addresses.
-//! 3. Everything else passes when the trunk's [`HeaderFilter`] lets it.
+//! 3. The headers of the extensions the B2BUA relays pass always: Session-Expires and
+//!    Min-SE (RFC 4028), and Require with the option tags the B2BUA supports.
+//! 4. Everything else passes when the trunk's [`HeaderFilter`] lets it.
 
 use std::net::SocketAddr;
 
@@ -77,7 +79,14 @@ pub(crate) fn copy_passing(
     supported: &[&str],
 ) {
     for header in from {
-        if is_built(&header.name) || is_topology(&header.name) || !filter.passes(&header.name) {
+        let protocol = matches!(
+            header.name,
+            HeaderName::SessionExpires | HeaderName::MinSe | HeaderName::Require
+        );
+        if is_built(&header.name)
+            || is_topology(&header.name)
+            || !(protocol || filter.passes(&header.name))
+        {
             continue;
         }
         if header.name == HeaderName::Require {

@@ -31,7 +31,11 @@ impl B2bua {
             Role::ExchangeClient(id) => {
                 b2bua.on_exchange_response(now, layer, call_ref, call, id, response);
             }
-            Role::CallerInvite | Role::CalleeCancel | Role::Bye | Role::ExchangeServer(_) => {}
+            Role::CallerInvite
+            | Role::CalleeCancel
+            | Role::CalleePrack
+            | Role::Bye
+            | Role::ExchangeServer(_) => {}
         });
     }
 
@@ -44,7 +48,10 @@ impl B2bua {
         request: Request,
         _source: Peer,
     ) {
-        let Some((call_ref, leg)) = self.dialog_of(&request) else {
+        let found = self
+            .dialog_of(&request)
+            .filter(|(call_ref, _)| self.calls.contains_key(call_ref));
+        let Some((call_ref, leg)) = found else {
             return self.answer(
                 now,
                 layer,
@@ -335,7 +342,6 @@ impl B2bua {
     /// offer, carries the answer into our ACK there.
     pub(super) fn on_ack(
         &mut self,
-        now: Instant,
         layer: &mut TransactionLayer,
         request: Request,
         source: Peer,
@@ -373,7 +379,6 @@ impl B2bua {
                     };
                 b2bua.send_ack(layer, call, leg.other(), other_seq, body);
             }
-            let _ = now;
         });
         None
     }

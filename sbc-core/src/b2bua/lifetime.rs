@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::call::{AckWait, Call, CallRef, CallTimer, Phase};
+use super::call::{AckWait, Call, CallRef, CallTimer, Phase, Role};
 use super::headers::Body;
 use super::{B2bua, add_product, count};
 use crate::media::Leg;
 use crate::sip::{HeaderName, Headers, Method, Request, Response, StatusCode};
-use crate::transaction::{Reliability, TransactionLayer};
+use crate::transaction::{Reliability, TransactionId, TransactionLayer};
 
 /// RFC 4028 intervals past this are treated as this (a day).
 const LONGEST_SESSION_INTERVAL: u64 = 86_400;
@@ -97,6 +97,7 @@ impl B2bua {
         self.release_slot(call, how);
         self.release_media(&mut call.media);
         self.timers.disarm_all(call_ref, call);
+        self.arm_reap(now, layer, call_ref, call);
         for exchange in std::mem::take(&mut call.exchanges) {
             let status = if exchange.method == Method::Invite {
                 StatusCode::REQUEST_TERMINATED
@@ -105,6 +106,101 @@ impl B2bua {
             };
             let response = exchange.request.make_response(status, None, None);
             self.respond(now, layer, response);
+        }
+    }
+
+    /// Arms the call's watchdog (see [`B2bua::reap`]).
+    pub(super) fn arm_reap(
+        &mut self,
+        now: Instant,
+        layer: &TransactionLayer,
+        call_ref: CallRef,
+        call: &mut Call,
+    ) {
+        let after = layer
+            .config()
+            .timers
+            .transaction_timeout()
+            .saturating_mul(2);
+        self.arm(call_ref, call, CallTimer::Reap, now + after);
+    }
+
+    /// The watchdog: forgets the call's transactions that the layer no longer has, and
+    /// treats an attempt, a caller's INVITE or a relayed request whose transaction is gone
+    /// without a word (its report lost to a full event queue) as timed out. Looks again
+    /// later while the call lives.
+    fn reap(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call_ref: CallRef,
+        call: &mut Call,
+    ) {
+        let transactions = &mut self.transactions;
+        let mut live_roles = Vec::with_capacity(call.transactions.len());
+        call.transactions.retain(|id| {
+            let alive = layer.state(*id).is_some();
+            match transactions.get(id) {
+                Some(&(_, role)) if alive => live_roles.push((*id, role)),
+                _ => {
+                    transactions.remove(id);
+                }
+            }
+            alive
+        });
+        let live = |wanted: &dyn Fn(TransactionId, Role) -> bool| {
+            live_roles.iter().any(|&(id, role)| wanted(id, role))
+        };
+        match &call.phase {
+            Phase::Setup { attempt, .. } => {
+                let attempt_id = attempt.transaction;
+                if !live(&|id, _| id == attempt_id) {
+                    self.on_attempt_failed(
+                        now,
+                        layer,
+                        call_ref,
+                        call,
+                        StatusCode::REQUEST_TIMEOUT,
+                        None,
+                    );
+                } else if !live(&|_, role| role == Role::CallerInvite) {
+                    self.abandon_setup(
+                        now,
+                        layer,
+                        call_ref,
+                        call,
+                        StatusCode::REQUEST_TIMEOUT,
+                        "caller_unreachable",
+                    );
+                }
+            }
+            Phase::Cancelling { attempt, .. } => {
+                let attempt_id = attempt.transaction;
+                if !live(&|id, _| id == attempt_id) {
+                    call.phase = Phase::Ended;
+                }
+            }
+            Phase::Confirmed => {
+                let stale: Vec<u32> = call
+                    .exchanges
+                    .iter()
+                    .map(|exchange| exchange.id)
+                    .filter(|&exchange| !live(&|_, role| role == Role::ExchangeClient(exchange)))
+                    .collect();
+                for id in stale {
+                    if let Some(exchange) = call.take_exchange(id) {
+                        let response =
+                            exchange
+                                .request
+                                .make_response(StatusCode::REQUEST_TIMEOUT, None, None);
+                        self.respond(now, layer, response);
+                    }
+                }
+            }
+            Phase::Ended => {}
+        }
+        if !(call.is_ended() && call.transactions.is_empty()) {
+            self.arm_reap(now, layer, call_ref, call);
         }
     }
 
@@ -204,6 +300,8 @@ impl B2bua {
             CallTimer::SessionExpires => {
                 self.hang_up(now, layer, call_ref, call, "session_expired")
             }
+            CallTimer::MaxDuration => self.hang_up(now, layer, call_ref, call, "max_duration"),
+            CallTimer::Reap => self.reap(now, layer, call_ref, call),
         }
     }
 }

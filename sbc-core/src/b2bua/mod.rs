@@ -4,19 +4,102 @@
 //!
 //! [`B2bua`] is the transaction user of one shard's [`TransactionLayer`]: the endpoint
 //! passes it the requests it takes ([`B2bua::takes`]) and every other transaction event,
-//! and the B2BUA answers and sends through the same layer. It is sans-IO like the layer:
-//! `now` and randomness are injected, it keeps its own timers ([`B2bua::poll_timeout`]),
-//! and it talks to routing and to the relay through two traits, [`CallRouter`] and
-//! [`MediaAnchor`].
+//! and the B2BUA answers and sends through the same layer (every `handle_*` takes it). It
+//! is sans-IO like the layer: `now` and randomness are injected, it keeps its own timers
+//! ([`B2bua::poll_timeout`]), and it talks to routing and to the relay through two traits,
+//! [`CallRouter`] and [`MediaAnchor`]. The binary drives it through the endpoint:
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//!
+//! use bytes::Bytes;
+//! use sbc_core::b2bua::{B2bua, B2buaConfig, CallRouter, NoRoute, PassAll, RouteChoice, Target};
+//! use sbc_core::endpoint::{Endpoint, EndpointConfig};
+//! use sbc_core::media::*;
+//! use sbc_core::net::{self, Destination, Protocol};
+//! use sbc_core::sip::Request;
+//! use sbc_core::transaction::Peer;
+//!
+//! /// Every call goes to one carrier.
+//! struct Carrier;
+//! impl CallRouter for Carrier {
+//!     fn route(&mut self, _: SocketAddr, _: &Request, _: &mut dyn FnMut() -> u64)
+//!         -> Result<RouteChoice, NoRoute> {
+//!         Ok(RouteChoice {
+//!             trunk: "carrier".into(),
+//!             targets: vec![Target::new(Protocol::Udp, "198.51.100.20:5060".parse().unwrap())],
+//!             toward_callee: Arc::new(PassAll),
+//!             toward_caller: Arc::new(PassAll),
+//!         })
+//!     }
+//! }
+//!
+//! /// A relay with one address and a port pair per leg and stream.
+//! struct Relay(u16);
+//! impl MediaAnchor for Relay {
+//!     fn allocate(&mut self, streams: usize) -> Result<MediaAllocation, MediaError> {
+//!         Ok(MediaAllocation { session: MediaSessionId(1), streams: self.add_streams(MediaSessionId(1), streams)? })
+//!     }
+//!     fn update(&mut self, _: MediaSessionId, _: usize, _: Leg, _: RemoteMedia) -> Result<(), MediaError> {
+//!         Ok(())
+//!     }
+//!     fn add_streams(&mut self, _: MediaSessionId, count: usize) -> Result<Vec<StreamAddrs>, MediaError> {
+//!         let mut pair = || {
+//!             self.0 += 2;
+//!             let rtp: SocketAddr = ([203, 0, 113, 1], self.0).into();
+//!             LegAddr { rtp, rtcp: ([203, 0, 113, 1], self.0 + 1).into() }
+//!         };
+//!         Ok((0..count).map(|_| StreamAddrs { a: pair(), b: pair() }).collect())
+//!     }
+//!     fn release(&mut self, _: MediaSessionId) {}
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut counter = 0u64;
+//! let mut random = move || { counter += 1; counter };
+//! let config = B2buaConfig {
+//!     local: vec![(Protocol::Udp, "203.0.113.1:5060".parse()?)],
+//!     ..B2buaConfig::default()
+//! };
+//! let b2bua = B2bua::new(config, Box::new(Carrier), Box::new(Relay(20000)), random.clone());
+//! let mut endpoint = Endpoint::new(EndpointConfig::default(), random).with_b2bua(b2bua);
+//!
+//! endpoint.handle_inbound(
+//!     Instant::now(),
+//!     Bytes::from_static(
+//!         b"INVITE sip:bob@sbc.example.net SIP/2.0\r\n\
+//!           Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK74bf9\r\n\
+//!           Max-Forwards: 70\r\n\
+//!           From: <sip:alice@example.com>;tag=9fxced76sl\r\n\
+//!           To: <sip:bob@sbc.example.net>\r\n\
+//!           Call-ID: 3848276298220188511@192.0.2.10\r\n\
+//!           CSeq: 1 INVITE\r\n\
+//!           Contact: <sip:alice@192.0.2.10>\r\n\
+//!           Content-Length: 0\r\n\r\n",
+//!     ),
+//!     Peer::unreliable("192.0.2.10:5060".parse()?),
+//! );
+//! // The call is re-originated toward the carrier; the driver asks where it goes.
+//! let invite = endpoint.poll_transmit().ok_or("no INVITE")?;
+//! assert!(invite.payload.starts_with(b"INVITE sip:bob@198.51.100.20:5060 SIP/2.0\r\n"));
+//! let carrier = Destination::new(Protocol::Udp, "198.51.100.20:5060".parse()?);
+//! assert_eq!(endpoint.target_of(&invite), net::Target::Destination(carrier));
+//! assert_eq!(endpoint.b2bua().map(B2bua::calls), Some(1));
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # What happens to a call
 //!
 //! * A dialog-creating INVITE is routed ([`CallRouter::route`]; `404`/`403`/`503` when
-//!   there is no route), checked for loops (`482`, see [`headers::is_loop`]) and hops
-//!   (`483` when Max-Forwards is 1 or less, since the INVITE we send would carry 0), and
-//!   re-originated to the first target: new Call-ID, tags, CSeq space, our Via and
-//!   Contact, Request-URI and To with the user part kept and the target as host, From
-//!   with our domain; the SDP offer is anchored on the relay (see [`anchor`]).
+//!   there is no route), checked for loops (`482`: one of its Vias carries our branch with
+//!   the hash of this very Request-URI; with another Request-URI it is a spiral and goes
+//!   on) and hops (`483` when Max-Forwards is 1 or less, since the INVITE we send would
+//!   carry 0), and re-originated to the first target: new Call-ID, tags, CSeq space, our
+//!   Via and Contact, Request-URI and To with the user part kept and the target as host,
+//!   From with our domain; the SDP offer is anchored on the relay.
 //! * Provisional responses with a tag create the B-leg's early dialog and are relayed to
 //!   the caller with our tag (SDP anchored: early media); a `100` is not relayed (the
 //!   transaction layer sends its own). Nothing is relayed to the caller after its final
@@ -25,32 +108,42 @@
 //!   carried the offer (RFC 3261 lets a B2BUA do so), or when the caller's ACK brings the
 //!   answer to an offer the callee made in its 2xx (an INVITE without SDP). The caller's
 //!   2xx is retransmitted until its ACK (RFC 6026), and the call ends with BYE on both
-//!   legs when no ACK comes in 64·T1.
+//!   legs when no ACK comes in 64·T1. A 2xx from another fork is ACKed and BYEd.
 //! * A 408, any 5xx, a timeout or a transport error from a target moves on to the next
 //!   target; when none is left the caller gets `408` (the last attempt timed out) or
 //!   `503`. Other failures are relayed with their status (3xx, which would name the
 //!   callee's hosts, is relayed as `480`). Reason phrases are the canonical ones.
 //! * CANCEL: `200` to the CANCEL, `487` to the INVITE, CANCEL to the callee once it has
-//!   sent a provisional response; a 2xx that crosses the CANCEL is ACKed and BYEd.
+//!   sent a provisional response; a 2xx that crosses the CANCEL is ACKed and BYEd. Timer C
+//!   (no final answer in time) cancels the attempt and counts as a timeout.
 //! * BYE from either side: `200`, BYE to the other side, relay session released.
 //! * In-dialog requests are matched by Call-ID and tags only, and relayed to the other
 //!   leg with that leg's identifiers, CSeq, remote target and route set; SDP in
 //!   re-INVITE and UPDATE is anchored again (hold keeps its direction; the address is the
-//!   relay's, never 0.0.0.0). A re-INVITE (or UPDATE with an offer) arriving on a leg
-//!   where we have an offer pending is answered `491`. A 481 or a timeout of a relayed
-//!   request ends the call.
-//! * RFC 4028 session timers are relayed end to end (`Session-Expires`, `Min-SE`, the
-//!   `timer` option tag) and supervised: a session not refreshed within its interval is
-//!   ended with BYE on both legs. The relay's media inactivity report does the same.
-//! * `100rel` (RFC 3262) is not offered: it is removed from `Supported`, and a request
-//!   that requires it is refused `420` by the endpoint.
+//!   relay's, never 0.0.0.0, and the relay stops sending to a peer that said 0.0.0.0).
+//!   A re-INVITE (or UPDATE with an offer) arriving on a leg where we have an offer
+//!   pending is answered `491`, one overlapping its own previous offer `500`; a rejected
+//!   offer rolls the relay back. A 481 or a timeout of a relayed request ends the call.
+//! * RFC 4028 session timers are relayed end to end (`Session-Expires`, `Min-SE` and the
+//!   `timer` option tag pass whatever the header policy) and supervised: a session not
+//!   refreshed within its interval is ended with BYE on both legs. So is an answered call
+//!   whose media the relay reports inactive (a ringing call is left alone), and one older
+//!   than [`B2buaConfig::max_call_duration`].
+//! * `100rel` (RFC 3262) is terminated on the B-leg: our INVITE (when it carries an offer)
+//!   says `Supported: 100rel`, we PRACK the callee's reliable provisional responses
+//!   ourselves and relay them to the caller unreliably (an SDP answer in one is repeated
+//!   in the 2xx when the callee's 2xx has none). Toward the caller we send no reliable
+//!   provisional responses: its `100rel` is not passed on, and an INVITE that requires
+//!   it is refused `420` by the endpoint.
 //!
 //! # Limits
 //!
 //! At most [`B2buaConfig::max_calls`] calls (`503` past it), [`B2buaConfig::max_targets`]
 //! targets per call, [`B2buaConfig::max_streams`] media streams, and
 //! [`B2buaConfig::max_exchanges`] in-dialog requests in flight per call. An ended call
-//! stays (without media) only while one of its transactions lives, which the layer bounds.
+//! stays (without media) only while one of its transactions lives, which the layer
+//! bounds; a per-call watchdog notices transactions whose end was never reported (an
+//! event lost to a full queue), so nothing leaks even then.
 
 mod anchor;
 mod attempts;
@@ -68,7 +161,7 @@ mod timers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -107,6 +200,9 @@ pub struct B2buaConfig {
     pub max_streams: usize,
     /// In-dialog requests relayed at once per call at most (`503` past it).
     pub max_exchanges: usize,
+    /// Answered calls are ended with BYE on both legs after this long (`None`: no limit;
+    /// calls without media or session timers then last until a BYE).
+    pub max_call_duration: Option<Duration>,
     /// The Call-IDs this B2BUA may give its B-legs: with signalling sharded by Call-ID
     /// ([`crate::shard`]), only those that hash back to this B2BUA's own shard. `None`:
     /// any.
@@ -137,6 +233,7 @@ impl Default for B2buaConfig {
             max_targets: 8,
             max_streams: 16,
             max_exchanges: 8,
+            max_call_duration: None,
             call_id_owner: None,
         }
     }
@@ -162,7 +259,8 @@ pub struct B2buaStats {
     pub calls_answered: u64,
     /// Attempts moved on to the next target.
     pub failovers: u64,
-    /// New calls refused, by reason (`no_route`, `call_limit`, `loop_detected` …).
+    /// Requests refused, by reason: new calls (`no_route`, `call_limit`,
+    /// `loop_detected` …) and in-dialog requests (`unknown_dialog`, `glare` …).
     pub rejected: BTreeMap<&'static str, u64>,
     /// Calls ended, by how (`bye_from_a`, `cancelled`, `failed`, `media_timeout` …).
     pub ended: BTreeMap<&'static str, u64>,
@@ -336,7 +434,7 @@ impl B2bua {
             }
             Event::Ack {
                 request, source, ..
-            } => self.on_ack(now, layer, request, source),
+            } => self.on_ack(layer, request, source),
             Event::Response {
                 transaction,
                 response,
@@ -372,7 +470,7 @@ impl B2bua {
                     return Some(Event::Terminated { transaction });
                 };
                 self.with_call(call_ref, |_, call| {
-                    call.transactions = call.transactions.saturating_sub(1);
+                    call.transactions.retain(|&id| id != transaction);
                 });
                 None
             }
@@ -389,8 +487,8 @@ impl B2bua {
         }
     }
 
-    /// The relay reports that the media of `session` stopped: the call ends with BYE on
-    /// both legs.
+    /// The relay reports that the media of `session` stopped: an answered call ends with
+    /// BYE on both legs (a call still ringing is left alone).
     pub fn handle_media_timeout(
         &mut self,
         now: Instant,
@@ -402,7 +500,13 @@ impl B2bua {
             return;
         };
         self.with_call(call_ref, |b2bua, call| {
-            b2bua.hang_up(now, layer, call_ref, call, "media_timeout");
+            if matches!(call.phase, call::Phase::Confirmed) {
+                b2bua.hang_up(now, layer, call_ref, call, "media_timeout");
+            } else {
+                // Before the answer there may be no media at all (no early media): a
+                // ringing call is not ended for silence.
+                count(&mut b2bua.stats.dropped, "media_timeout_before_answer");
+            }
         });
     }
 
@@ -421,7 +525,7 @@ impl B2bua {
             return;
         };
         f(self, &mut call);
-        if call.is_ended() && call.transactions == 0 {
+        if call.is_ended() && call.transactions.is_empty() {
             self.forget(call_ref, &mut call);
         } else {
             self.calls.insert(call_ref, call);
@@ -457,7 +561,7 @@ impl B2bua {
             .insert(transaction, (call_ref, role))
             .is_none()
         {
-            call.transactions += 1;
+            call.transactions.push(transaction);
         }
     }
 

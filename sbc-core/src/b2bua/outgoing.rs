@@ -67,7 +67,7 @@ impl B2bua {
         status: StatusCode,
         reason: &'static str,
     ) {
-        count(&mut self.stats.dropped, reason);
+        count(&mut self.stats.rejected, reason);
         let mut response = request.make_response(status, None, None);
         if status == StatusCode::SERVER_INTERNAL_ERROR {
             // RFC 3261 §14.2: a random retry time below 10 s.

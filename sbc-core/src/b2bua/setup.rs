@@ -189,7 +189,7 @@ impl B2bua {
             exchanges: Vec::new(),
             next_exchange: 0,
             ack_wait: None,
-            transactions: 0,
+            transactions: Vec::new(),
             timers: Vec::new(),
             session_interval: None,
             last_ack: None,
@@ -204,6 +204,7 @@ impl B2bua {
             );
         }
         self.register_destination(&call.b.peer, destination);
+        self.arm_reap(now, layer, call_ref, &mut call);
         self.active += 1;
         self.stats.calls_started += 1;
         self.calls.insert(call_ref, call);
@@ -231,7 +232,20 @@ impl B2bua {
         request
             .headers
             .push(HeaderName::Allow, headers::ALLOWED_METHODS);
-        if let Some(supported) = headers::supported_for(&invite.headers, &SUPPORTED) {
+        // RFC 3262 is terminated on the B-leg: we PRACK the callee's reliable provisional
+        // responses ourselves (and relay them unreliably). Not with an INVITE without an
+        // offer, where a reliable provisional response would carry an offer whose answer
+        // the PRACK would have to bring.
+        let mut supported = headers::supported_for(&invite.headers, &SUPPORTED)
+            .map(|tags| tags.to_vec())
+            .unwrap_or_default();
+        if offer.is_some() {
+            if !supported.is_empty() {
+                supported.extend_from_slice(b", ");
+            }
+            supported.extend_from_slice(b"100rel");
+        }
+        if !supported.is_empty() {
             request.headers.push(HeaderName::Supported, supported);
         }
         add_product(&self.config, &mut request.headers, HeaderName::UserAgent);
@@ -247,6 +261,8 @@ impl B2bua {
                 invite: request,
                 provisional: false,
                 timed_out: false,
+                last_rseq: None,
+                early_answer: None,
             },
         ))
     }

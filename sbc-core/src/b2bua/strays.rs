@@ -63,6 +63,14 @@ impl B2bua {
         let dialog = call.leg(leg);
         if tag.is_some() && tag.as_ref() == dialog.remote_tag() {
             let seq = seq_of(&response.headers);
+            let awaiting_answer = call
+                .ack_wait
+                .as_ref()
+                .is_some_and(|wait| wait.leg == leg.other() && wait.ack_other == Some(seq));
+            if awaiting_answer {
+                // Our ACK carries the answer that the other leg's ACK brings: not yet.
+                return;
+            }
             match &call.last_ack {
                 Some((acked, ack)) if *acked == leg && seq_of(&ack.headers) == seq => {
                     let ack = Message::Request(ack.clone());

@@ -208,12 +208,15 @@ pub struct Harness {
     pub outbox: VecDeque<Sent>,
     /// Everything ever sent.
     pub log: Vec<Sent>,
+    /// What was sent and does not parse.
+    pub unparsable: Vec<Bytes>,
 }
 
 pub struct Options {
     pub targets: Vec<SocketAddr>,
     pub refuse: Option<NoRoute>,
     pub config: B2buaConfig,
+    pub endpoint: EndpointConfig,
 }
 
 impl Default for Options {
@@ -226,6 +229,7 @@ impl Default for Options {
                 domain: Some("sbc.example.net".into()),
                 ..B2buaConfig::default()
             },
+            endpoint: EndpointConfig::default(),
         }
     }
 }
@@ -265,7 +269,7 @@ impl Harness {
             },
         );
         let mut tags = 0_u64;
-        let endpoint = Endpoint::new(EndpointConfig::default(), move || {
+        let endpoint = Endpoint::new(options.endpoint, move || {
             tags += 1;
             tags
         })
@@ -279,6 +283,7 @@ impl Harness {
             reports,
             outbox: VecDeque::new(),
             log: Vec::new(),
+            unparsable: Vec::new(),
         }
     }
 
@@ -299,12 +304,12 @@ impl Harness {
                 net::Target::Flow(_) => transmit.destination.remote,
                 net::Target::Destination(destination) => destination.addr,
             };
-            let message = parse_message(transmit.payload.clone()).unwrap_or_else(|e| {
-                panic!(
-                    "the SBC sent something unparsable ({e:?}): {:?}",
-                    transmit.payload
-                )
-            });
+            // The endpoint's stateless answer to a malformed request copies its damaged
+            // Via as it was (RFC 3261 §8.2.6.2); such answers are kept aside.
+            let Ok(message) = parse_message(transmit.payload.clone()) else {
+                self.unparsable.push(transmit.payload);
+                continue;
+            };
             let sent = Sent {
                 to,
                 target,
@@ -642,9 +647,9 @@ pub fn text(value: &Bytes) -> String {
 }
 
 pub fn contact_uri(headers: &sbc_core::sip::Headers) -> String {
-    match headers.contact().unwrap() {
-        Some(Contact::Addresses(list)) => list[0].uri.to_string(),
-        other => panic!("no contact: {other:?}"),
+    match headers.contact() {
+        Ok(Some(Contact::Addresses(list))) if !list.is_empty() => list[0].uri.to_string(),
+        _ => "sip:no-contact.invalid".into(),
     }
 }
 
