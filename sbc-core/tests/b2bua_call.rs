@@ -5,9 +5,11 @@
 
 mod b2bua_support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use b2bua_support::*;
+use sbc_core::b2bua::{B2buaConfig, CallIdOwner};
 use sbc_core::media::Leg;
 use sbc_core::sip::{HeaderName, Message, Method, Uri};
 
@@ -291,4 +293,25 @@ fn a_tel_uri_becomes_a_sip_uri_at_the_target() {
         invite.uri.to_string(),
         "sip:+15551234567@198.51.100.20:5060;user=phone"
     );
+}
+
+/// With signalling sharded by Call-ID, the B-leg's Call-ID must belong to the shard that
+/// owns the call: the B2BUA draws until its owner test accepts one.
+#[test]
+fn the_b_leg_call_id_is_one_the_owner_accepts() {
+    let owner = CallIdOwner(Arc::new(|call_id: &[u8]| call_id.first() == Some(&b'7')));
+    let mut h = Harness::with(Options {
+        config: B2buaConfig {
+            call_id_owner: Some(owner),
+            ..Options::default().config
+        },
+        ..Options::default()
+    });
+    for n in 0..20 {
+        let caller_invite = Caller::invite(&format!("own{n}"), Some(&caller_sdp()));
+        h.receive_message(caller(), &caller_invite.message());
+        let invite = h.request_to(CALLEE, "INVITE");
+        let call_id = invite.headers.call_id().unwrap();
+        assert_eq!(call_id.first(), Some(&b'7'), "{call_id:?}");
+    }
 }
