@@ -9,6 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use sbc_core::b2bua::{CallRouter, HeaderFilter, NoRoute, RouteChoice, Target};
 use sbc_core::net::Protocol;
+use sbc_core::net::{
+    RefreshSettings, ResolvedTrunk, ResolverSettings, TargetResolver, TrunkResolver,
+};
 use sbc_core::routing::{
     HeaderPolicy, KeepAlive, Route, RoutingTable, TargetHost, TargetSpec, Trunk, TrunkId,
 };
@@ -180,6 +183,81 @@ impl CallRouter for TableRouter {
             toward_callee: self.filter(Some(trunk)),
             toward_caller: self.filter(source_trunk),
         })
+    }
+}
+
+/// A change to a target's reachability, from the trunk keep-alive.
+pub type TargetChange = (SocketAddr, bool);
+
+/// Owns the master routing table: applies DNS (RFC 3263) results and target up/down
+/// changes as they come, and publishes a new snapshot for the shards after each. Runs
+/// until `shutdown`.
+pub fn spawn_routing_state(
+    mut table: RoutingTable,
+    publish: watch::Sender<Arc<RoutingTable>>,
+    mut changes: tokio::sync::mpsc::Receiver<TargetChange>,
+    shutdown: crate::shutdown::Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (resolved_tx, mut resolved) = tokio::sync::mpsc::channel(64);
+        let resolver = start_resolver(&table, resolved_tx);
+        let stop = shutdown.requested();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                Some(update) = resolved.recv() => {
+                    tracing::info!(
+                        trunk = %update.trunk,
+                        targets = update.targets.len(),
+                        "trunk targets resolved"
+                    );
+                    table.set_resolved(update.trunk, update.targets);
+                }
+                Some((target, up)) = changes.recv() => {
+                    if table.is_target_up(target) == up {
+                        continue;
+                    }
+                    tracing::warn!(%target, up, "trunk target reachability changed");
+                    table.mark_target(target, up);
+                }
+                else => break,
+            }
+            publish.send_replace(Arc::new(table.clone()));
+        }
+        if let Some(resolver) = resolver {
+            resolver.shutdown().await;
+        }
+    })
+}
+
+/// Starts RFC 3263 resolution for the trunks that name their targets by host name; `None`
+/// when none does, or when the system's DNS configuration cannot be read (those trunks
+/// then have no target, and calls to them get 503).
+fn start_resolver(
+    table: &RoutingTable,
+    updates: tokio::sync::mpsc::Sender<ResolvedTrunk>,
+) -> Option<TrunkResolver> {
+    let named = table.trunks().any(|trunk| {
+        trunk
+            .targets
+            .iter()
+            .any(|target| matches!(target.host, TargetHost::Name(_)))
+    });
+    if !named {
+        return None;
+    }
+    match TargetResolver::new(&ResolverSettings::default()) {
+        Ok(resolver) => Some(TrunkResolver::spawn(
+            resolver,
+            table.trunks(),
+            RefreshSettings::default(),
+            updates,
+        )),
+        Err(error) => {
+            tracing::error!(%error, "DNS resolution unavailable: trunks named by host name get no targets");
+            None
+        }
     }
 }
 

@@ -9,13 +9,15 @@ use std::time::Instant;
 
 use anyhow::Context;
 use media_relay::{Relay, RelayConfig, RelayEvent};
-use sbc_core::b2bua::{B2bua, B2buaConfig, CallIdOwner};
+use sbc_core::b2bua::{B2bua, B2buaConfig, CallIdOwner, OwnsCallId};
 use sbc_core::endpoint::{Endpoint, EndpointConfig};
 use sbc_core::media::MediaSessionId;
 use sbc_core::net::{
     self, CertificateFiles, Inbound, Protocol, TlsListenerConfig, Transport, TransportConfig,
     TransportHandle,
 };
+use sbc_core::probes::Prober;
+use sbc_core::routing::RoutingTable;
 use sbc_core::shard::Sharding;
 use sbc_core::transaction::{LayerConfig, Peer, Reliability, TimerConfig};
 use tokio::sync::{mpsc, watch};
@@ -52,7 +54,14 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     let (pairs, _) = relay.port_pairs();
     info!(address = %config.media.address, port_pairs = pairs, "media relay started");
     let routing = routing::routing_table(&config).context("cannot build the routing table")?;
-    let (_routing_updates, routing_snapshots) = watch::channel(Arc::new(routing));
+    let (routing_updates, routing_snapshots) = watch::channel(Arc::new(routing.clone()));
+    let (target_changes_tx, target_changes) = mpsc::channel(256);
+    let routing_state = routing::spawn_routing_state(
+        routing,
+        routing_updates,
+        target_changes,
+        context.shutdown.clone(),
+    );
 
     let sharding = Sharding::new(config.sip.shard_count());
     let mut shards = Vec::with_capacity(sharding.shards());
@@ -68,13 +77,26 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
             Box::new(RelayAnchor::new(relay.clone())),
             random_u64,
         );
-        let endpoint = Endpoint::new(endpoint_config(&config), random_u64).with_b2bua(b2bua);
+        let mut endpoint = Endpoint::new(endpoint_config(&config), random_u64).with_b2bua(b2bua);
+        // Shard 0 sends the trunk keep-alive probes and follows the routing table for it.
+        let keepalive = if shard == 0 {
+            let owner = sharding.clone();
+            let owns: Arc<OwnsCallId> = Arc::new(move |call_id| owner.owns(0, call_id));
+            endpoint = endpoint.with_prober(Prober::new(local.clone(), Some(owns)));
+            Some(Keepalive {
+                routing: routing_snapshots.clone(),
+                changes: target_changes_tx.clone(),
+            })
+        } else {
+            None
+        };
         tasks.spawn(serve(
             endpoint,
             transport.clone(),
             Inputs {
                 messages: work,
                 media: media_work,
+                keepalive,
             },
             context.shutdown.clone(),
         ));
@@ -93,13 +115,36 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     info!("stopping the SIP transports");
     transport.shutdown().await;
     let _ = tokio::task::spawn_blocking(move || media_thread.join()).await;
+    let _ = routing_state.await;
     Ok(())
 }
 
-/// What a shard is fed: received messages, and media sessions the relay found silent.
+/// What a shard is fed: received messages, and media sessions the relay found silent;
+/// for the keep-alive shard, routing table changes too.
 struct Inputs {
     messages: mpsc::Receiver<Inbound>,
     media: mpsc::Receiver<MediaSessionId>,
+    keepalive: Option<Keepalive>,
+}
+
+/// The keep-alive shard's link to the routing state: it follows the table (to know what
+/// to probe) and reports targets going down or up.
+struct Keepalive {
+    routing: watch::Receiver<Arc<RoutingTable>>,
+    changes: mpsc::Sender<routing::TargetChange>,
+}
+
+impl Keepalive {
+    /// Completes when the table changed (never, for the other shards).
+    async fn changed(keepalive: &mut Option<Keepalive>) -> Option<Arc<RoutingTable>> {
+        match keepalive {
+            Some(link) => match link.routing.changed().await {
+                Ok(()) => Some(Arc::clone(&link.routing.borrow_and_update())),
+                Err(_) => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Forwards the relay's inactivity events to every shard (a session id means something
@@ -207,7 +252,26 @@ async fn serve(
     let (mut outbound, mut failed) = Outbound::new(transport);
     let stop = shutdown.requested();
     tokio::pin!(stop);
+    if let Some(link) = inputs.keepalive.as_mut() {
+        let table = Arc::clone(&link.routing.borrow_and_update());
+        endpoint.handle_routing(Instant::now(), &table);
+    }
     loop {
+        // Output first: what the last input (or the start) produced goes out before the
+        // loop waits again.
+        if let Some(link) = inputs.keepalive.as_ref() {
+            while let Some(change) = endpoint.poll_target_change() {
+                let _ = link.changes.try_send((change.target.addr, change.up));
+            }
+        }
+        while let Some(transmit) = endpoint.poll_transmit() {
+            let target = endpoint.target_of(&transmit);
+            let payload = transmit.payload.clone();
+            if let Err(failure) = outbound.send(target, payload, transmit).await {
+                debug!(error = %failure.error, "send failed");
+                endpoint.handle_transport_error(Instant::now(), &failure.token);
+            }
+        }
         let wake = endpoint.poll_timeout().map(tokio::time::Instant::from_std);
         // Timers before input: under a sustained flood the inbound queue is always ready,
         // and a biased select that looked at it first would never fire a retransmission
@@ -224,6 +288,9 @@ async fn serve(
             Some(session) = inputs.media.recv() => {
                 endpoint.handle_media_timeout(Instant::now(), session);
             }
+            Some(table) = Keepalive::changed(&mut inputs.keepalive) => {
+                endpoint.handle_routing(Instant::now(), &table);
+            }
             received = inputs.messages.recv() => match received {
                 Some(message) => {
                     let source = peer_of(&message);
@@ -231,14 +298,6 @@ async fn serve(
                 }
                 None => break,
             },
-        }
-        while let Some(transmit) = endpoint.poll_transmit() {
-            let target = endpoint.target_of(&transmit);
-            let payload = transmit.payload.clone();
-            if let Err(failure) = outbound.send(target, payload, transmit).await {
-                debug!(error = %failure.error, "send failed");
-                endpoint.handle_transport_error(Instant::now(), &failure.token);
-            }
         }
     }
 }

@@ -64,6 +64,8 @@ use bytes::Bytes;
 use crate::b2bua::B2bua;
 use crate::media::MediaSessionId;
 use crate::net::{Destination, FlowId, Protocol, Target};
+use crate::probes::Prober;
+use crate::routing::{RoutingTable, TargetChange};
 use crate::sip::parse::{ParseError, parse_message, salvage_for_response};
 use crate::sip::{HeaderName, Headers, Host, Message, Method, Request, Response, StatusCode, Uri};
 use crate::transaction::{
@@ -115,6 +117,8 @@ pub struct Endpoint {
     stats: EndpointStats,
     /// The transaction user of calls, when the endpoint relays them.
     b2bua: Option<B2bua>,
+    /// Trunk keep-alive probes, in the one shard that sends them.
+    prober: Option<Prober>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -138,6 +142,7 @@ impl Endpoint {
             random: Box::new(random),
             stats: EndpointStats::default(),
             b2bua: None,
+            prober: None,
         }
     }
 
@@ -145,6 +150,25 @@ impl Endpoint {
     pub fn with_b2bua(mut self, b2bua: B2bua) -> Endpoint {
         self.b2bua = Some(b2bua);
         self
+    }
+
+    /// The endpoint sending trunk keep-alive probes with `prober`.
+    pub fn with_prober(mut self, prober: Prober) -> Endpoint {
+        self.prober = Some(prober);
+        self
+    }
+
+    /// The routing table changed: the prober takes the targets to watch from it.
+    pub fn handle_routing(&mut self, now: Instant, table: &RoutingTable) {
+        if let Some(prober) = self.prober.as_mut() {
+            prober.sync(now, table);
+            prober.handle_timeout(now, &mut self.layer, &mut *self.random);
+        }
+    }
+
+    /// A trunk target whose reachability the keep-alive probes changed.
+    pub fn poll_target_change(&mut self) -> Option<TargetChange> {
+        self.prober.as_mut().and_then(Prober::poll_change)
     }
 
     pub fn b2bua(&self) -> Option<&B2bua> {
@@ -196,6 +220,9 @@ impl Endpoint {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
         self.drain_events(now);
+        if let Some(prober) = self.prober.as_mut() {
+            prober.handle_timeout(now, &mut self.layer, &mut *self.random);
+        }
         if let Some(b2bua) = self.b2bua.as_mut() {
             b2bua.handle_timeout(now, &mut self.layer);
             self.drain_events(now);
@@ -227,10 +254,11 @@ impl Endpoint {
     /// When to call [`Endpoint::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let calls = self.b2bua.as_ref().and_then(B2bua::poll_timeout);
-        match (self.layer.poll_timeout(), calls) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let probes = self.prober.as_ref().and_then(Prober::poll_timeout);
+        [self.layer.poll_timeout(), calls, probes]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Where the driver sends `transmit`: back on its flow when it has one (every answer
@@ -246,6 +274,7 @@ impl Endpoint {
             .b2bua
             .as_ref()
             .and_then(|b2bua| b2bua.destination(&peer))
+            .or_else(|| self.prober.as_ref().and_then(|p| p.destination(&peer)))
         {
             return Target::Destination(destination.clone());
         }
@@ -296,10 +325,18 @@ impl Endpoint {
                     self.on_request(now, transaction, request, source);
                     None
                 }
-                other => match self.b2bua.as_mut() {
-                    Some(b2bua) => b2bua.handle_event(now, &mut self.layer, other),
-                    None => Some(other),
-                },
+                other => {
+                    let other = match self.prober.as_mut() {
+                        Some(prober) => prober.handle_event(now, other),
+                        None => Some(other),
+                    };
+                    match (other, self.b2bua.as_mut()) {
+                        (Some(other), Some(b2bua)) => {
+                            b2bua.handle_event(now, &mut self.layer, other)
+                        }
+                        (other, _) => other,
+                    }
+                }
             };
             match leftover {
                 // ACKs for our non-2xx are absorbed by the transactions; an ACK that no
@@ -307,7 +344,12 @@ impl Endpoint {
                 Some(Event::Ack { .. }) => {
                     EndpointStats::count(&mut self.stats.dropped, "stray_ack");
                 }
-                Some(Event::StrayResponse { .. }) => {
+                Some(Event::StrayResponse { response, source }) => {
+                    tracing::debug!(
+                        status = response.status.as_u16(),
+                        source = %source.remote,
+                        "response matching no transaction dropped"
+                    );
                     EndpointStats::count(&mut self.stats.dropped, "stray_response");
                 }
                 _ => {}

@@ -16,6 +16,7 @@ pub mod b2bua;
 pub mod endpoint;
 pub mod media;
 pub mod net;
+pub mod probes;
 pub mod routing;
 pub mod sdp;
 pub mod shard;

@@ -104,6 +104,8 @@ pub struct SbcConfig {
     pub extra: String,
     /// The `[[route]]` tables (by default one sending every call to the `peer` trunk).
     pub routes: String,
+    /// The `peer` trunk's `keepalive_secs` (0, off, by default).
+    pub keepalive_secs: u64,
 }
 
 impl SbcConfig {
@@ -124,6 +126,7 @@ impl SbcConfig {
             peer: SocketAddr::new(ip, 5080),
             extra: String::new(),
             routes: "[[route]]\nname = \"to-peer\"\nto_trunk = \"peer\"\n".to_owned(),
+            keepalive_secs: 0,
         }
     }
 
@@ -201,7 +204,7 @@ port_max = 21999
 name = "peer"
 targets = ["{peer}"]
 transport = "udp"
-keepalive_secs = 0
+keepalive_secs = {keepalive}
 
 {routes}
 {extra}
@@ -213,6 +216,7 @@ keepalive_secs = 0
             peer = self.peer,
             extra = self.extra,
             routes = self.routes,
+            keepalive = self.keepalive_secs,
         )
     }
 }
