@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 
 use crate::media::{Leg, RemoteMedia, StreamAddrs};
-use crate::sdp::{Connection, NetAddress, Rtcp, SdpError, SessionDescription};
+use crate::sdp::{Attribute, Connection, NetAddress, Rtcp, SdpError, SessionDescription};
 
 /// The `o=` line we present to one leg, and what we last sent it.
 #[derive(Clone, Debug)]
@@ -86,6 +86,39 @@ fn remote_of_stream(sdp: &SessionDescription, index: usize) -> RemoteMedia {
     }
 }
 
+/// RFC 5576 `a=ssrc:<id> cname:<value>` names the sender, often as `user@host:port`:
+/// the value is replaced by an opaque one derived from the SSRC (stable, so both the offer
+/// and a later re-offer say the same). Other source attributes are kept; the SSRC itself
+/// passes, as the relay passes it unchanged in RTP.
+fn hide_ssrc_cnames(lines: &mut crate::sdp::Lines) {
+    let rewritten: Vec<Attribute> = lines
+        .attributes_named("ssrc")
+        .map(|attribute| {
+            let Some(value) = &attribute.value else {
+                return attribute.clone();
+            };
+            let mut parts = value.splitn(2, |&b| b == b' ');
+            let id = parts.next().unwrap_or_default();
+            match parts.next() {
+                Some(rest) if rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b"cname") => {
+                    let ssrc = std::str::from_utf8(id)
+                        .ok()
+                        .and_then(|id| id.parse::<u32>().ok());
+                    let opaque = format!("{:08x}", ssrc.unwrap_or(0).rotate_left(13) ^ 0x5bc0_5bc0);
+                    let mut new = id.to_vec();
+                    new.extend_from_slice(b" cname:");
+                    new.extend_from_slice(opaque.as_bytes());
+                    Attribute::new("ssrc", new)
+                }
+                _ => attribute.clone(),
+            }
+        })
+        .collect();
+    if !rewritten.is_empty() {
+        lines.replace_attributes("ssrc", rewritten);
+    }
+}
+
 /// Rewrites `sdp` for the leg `toward` so that every stream goes through the relay
 /// (`streams[i]` for `m=` line `i`; the caller has made sure there are enough), and prints
 /// it with our `o=` line for that leg.
@@ -134,7 +167,9 @@ pub(crate) fn anchor(
             section.lines.remove_attributes("rtcp");
         }
         section.lines.remove_ice();
+        hide_ssrc_cnames(&mut section.lines);
     }
+    hide_ssrc_cnames(&mut sdp.lines);
 
     sdp.origin.username = Bytes::copy_from_slice(username.as_bytes());
     sdp.origin.set_session_id(origin.session_id);
@@ -170,6 +205,22 @@ mod tests {
     const OFFER: &[u8] = b"v=0\r\no=alice 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\n\
 t=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtcp:4005 IN IP4 192.0.2.11\r\na=sendonly\r\n\
 a=candidate:1 1 udp 1 192.0.2.10 4000 typ host\r\nm=video 0 RTP/AVP 96\r\n";
+
+    #[test]
+    fn ssrc_cnames_that_name_hosts_are_replaced() {
+        let offer = b"v=0\r\no=alice 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\n\
+t=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=ssrc:1337 cname:sip:alice@192.0.2.10:5070\r\n\
+a=ssrc:1337 msid:stream track\r\na=ssrc:42 CNAME:alice.example.com\r\n";
+        let sdp = parse(&Bytes::from_static(offer)).unwrap();
+        let mut origin = OriginState::new(400);
+        let out = anchor(sdp, &[addrs(20000, 20002)], Leg::B, "-", &mut origin);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(!text.contains("192.0.2"), "{text}");
+        assert!(!text.contains("alice"), "{text}");
+        assert!(text.contains("a=ssrc:1337 cname:"), "{text}");
+        assert!(text.contains("a=ssrc:42 cname:"), "{text}");
+        assert!(text.contains("a=ssrc:1337 msid:stream track\r\n"), "{text}");
+    }
 
     #[test]
     fn reads_the_peer_addresses() {
