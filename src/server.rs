@@ -381,6 +381,9 @@ fn endpoint_config(config: &Config) -> EndpointConfig {
                 t4: timers.t4(),
                 ..TimerConfig::default()
             },
+            // The budget is for the whole appliance; each shard has its share.
+            max_transactions: (config.sip.limits.max_transactions / config.sip.shard_count())
+                .max(1),
             ..LayerConfig::default()
         },
         ..EndpointConfig::default()

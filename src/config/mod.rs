@@ -148,6 +148,11 @@ pub struct SipLimits {
     pub max_connections: usize,
     /// Most simultaneous TCP/TLS connections from one source IP address.
     pub max_connections_per_ip: usize,
+    /// SIP transactions in progress or lingering (RFC 3261/6026 keep a finished one for
+    /// 32 s to absorb retransmissions), over all shards; past it, new requests get 503. A
+    /// relayed call holds about three for 32 s after it ends, so 2,000 calls/s need about
+    /// 200,000. Each costs about 1 kB.
+    pub max_transactions: usize,
     /// A TCP/TLS connection that carries no complete message for this long is closed.
     pub idle_timeout_secs: u64,
     /// A TLS handshake that has not completed after this long is abandoned.
@@ -160,6 +165,7 @@ impl Default for SipLimits {
             max_message_size: 65_535,
             max_connections: 4_096,
             max_connections_per_ip: 64,
+            max_transactions: 400_000,
             idle_timeout_secs: 120,
             tls_handshake_timeout_ms: 5_000,
         }

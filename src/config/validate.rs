@@ -181,6 +181,11 @@ fn check_limits(limits: &SipLimits, problems: &mut Problems) {
         1..=as_u64(limits.max_connections.max(1)),
     );
     problems.check_range(
+        "sip.limits.max_transactions",
+        as_u64(limits.max_transactions),
+        1_000..=10_000_000,
+    );
+    problems.check_range(
         "sip.limits.idle_timeout_secs",
         limits.idle_timeout_secs,
         1..=86_400,
