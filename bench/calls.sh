@@ -83,9 +83,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Take a PID off the list of processes to kill on exit.
+forget() {
+    local pid=$1 p remaining=()
+    for p in "${started[@]}"; do
+        [[ $p == "$pid" ]] || remaining+=("$p")
+    done
+    started=("${remaining[@]}")
+}
+
 # Stop one process started here (TERM, then KILL after 5 s) and forget it.
 stop() {
-    local pid=$1 remaining=()
+    local pid=$1
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 50); do
         kill -0 "$pid" 2>/dev/null || break
@@ -93,10 +102,7 @@ stop() {
     done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    for p in "${started[@]}"; do
-        [[ $p == "$pid" ]] || remaining+=("$p")
-    done
-    started=("${remaining[@]}")
+    forget "$pid"
 }
 
 sbc_log_tail() {
@@ -124,6 +130,10 @@ cpu_ticks() {
 
 rss_kib() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+slab_kib() {
+    awk '/^Slab:/ { print $2 }' /proc/meminfo
 }
 
 fd_count() {
@@ -229,24 +239,54 @@ stat_column() {
 }
 
 # run_uac NAME RATE CALLS SECONDS SCENARIO-ARGS...: one SIPp UAC run of CALLS calls at RATE
-# calls/s, stopped after SECONDS at the latest (SIPp's -timeout lets calls in progress finish,
-# so `timeout` bounds it for good). Sets uac_stats (the -trace_stat CSV), uac_cpu_ms (its
-# user + system CPU time) and uac_errors (its log of unexpected messages).
+# calls/s, bounded by SECONDS (SIPp's -timeout lets calls in progress finish, so `timeout`
+# bounds it for good), and stopped as soon as 0.1 % of CALLS have failed (the verdict cannot
+# change any more). Sets uac_stats (the -trace_stat CSV), uac_errors (its log of unexpected
+# messages), uac_cpu_ms (its user + system CPU time) and uac_stopped_early (0 or 1).
 run_uac() {
     local name=$1 rate=$2 calls=$3 seconds=$4
     shift 4
     uac_stats="$work/$name.stat.csv"
     uac_errors="$work/$name.uac-errors.log"
-    local status=0 TIMEFORMAT='%3U %3S'
-    { time timeout -k 2 "$((seconds + 3))" sipp "$sbc_ip:$sip_port" -i "$uac_ip" -p "$sip_port" \
-        "$@" -nostdin -buff_size "$sipp_buffer" -r "$rate" -rp 1000 -m "$calls" -l "$calls" \
-        -timeout "${seconds}s" -trace_stat -stf "$uac_stats" -fd 200ms \
-        -trace_err -error_file "$uac_errors" \
-        </dev/null >"$work/$name.uac.out" 2>&1 || status=$?; } 2>"$work/$name.uac.time"
+    uac_stopped_early=0
+    local TIMEFORMAT='%3U %3S'
+    {
+        time {
+            exit_status=0
+            timeout -k 2 "$((seconds + 2))" sipp "$sbc_ip:$sip_port" -i "$uac_ip" -p "$sip_port" \
+                "$@" -nostdin -buff_size "$sipp_buffer" -r "$rate" -rp 1000 -m "$calls" \
+                -l "$calls" -timeout "${seconds}s" -trace_stat -stf "$uac_stats" -fd 200ms \
+                -trace_err -error_file "$uac_errors" </dev/null >"$work/$name.uac.out" 2>&1 ||
+                exit_status=$?
+            echo "$exit_status" >"$work/$name.uac.status"
+        }
+    } 2>"$work/$name.uac.time" &
+    local runner=$! guard=""
+    started+=("$runner")
+    for _ in $(seq 100); do
+        guard=$(awk '{ print $1 }' "/proc/$runner/task/$runner/children" 2>/dev/null || true)
+        [[ -z $guard ]] || break
+        sleep 0.02
+    done
+    [[ -z $guard ]] || started+=("$guard")
+    local failed_now
+    while kill -0 "$runner" 2>/dev/null; do
+        sleep 0.25
+        failed_now=$(stat_column "$uac_stats" "FailedCall(C)")
+        if ((uac_stopped_early == 0 && ${failed_now:-0} * 1000000 >= calls * max_failed_ppm)); then
+            uac_stopped_early=1
+            [[ -z $guard ]] || kill -TERM "$guard" 2>/dev/null || true
+        fi
+    done
+    wait "$runner" 2>/dev/null || true
+    forget "$runner"
+    [[ -z $guard ]] || forget "$guard"
+    local status
+    status=$(cat "$work/$name.uac.status" 2>/dev/null || echo missing)
     uac_cpu_ms=$(awk '{ printf "%d", ($1 + $2) * 1000 }' "$work/$name.uac.time")
-    # 0: all calls succeeded, 1: some failed, 97/99: normal exits, 124/137: stopped by timeout.
+    # 0: all calls succeeded, 1: some failed, 97/99: normal exits, 124/137/143: stopped.
     case $status in
-    0 | 1 | 97 | 99 | 124 | 137) ;;
+    0 | 1 | 97 | 99 | 124 | 137 | 143) ;;
     *)
         tail -n 20 "$work/$name.uac.out" >&2
         fail "SIPp UAC run $name exited with $status"
@@ -263,6 +303,11 @@ run_uac() {
 # bound cut it short).
 count_calls() {
     local calls=$1 failed_reported
+    if ((uac_stopped_early)); then
+        calls=$(stat_column "$uac_stats" "OutgoingCall(C)")
+        calls=${calls:-0}
+    fi
+    started_calls=$calls
     successful=$(stat_column "$uac_stats" "SuccessfulCall(C)")
     successful=${successful:-0}
     failed_reported=$(stat_column "$uac_stats" "FailedCall(C)")
@@ -322,7 +367,7 @@ first_failure() {
 check_media_anchored() {
     start_sbc check 10000 31999
     start_uas check -sn uas -m 1 -trace_msg -message_file "$work/check.uas-messages.log"
-    run_uac check 1 1 10 -sn uac
+    run_uac check 1 1 5 -sn uac
     assert_sbc_alive "the SDP check call"
     count_calls 1
     ((successful == 1)) || fail "the SDP check call failed (see $work/check.*)"
@@ -343,14 +388,18 @@ rate_row() {
     local calls=$((rate * seconds)) sbc_before uas_before
     sbc_before=$(cpu_ticks "$sbc_pid")
     uas_before=$(cpu_ticks "$uas_pid")
-    run_uac "$tag-$rate-$seconds" "$rate" "$calls" $((seconds * 2 + 5)) "$@"
+    run_uac "$tag-$rate-$seconds" "$rate" "$calls" $((seconds + 5)) "$@"
     sleep 0.5 # the last BYEs and 200s reach the UAS
     assert_sbc_alive "the $rate calls/s run"
     local sbc_ticks=$(($(cpu_ticks "$sbc_pid") - sbc_before))
     local uas_ticks=$(($(cpu_ticks "$uas_pid") - uas_before))
+    local reached
+    reached=$(rate_reached "$calls")
     count_calls "$calls"
+    row_calls=$((started_calls > 0 ? started_calls : 1))
     row_failed=$failed
-    awk -v label="$label" -v rate="$rate" -v reached="$(rate_reached "$calls")" -v calls="$calls" \
+    ((uac_stopped_early == 0)) || label="$label, stopped at 0.1 % failed"
+    awk -v label="$label" -v rate="$rate" -v reached="$reached" -v calls="$row_calls" \
         -v failed="$failed" -v sbc="$sbc_ticks" -v uas="$uas_ticks" -v uac_ms="$uac_cpu_ms" \
         -v hz="$clock_ticks" -v why="$(failure_summary)" '
         BEGIN {
@@ -384,7 +433,7 @@ rate_table() {
     local best=0 rate
     for rate in $rates; do
         rate_row "${seconds_per_rate} s" "$tag" "$rate" "$seconds_per_rate" "${uac_args[@]}"
-        ((row_failed * 1000000 / (rate * seconds_per_rate) < max_failed_ppm)) || break
+        ((row_failed * 1000000 / row_calls < max_failed_ppm)) || break
         best=$rate
         sleep 1 # let the previous run's transactions wind down
     done
@@ -405,7 +454,7 @@ rate_table() {
         outcome=$(first_failure)
         stop "$uas_pid"
         stop_sbc
-        if ((row_failed * 1000000 / (try * sustain_seconds) < max_failed_ppm)); then
+        if ((row_failed * 1000000 / row_calls < max_failed_ppm)); then
             verdict="$verdict${verdict:+; }**$try calls/s held for ${sustain_seconds} s**"
             break
         fi
@@ -458,9 +507,10 @@ concurrent_row() {
     ((port_max <= 65535)) || fail "$calls calls need relay ports up to $port_max"
     start_sbc "$tag" "$port_min" "$port_max"
     sleep 1
-    local rss_before fds_before
+    local rss_before fds_before slab_before
     rss_before=$(rss_kib "$sbc_pid")
     fds_before=$(fd_count "$sbc_pid")
+    slab_before=$(slab_kib)
 
     start_uas "$tag" "${uas_args[@]}"
     local ramp=$(((calls + concurrent_rate - 1) / concurrent_rate))
@@ -491,18 +541,21 @@ concurrent_row() {
     assert_sbc_alive "the concurrent calls"
     answered=$(count_column "$counts" '^[0-9]+_200_Recv$')
     failed_calls=$(stat_column "$dir/stat.csv" "FailedCall(C)")
-    local rss_after fds_after udp_sockets
+    local rss_after fds_after udp_sockets slab_after
     rss_after=$(rss_kib "$sbc_pid")
     fds_after=$(fd_count "$sbc_pid")
+    slab_after=$(slab_kib)
     udp_sockets=$(awk '/^UDP:/ { print $3 }' /proc/net/sockstat)
 
     awk -v label="$label" -v tried="$calls" -v held="$answered" -v failed="${failed_calls:-0}" \
         -v before="$rss_before" -v after="$rss_after" -v fb="$fds_before" -v fa="$fds_after" \
-        -v udp="$udp_sockets" '
+        -v udp="$udp_sockets" -v slab="$((slab_after - slab_before))" '
         BEGIN {
             per = held > 0 ? (after - before) * 1024 / held : 0
-            printf "| %s | %d | %d | %d | %.1f MiB | %.1f MiB | %.0f B (%.1f kB) | %d / %d | %d |\n",
-                label, tried, held, failed, before / 1024, after / 1024, per, per / 1000, fb, fa, udp
+            slab_per = held > 0 ? slab * 1024 / held : 0
+            printf "| %s | %d | %d | %d | %.1f MiB | %.1f MiB | %.0f B (%.1f kB) | %.1f kB | %d / %d | %d |\n",
+                label, tried, held, failed, before / 1024, after / 1024, per, per / 1000,
+                slab_per / 1000, fb, fa, udp
         }'
     if ((answered < calls)); then
         concurrent_notes+=("$label: only $answered of $calls calls were answered; SIPp UAC errors: $(head -c 300 "$dir/errors.log" 2>/dev/null | tr '\n' ' ')")
@@ -524,14 +577,18 @@ concurrent_table() {
     echo
     echo "### Concurrent calls held open ($concurrent_rate calls/s ramp)"
     echo
-    echo "| calls | tried | held | failed | sbc RSS before | sbc RSS with calls held | RSS per call | sbc open fds before / after | UDP sockets (machine) |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| calls | tried | held | failed | sbc RSS before | sbc RSS with calls held | RSS per call | kernel slab Δ per call (machine-wide, noisy) | sbc open fds before / after | UDP sockets (machine) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     concurrent_row held-nosdp "$concurrent" "signalling only (no SDP)" \
         -sf "$repo/bench/scenarios/uac_nosdp.xml" -- -sf "$repo/bench/scenarios/uas_nosdp.xml"
-    concurrent_row held-sdp "$media_calls" "SDP, relay session allocated (no RTP)" \
-        -sn uac -- -sn uas
+    if ((media_calls > 0)); then
+        concurrent_row held-sdp "$media_calls" "SDP, relay session allocated (no RTP)" \
+            -sn uac -- -sn uas
+    fi
     echo
-    echo "RSS counts user-space memory only, not the kernel's socket buffers."
+    echo "RSS counts the SBC's user-space memory only. The kernel's share (sockets, epoll entries)"
+    echo "shows in the growth of the machine's slab memory (/proc/meminfo Slab), which other"
+    echo "processes move too; UDP socket buffers of idle sockets are empty."
     if ((media_calls < concurrent)); then
         echo "The SDP row is capped at $media_calls calls by the open-file limit ($fd_limit, hard" \
             "limit $(ulimit -Hn), not raisable here): the relay holds 4 UDP sockets per call."
