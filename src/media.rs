@@ -14,17 +14,31 @@ use sbc_core::media::{
 #[derive(Debug, Clone)]
 pub struct RelayAnchor {
     relay: Relay,
+    /// Failed allocations so far (logged at 1, 2, 4, 8 … so a storm cannot flood the log).
+    failures: u64,
 }
 
 impl RelayAnchor {
     pub fn new(relay: Relay) -> RelayAnchor {
-        RelayAnchor { relay }
+        RelayAnchor { relay, failures: 0 }
     }
 }
 
 impl MediaAnchor for RelayAnchor {
     fn allocate(&mut self, streams: usize) -> Result<MediaAllocation, MediaError> {
-        let allocation = self.relay.allocate(streams).map_err(media_error)?;
+        let allocation = self.relay.allocate(streams).map_err(|error| {
+            self.failures += 1;
+            if self.failures.is_power_of_two() {
+                // Calls get 503; the operator needs to know why (ports, file descriptors).
+                tracing::warn!(
+                    %error,
+                    reason = error.name(),
+                    failures = self.failures,
+                    "media relay cannot allocate ports for a call"
+                );
+            }
+            media_error(error)
+        })?;
         Ok(MediaAllocation {
             session: MediaSessionId(allocation.session.0),
             streams: allocation.streams.iter().map(stream_addrs).collect(),
