@@ -68,6 +68,19 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     let mut media_events = Vec::with_capacity(sharding.shards());
     let mut tasks = JoinSet::new();
     let local = transport.local_addrs();
+    for (protocol, address) in local
+        .iter()
+        .filter(|(_, address)| address.ip().is_unspecified())
+    {
+        // The B2BUA writes its listener address in B-leg Via and Contact; a wildcard
+        // there cannot be reached. There is no advertised-address setting yet.
+        warn!(
+            %protocol,
+            %address,
+            "listener bound to a wildcard address: relayed calls would advertise it in \
+             Via and Contact; bind SIP listeners to the address peers reach"
+        );
+    }
     for shard in 0..sharding.shards() {
         let (queue, work) = mpsc::channel(SHARD_QUEUE);
         let (media_queue, media_work) = mpsc::channel(SHARD_QUEUE);
@@ -162,9 +175,9 @@ fn spawn_media_events(
                 continue;
             };
             for shard in &shards {
-                // A full queue loses the event; the call then ends by its session timer
-                // or by the caller, never silently holds forever (the relay keeps
-                // reporting nothing further, but the B2BUA's own timers still run).
+                // A full queue loses the event (the relay reports a session once). The
+                // call then lasts until a BYE, its session timer, or the B2BUA's
+                // watchdog ends it; the loop itself never blocks.
                 let _ = shard.try_send(MediaSessionId(session.0));
             }
         }
