@@ -8,6 +8,7 @@
 //! * [`status`]: what the admin API reports (readiness).
 //! * [`server`]: the signalling runtime: **the lead's plug point**.
 //! * [`appliance`]: runs all of the above until a stop signal.
+//! * [`store`]: the embedded SQLite store (config objects, users, tokens, CDRs, audit).
 
 pub mod appliance;
 pub mod config;
@@ -18,4 +19,5 @@ pub mod routing;
 pub mod server;
 pub mod shutdown;
 pub mod status;
+pub mod store;
 pub mod tls_material;
