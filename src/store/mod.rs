@@ -122,6 +122,35 @@ impl Store {
         Store::configure(conn, schema::MIGRATIONS)
     }
 
+    /// A second, read-only connection to the database at `path` (which a [`Store::open`]
+    /// has created and migrated), for long reads such as CDR exports: with WAL it reads a
+    /// consistent snapshot without blocking the writer. Write methods on it fail with
+    /// [`StoreError::Sqlite`].
+    pub fn open_reader(path: &Path) -> StoreResult<Store> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let supported = schema::latest_version();
+        if found > supported {
+            return Err(StoreError::SchemaTooNew { found, supported });
+        }
+        if found < supported {
+            return Err(StoreError::Corrupt(format!(
+                "schema version {found} is not migrated yet (open it for writing first)"
+            )));
+        }
+        Ok(Store {
+            conn,
+            clock: Box::new(system_clock),
+        })
+    }
+
     /// A store in memory, for tests and for running without a data directory.
     pub fn open_in_memory() -> StoreResult<Store> {
         Store::configure(Connection::open_in_memory()?, schema::MIGRATIONS)

@@ -127,3 +127,19 @@ fn error_names_are_stable() {
     assert_eq!(StoreError::invalid("x", "y").name(), "invalid");
     assert_eq!(StoreError::not_found("trunk", "a").name(), "not_found");
 }
+
+#[test]
+fn a_reader_sees_committed_writes_and_cannot_write() -> StoreResult<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("sbc.db");
+    let mut writer = Store::open(&path)?;
+    let reader = Store::open_reader(&path)?;
+    writer.create_object(ObjectKind::Trunk, "t", json!({}), &admin())?;
+    assert!(reader.get_object(ObjectKind::Trunk, "t")?.is_some());
+    let mut reader = reader;
+    let write = reader.create_object(ObjectKind::Trunk, "u", json!({}), &admin());
+    assert!(matches!(write, Err(StoreError::Sqlite(_))));
+    let missing = Store::open_reader(&dir.path().join("absent.db"));
+    assert!(missing.is_err());
+    Ok(())
+}
