@@ -35,6 +35,13 @@ fn cdr(id: &str, start_ms: i64, trunk_out: Option<&str>, disposition: Dispositio
     }
 }
 
+/// A CDR for other tests' use.
+pub(super) fn sample(id: &str, start_ms: i64, caller_tag: &str) -> CdrRecord {
+    let mut record = cdr(id, start_ms, None, Disposition::Answered);
+    record.caller = format!("caller-{caller_tag};");
+    record
+}
+
 #[test]
 fn batches_insert_once_and_query_with_filters() -> StoreResult<()> {
     let (mut store, _) = memory_store()?;

@@ -2,6 +2,7 @@
 
 mod audit;
 mod cdr;
+mod crash;
 mod objects;
 mod open;
 mod registrations;
