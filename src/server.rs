@@ -67,27 +67,14 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     let mut shards = Vec::with_capacity(sharding.shards());
     let mut media_events = Vec::with_capacity(sharding.shards());
     let mut tasks = JoinSet::new();
-    let local = transport.local_addrs();
-    for (protocol, address) in local
-        .iter()
-        .filter(|(_, address)| address.ip().is_unspecified())
-    {
-        // The B2BUA writes its listener address in B-leg Via and Contact; a wildcard
-        // there cannot be reached. There is no advertised-address setting yet.
-        warn!(
-            %protocol,
-            %address,
-            "listener bound to a wildcard address: relayed calls would advertise it in \
-             Via and Contact; bind SIP listeners to the address peers reach"
-        );
-    }
+    let local = advertised_addrs(&config, &transport.local_addrs());
     for shard in 0..sharding.shards() {
         let (queue, work) = mpsc::channel(SHARD_QUEUE);
         let (media_queue, media_work) = mpsc::channel(SHARD_QUEUE);
         let b2bua = B2bua::new(
             b2bua_config(&local, &sharding, shard),
             Box::new(TableRouter::new(routing_snapshots.clone())),
-            Box::new(RelayAnchor::new(relay.clone())),
+            Box::new(RelayAnchor::new(relay.clone(), config.media.advertised())),
             random_u64,
         );
         let mut endpoint = Endpoint::new(endpoint_config(&config), random_u64).with_b2bua(b2bua);
@@ -192,6 +179,40 @@ fn relay_config(config: &Config) -> RelayConfig {
         workers: config.media.workers,
         inactivity_timeout: config.media.inactivity_timeout().unwrap_or_default(),
         ..RelayConfig::default()
+    }
+}
+
+/// What the SBC writes in Via and Contact for each bound listener: its `advertise`
+/// setting, else the address it is bound on (validation refuses a wildcard without one).
+fn advertised_addrs(
+    config: &Config,
+    bound: &[(Protocol, std::net::SocketAddr)],
+) -> Vec<(Protocol, std::net::SocketAddr)> {
+    bound
+        .iter()
+        .map(|&(protocol, address)| {
+            let configured = config.sip.listen.iter().find(|listener| {
+                protocol_of(listener.transport) == protocol
+                    && listener.address.ip() == address.ip()
+                    && (listener.address.port() == address.port() || listener.address.port() == 0)
+            });
+            let advertised = match configured.and_then(|listener| listener.advertise) {
+                Some(advertised) => std::net::SocketAddr::new(
+                    advertised.ip,
+                    advertised.port.unwrap_or(address.port()),
+                ),
+                None => address,
+            };
+            (protocol, advertised)
+        })
+        .collect()
+}
+
+fn protocol_of(transport: TransportKind) -> Protocol {
+    match transport {
+        TransportKind::Udp => Protocol::Udp,
+        TransportKind::Tcp => Protocol::Tcp,
+        TransportKind::Tls => Protocol::Tls,
     }
 }
 
