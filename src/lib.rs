@@ -6,11 +6,13 @@
 //! * [`logging`]: the tracing subscriber (text or JSON).
 //! * [`shutdown`]: SIGINT/SIGTERM and the stop request every task waits for.
 //! * [`status`]: what the admin API reports (readiness).
-//! * [`server`]: the signalling runtime: **the lead's plug point**.
+//! * [`server`]: the signalling runtime.
+//! * [`control`]: the running signalling runtime as the admin side sees it.
 //! * [`appliance`]: runs all of the above until a stop signal.
 
 pub mod appliance;
 pub mod config;
+pub mod control;
 pub mod logging;
 pub mod media;
 pub mod outbound;
