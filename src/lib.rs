@@ -15,6 +15,7 @@ pub mod config;
 pub mod control;
 pub mod logging;
 pub mod media;
+pub mod metrics;
 pub mod outbound;
 pub mod routing;
 pub mod server;

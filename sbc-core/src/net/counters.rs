@@ -177,7 +177,8 @@ impl TransportCounters {
     }
 
     pub(crate) fn count_tls_connected(&self) {
-        self.tls_handshakes_connected.fetch_add(1, Ordering::Relaxed);
+        self.tls_handshakes_connected
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_drop(&self, reason: DropReason) {
