@@ -429,12 +429,16 @@ mod tests {
     use super::*;
 
     fn scrape() -> Scrape {
-        let mut first = ShardSnapshot::default();
-        first.calls = 2;
+        let mut first = ShardSnapshot {
+            calls: 2,
+            ..ShardSnapshot::default()
+        };
         first.b2bua.calls_started = 5;
         first.b2bua.ended.insert("bye_from_a", 3);
-        let mut second = ShardSnapshot::default();
-        second.calls = 1;
+        let mut second = ShardSnapshot {
+            calls: 1,
+            ..ShardSnapshot::default()
+        };
         second.b2bua.calls_started = 7;
         second.b2bua.ended.insert("bye_from_a", 4);
         second.b2bua.ended.insert("cancelled", 1);
