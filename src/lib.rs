@@ -6,14 +6,17 @@
 //! * [`logging`]: the tracing subscriber (text or JSON).
 //! * [`shutdown`]: SIGINT/SIGTERM and the stop request every task waits for.
 //! * [`status`]: what the admin API reports (readiness).
-//! * [`server`]: the signalling runtime: **the lead's plug point**.
+//! * [`server`]: the signalling runtime.
+//! * [`control`]: the running signalling runtime as the admin side sees it.
 //! * [`appliance`]: runs all of the above until a stop signal.
 //! * [`store`]: the embedded SQLite store (config objects, users, tokens, CDRs, audit).
 
 pub mod appliance;
 pub mod config;
+pub mod control;
 pub mod logging;
 pub mod media;
+pub mod metrics;
 pub mod outbound;
 pub mod routing;
 pub mod server;

@@ -4,6 +4,8 @@
 //! onto the other. Each signalling shard has its own adapter (a clone of the relay
 //! handle), so no lock is shared on the call path.
 
+use std::net::{IpAddr, SocketAddr};
+
 use media_relay::{Relay, RelayError};
 use sbc_core::media::{
     Leg, LegAddr, MediaAllocation, MediaAnchor, MediaError, MediaSessionId, RemoteMedia,
@@ -14,13 +16,32 @@ use sbc_core::media::{
 #[derive(Debug, Clone)]
 pub struct RelayAnchor {
     relay: Relay,
+    /// The address written in SDP for the relay's ports (`media.advertise`, else the
+    /// address they are bound on).
+    advertised: IpAddr,
     /// Failed allocations so far (logged at 1, 2, 4, 8 … so a storm cannot flood the log).
     failures: u64,
 }
 
 impl RelayAnchor {
-    pub fn new(relay: Relay) -> RelayAnchor {
-        RelayAnchor { relay, failures: 0 }
+    pub fn new(relay: Relay, advertised: IpAddr) -> RelayAnchor {
+        RelayAnchor {
+            relay,
+            advertised,
+            failures: 0,
+        }
+    }
+
+    /// The relay's ports as peers must address them.
+    fn stream_addrs(&self, stream: &media_relay::StreamAddrs) -> StreamAddrs {
+        let leg = |leg: media_relay::LegAddr| LegAddr {
+            rtp: SocketAddr::new(self.advertised, leg.rtp.port()),
+            rtcp: SocketAddr::new(self.advertised, leg.rtcp.port()),
+        };
+        StreamAddrs {
+            a: leg(stream.a),
+            b: leg(stream.b),
+        }
     }
 }
 
@@ -41,7 +62,11 @@ impl MediaAnchor for RelayAnchor {
         })?;
         Ok(MediaAllocation {
             session: MediaSessionId(allocation.session.0),
-            streams: allocation.streams.iter().map(stream_addrs).collect(),
+            streams: allocation
+                .streams
+                .iter()
+                .map(|stream| self.stream_addrs(stream))
+                .collect(),
         })
     }
 
@@ -79,7 +104,10 @@ impl MediaAnchor for RelayAnchor {
             .relay
             .add_streams(media_relay::SessionId(session.0), count)
             .map_err(media_error)?;
-        Ok(added.iter().map(stream_addrs).collect())
+        Ok(added
+            .iter()
+            .map(|stream| self.stream_addrs(stream))
+            .collect())
     }
 
     fn release(&mut self, session: MediaSessionId) {
@@ -91,20 +119,6 @@ fn relay_leg(leg: Leg) -> media_relay::Leg {
     match leg {
         Leg::A => media_relay::Leg::A,
         Leg::B => media_relay::Leg::B,
-    }
-}
-
-fn leg_addr(leg: media_relay::LegAddr) -> LegAddr {
-    LegAddr {
-        rtp: leg.rtp,
-        rtcp: leg.rtcp,
-    }
-}
-
-fn stream_addrs(stream: &media_relay::StreamAddrs) -> StreamAddrs {
-    StreamAddrs {
-        a: leg_addr(stream.a),
-        b: leg_addr(stream.b),
     }
 }
 

@@ -20,29 +20,36 @@ use tokio::sync::watch;
 
 use crate::config::{self, Config, HeaderPolicyConfig, TransportKind};
 
-/// Builds the routing table. The configuration was validated already, so an error here
-/// means the two validations disagree; it is reported as a configuration error anyway.
+/// Builds the routing table from the configuration file's trunks and routes. The
+/// configuration was validated already, so an error here means the two validations
+/// disagree; it is reported as a configuration error anyway.
 pub fn routing_table(config: &Config) -> anyhow::Result<RoutingTable> {
-    let trunks = config
-        .trunks
+    table_of(&config.trunks, &config.routes)
+}
+
+/// Builds a routing table from trunks and routes (routes in the order they are tried).
+pub fn table_of(
+    trunks: &[config::TrunkConfig],
+    routes: &[config::RouteConfig],
+) -> anyhow::Result<RoutingTable> {
+    let table_trunks = trunks
         .iter()
         .enumerate()
         .map(|(index, trunk)| trunk_of(index, trunk))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let id_of = |name: &str| {
-        config
-            .trunks
+        trunks
             .iter()
             .position(|trunk| trunk.name == name)
             .map(trunk_id)
     };
-    let mut routes = Vec::with_capacity(config.routes.len());
-    for route in &config.routes {
+    let mut table_routes = Vec::with_capacity(routes.len());
+    for route in routes {
         let Some(to_trunk) = id_of(&route.to_trunk) else {
             // Validation refuses a route to an unknown trunk; skip rather than guess.
             continue;
         };
-        routes.push(Route {
+        table_routes.push(Route {
             name: route.name.clone(),
             match_source_trunk: route.from_trunk.as_deref().and_then(id_of),
             match_user_prefix: route.user_prefix.clone(),
@@ -50,7 +57,33 @@ pub fn routing_table(config: &Config) -> anyhow::Result<RoutingTable> {
             to_trunk,
         });
     }
-    Ok(RoutingTable::new(trunks, routes)?)
+    Ok(RoutingTable::new(table_trunks, table_routes)?)
+}
+
+/// Carries what the running table learnt into its replacement: the resolved targets of
+/// trunks that kept their name and targets (so calls to a trunk named by DNS do not fail
+/// while it is resolved again), and the down marks of addresses that are still targets.
+fn carry_over(old: &RoutingTable, new: &mut RoutingTable) {
+    let kept: Vec<(TrunkId, TrunkId)> = new
+        .trunks()
+        .filter_map(|trunk| {
+            let old_id = old.trunk_by_name(&trunk.name)?;
+            let same_targets = old.trunk(old_id)?.targets == trunk.targets;
+            same_targets.then_some((trunk.id, old_id))
+        })
+        .collect();
+    for (new_id, old_id) in kept {
+        new.set_resolved(new_id, old.resolved(old_id).to_vec());
+    }
+    let down: Vec<SocketAddr> = old
+        .trunks()
+        .flat_map(|trunk| old.resolved(trunk.id))
+        .map(|target| target.addr)
+        .filter(|&addr| !old.is_target_up(addr))
+        .collect();
+    for addr in down {
+        new.mark_target(addr, false);
+    }
 }
 
 fn trunk_id(index: usize) -> TrunkId {
@@ -123,19 +156,31 @@ pub struct TableRouter {
 impl TableRouter {
     pub fn new(updates: watch::Receiver<Arc<RoutingTable>>) -> TableRouter {
         let table = Arc::clone(&updates.borrow());
-        let filters = table
-            .trunks()
-            .map(|trunk| {
-                let filter: Arc<dyn HeaderFilter> = Arc::new(PolicyFilter(trunk.headers.clone()));
-                (trunk.id, filter)
-            })
-            .collect();
+        let filters = filters_of(&table);
         TableRouter {
             updates,
             table,
             filters,
             untrusted: Arc::new(PolicyFilter(HeaderPolicy::untrusted_default())),
         }
+    }
+
+    /// Takes the newest table if it changed (one atomic load when it did not).
+    fn refresh(&mut self) {
+        if !self.updates.has_changed().unwrap_or(false) {
+            return;
+        }
+        let table = Arc::clone(&self.updates.borrow_and_update());
+        // DNS and up/down updates keep the trunks; a replaced configuration may not.
+        let same_trunks = table.trunks().count() == self.table.trunks().count()
+            && table
+                .trunks()
+                .zip(self.table.trunks())
+                .all(|(new, old)| new.id == old.id && new.headers == old.headers);
+        if !same_trunks {
+            self.filters = filters_of(&table);
+        }
+        self.table = table;
     }
 
     fn filter(&self, trunk: Option<TrunkId>) -> Arc<dyn HeaderFilter> {
@@ -152,9 +197,7 @@ impl CallRouter for TableRouter {
         request: &Request,
         random: &mut dyn FnMut() -> u64,
     ) -> Result<RouteChoice, NoRoute> {
-        if self.updates.has_changed().unwrap_or(false) {
-            self.table = Arc::clone(&self.updates.borrow_and_update());
-        }
+        self.refresh();
         let source_trunk = self.table.trunk_of_source(source);
         let trunk = self
             .table
@@ -186,21 +229,40 @@ impl CallRouter for TableRouter {
     }
 }
 
+fn filters_of(table: &RoutingTable) -> HashMap<TrunkId, Arc<dyn HeaderFilter>> {
+    table
+        .trunks()
+        .map(|trunk| {
+            let filter: Arc<dyn HeaderFilter> = Arc::new(PolicyFilter(trunk.headers.clone()));
+            (trunk.id, filter)
+        })
+        .collect()
+}
+
+/// A new routing table built from changed trunks or routes, and who waits for it to be
+/// in effect.
+#[derive(Debug)]
+pub struct Replacement {
+    pub table: RoutingTable,
+    pub applied: tokio::sync::oneshot::Sender<()>,
+}
+
 /// A change to a target's reachability, from the trunk keep-alive.
 pub type TargetChange = (SocketAddr, bool);
 
-/// Owns the master routing table: applies DNS (RFC 3263) results and target up/down
-/// changes as they come, and publishes a new snapshot for the shards after each. Runs
-/// until `shutdown`.
+/// Owns the master routing table: applies DNS (RFC 3263) results, target up/down
+/// changes and replacements (trunks or routes changed through the admin API) as they
+/// come, and publishes a new snapshot for the shards after each. Runs until `shutdown`.
 pub fn spawn_routing_state(
     mut table: RoutingTable,
     publish: watch::Sender<Arc<RoutingTable>>,
     mut changes: tokio::sync::mpsc::Receiver<TargetChange>,
+    mut replacements: tokio::sync::mpsc::Receiver<Replacement>,
     shutdown: crate::shutdown::Shutdown,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let (resolved_tx, mut resolved) = tokio::sync::mpsc::channel(64);
-        let resolver = start_resolver(&table, resolved_tx);
+        let mut resolver = start_resolver(&table, resolved_tx.clone());
         let stop = shutdown.requested();
         tokio::pin!(stop);
         loop {
@@ -220,6 +282,24 @@ pub fn spawn_routing_state(
                     }
                     tracing::warn!(%target, up, "trunk target reachability changed");
                     table.mark_target(target, up);
+                }
+                Some(Replacement { table: mut replacement, applied }) = replacements.recv() => {
+                    carry_over(&table, &mut replacement);
+                    table = replacement;
+                    // Resolution follows the new set of trunks (results for trunks
+                    // that no longer exist are ignored by the table).
+                    if let Some(old) = resolver.take() {
+                        old.shutdown().await;
+                    }
+                    resolver = start_resolver(&table, resolved_tx.clone());
+                    publish.send_replace(Arc::new(table.clone()));
+                    tracing::info!(
+                        trunks = table.trunks().count(),
+                        routes = table.routes().count(),
+                        "routing table replaced"
+                    );
+                    let _ = applied.send(());
+                    continue;
                 }
                 else => break,
             }

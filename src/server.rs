@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::config::{ClientAuth, Config, TransportKind};
+use crate::control::{CONTROL_QUEUE, ShardRequest, Signalling};
 use crate::media::RelayAnchor;
 use crate::outbound::Outbound;
 use crate::routing::{self, TableRouter};
@@ -56,38 +57,29 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     let routing = routing::routing_table(&config).context("cannot build the routing table")?;
     let (routing_updates, routing_snapshots) = watch::channel(Arc::new(routing.clone()));
     let (target_changes_tx, target_changes) = mpsc::channel(256);
+    let (replacements_tx, replacements) = mpsc::channel(16);
     let routing_state = routing::spawn_routing_state(
         routing,
         routing_updates,
         target_changes,
+        replacements,
         context.shutdown.clone(),
     );
 
     let sharding = Sharding::new(config.sip.shard_count());
     let mut shards = Vec::with_capacity(sharding.shards());
+    let mut controls = Vec::with_capacity(sharding.shards());
     let mut media_events = Vec::with_capacity(sharding.shards());
     let mut tasks = JoinSet::new();
-    let local = transport.local_addrs();
-    for (protocol, address) in local
-        .iter()
-        .filter(|(_, address)| address.ip().is_unspecified())
-    {
-        // The B2BUA writes its listener address in B-leg Via and Contact; a wildcard
-        // there cannot be reached. There is no advertised-address setting yet.
-        warn!(
-            %protocol,
-            %address,
-            "listener bound to a wildcard address: relayed calls would advertise it in \
-             Via and Contact; bind SIP listeners to the address peers reach"
-        );
-    }
+    let local = advertised_addrs(&config, &transport.local_addrs());
     for shard in 0..sharding.shards() {
         let (queue, work) = mpsc::channel(SHARD_QUEUE);
         let (media_queue, media_work) = mpsc::channel(SHARD_QUEUE);
+        let (control_queue, control) = mpsc::channel(CONTROL_QUEUE);
         let b2bua = B2bua::new(
             b2bua_config(&local, &sharding, shard),
             Box::new(TableRouter::new(routing_snapshots.clone())),
-            Box::new(RelayAnchor::new(relay.clone())),
+            Box::new(RelayAnchor::new(relay.clone(), config.media.advertised())),
             random_u64,
         );
         let mut endpoint = Endpoint::new(endpoint_config(&config), random_u64).with_b2bua(b2bua);
@@ -109,15 +101,25 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
             Inputs {
                 messages: work,
                 media: media_work,
+                control,
                 keepalive,
             },
             context.shutdown.clone(),
         ));
         shards.push(queue);
+        controls.push(control_queue);
         media_events.push(media_queue);
     }
     info!(shards = sharding.shards(), "signalling shards started");
     let media_thread = spawn_media_events(relay.clone(), media_events, context.shutdown.clone());
+    context.status.set_signalling(Arc::new(Signalling {
+        sharding: sharding.clone(),
+        shards: controls,
+        relay: relay.clone(),
+        transport: transport.clone(),
+        replacements: replacements_tx,
+        started: Instant::now(),
+    }));
     context.status.mark_ready();
 
     dispatch(&sharding, &shards, inbound, context.shutdown).await;
@@ -137,6 +139,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
 struct Inputs {
     messages: mpsc::Receiver<Inbound>,
     media: mpsc::Receiver<MediaSessionId>,
+    control: mpsc::Receiver<ShardRequest>,
     keepalive: Option<Keepalive>,
 }
 
@@ -193,6 +196,32 @@ fn relay_config(config: &Config) -> RelayConfig {
         inactivity_timeout: config.media.inactivity_timeout().unwrap_or_default(),
         ..RelayConfig::default()
     }
+}
+
+/// What the SBC writes in Via and Contact for each bound listener: its `advertise`
+/// setting, else the address it is bound on (validation refuses a wildcard without one).
+fn advertised_addrs(
+    config: &Config,
+    bound: &[(Protocol, std::net::SocketAddr)],
+) -> Vec<(Protocol, std::net::SocketAddr)> {
+    bound
+        .iter()
+        .map(|&(protocol, address)| {
+            let configured = config.sip.listen.iter().find(|listener| {
+                routing::protocol_of(listener.transport) == protocol
+                    && listener.address.ip() == address.ip()
+                    && (listener.address.port() == address.port() || listener.address.port() == 0)
+            });
+            let advertised = match configured.and_then(|listener| listener.advertise) {
+                Some(advertised) => std::net::SocketAddr::new(
+                    advertised.ip,
+                    advertised.port.unwrap_or(address.port()),
+                ),
+                None => address,
+            };
+            (protocol, advertised)
+        })
+        .collect()
 }
 
 /// The B2BUA writes our own address per transport in Via and Contact.
@@ -298,6 +327,7 @@ async fn serve(
                 debug!(error = %failure.error, "send failed");
                 endpoint.handle_transport_error(Instant::now(), &failure.token);
             }
+            Some(request) = inputs.control.recv() => request.answer(&mut endpoint, Instant::now()),
             Some(session) = inputs.media.recv() => {
                 endpoint.handle_media_timeout(Instant::now(), session);
             }

@@ -1,6 +1,6 @@
 //! What the appliance tells the admin API about itself (readiness, for now).
 
-use std::sync::RwLock;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use admin_api::{Appliance, Readiness};
 
@@ -9,6 +9,8 @@ use admin_api::{Appliance, Readiness};
 #[derive(Debug)]
 pub struct ApplianceStatus {
     readiness: RwLock<Readiness>,
+    /// The signalling runtime, once it has started.
+    signalling: OnceLock<crate::control::SignallingHandle>,
 }
 
 impl ApplianceStatus {
@@ -16,7 +18,18 @@ impl ApplianceStatus {
     pub fn starting() -> Self {
         ApplianceStatus {
             readiness: RwLock::new(Readiness::NotReady("starting".to_owned())),
+            signalling: OnceLock::new(),
         }
+    }
+
+    /// Signalling has started: the admin side may reach it through `handle`.
+    pub fn set_signalling(&self, handle: crate::control::SignallingHandle) {
+        let _ = self.signalling.set(handle);
+    }
+
+    /// The running signalling runtime (`None` while starting).
+    pub fn signalling(&self) -> Option<&Arc<crate::control::Signalling>> {
+        self.signalling.get()
     }
 
     /// Every listener is bound and traffic is handled.

@@ -172,8 +172,10 @@ pub enum ProblemKind {
     EmptyPortRange { min: u16, max: u16 },
     #[error("port {0} is privileged: media ports must be 1024 or above")]
     PrivilegedPort(u16),
-    #[error("{0} is not a concrete address: the relay advertises it in SDP")]
-    UnspecifiedMediaAddress(std::net::IpAddr),
+    #[error("{0} is a wildcard: set `advertise` to the address peers reach")]
+    AdvertiseRequired(std::net::IpAddr),
+    #[error("{0} cannot be advertised: peers need a concrete unicast address")]
+    NotAdvertisable(std::net::IpAddr),
     #[error("invalid trunk name \"{0}\": use 1 to 64 letters, digits, '-', '_' or '.'")]
     InvalidTrunkName(String),
     #[error("trunk name \"{name}\" is used twice (also {other})")]
@@ -213,7 +215,8 @@ impl ProblemKind {
             ProblemKind::EvenPortMax(_) => "even_port_max",
             ProblemKind::EmptyPortRange { .. } => "empty_port_range",
             ProblemKind::PrivilegedPort(_) => "privileged_port",
-            ProblemKind::UnspecifiedMediaAddress(_) => "unspecified_media_address",
+            ProblemKind::AdvertiseRequired(_) => "advertise_required",
+            ProblemKind::NotAdvertisable(_) => "not_advertisable",
             ProblemKind::InvalidTrunkName(_) => "invalid_trunk_name",
             ProblemKind::DuplicateTrunkName { .. } => "duplicate_trunk_name",
             ProblemKind::NoTargets => "no_targets",

@@ -125,6 +125,12 @@ pub struct ListenerConfig {
     pub transport: TransportKind,
     #[serde(deserialize_with = "parse::socket_addr")]
     pub address: SocketAddr,
+    /// The address peers reach this listener on, written in Via, Contact and Record-Route
+    /// of the requests the SBC sends: `"IP"` (the listener's port) or `"IP:PORT"` (e.g.
+    /// behind a port-mapping NAT). Required when `address` is a wildcard; defaults to
+    /// `address` otherwise.
+    #[serde(default, deserialize_with = "parse::advertised_addr")]
+    pub advertise: Option<Advertised>,
     /// PEM certificate chain (leaf first). TLS only.
     #[serde(default)]
     pub certificate: Option<PathBuf>,
@@ -136,6 +142,26 @@ pub struct ListenerConfig {
     pub client_ca: Option<PathBuf>,
     #[serde(default)]
     pub client_auth: ClientAuth,
+}
+
+/// A listener's `advertise` value: an IP address, with or without a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advertised {
+    pub ip: IpAddr,
+    /// `None`: the listener's own port.
+    pub port: Option<u16>,
+}
+
+impl ListenerConfig {
+    /// The address the SBC writes in its messages for this listener.
+    pub fn advertised(&self) -> SocketAddr {
+        match self.advertise {
+            Some(Advertised { ip, port }) => {
+                SocketAddr::new(ip, port.unwrap_or(self.address.port()))
+            }
+            None => self.address,
+        }
+    }
 }
 
 /// `[sip.limits]`: the resource bounds of the signalling transports.
@@ -247,9 +273,14 @@ pub struct AdminConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
-    /// The relay's address, bound and advertised in SDP.
+    /// The address the relay binds its ports on (and advertises in SDP unless `advertise`
+    /// is set).
     #[serde(deserialize_with = "parse::ip_addr")]
     pub address: IpAddr,
+    /// The address written in SDP `c=` lines: where peers send media (e.g. the public
+    /// address of a host behind a 1:1 NAT). Required when `address` is a wildcard.
+    #[serde(default, deserialize_with = "parse::optional_ip_addr")]
+    pub advertise: Option<IpAddr>,
     /// First port of the range (even: an RTP port).
     pub port_min: u16,
     /// Last port of the range (odd: an RTCP port).
@@ -262,6 +293,11 @@ pub struct MediaConfig {
 }
 
 impl MediaConfig {
+    /// The address the SDP we send names.
+    pub fn advertised(&self) -> IpAddr {
+        self.advertise.unwrap_or(self.address)
+    }
+
     /// `None` when the inactivity check is disabled.
     pub fn inactivity_timeout(&self) -> Option<Duration> {
         (self.inactivity_timeout_secs > 0)
@@ -273,6 +309,7 @@ impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
             address: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            advertise: None,
             port_min: 20_000,
             port_max: 29_999,
             inactivity_timeout_secs: 60,

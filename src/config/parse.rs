@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer};
 
 use super::error::{ConfigError, Location};
-use super::{Config, TargetHost, TrunkTarget};
+use super::{Advertised, Config, TargetHost, TrunkTarget};
 
 /// Deserialize `text` into a [`Config`] (no semantic validation yet).
 pub(super) fn deserialize(text: &str, file: &Path) -> Result<Config, ConfigError> {
@@ -52,6 +52,32 @@ pub(super) fn ip_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<IpAd
             "invalid IP address \"{text}\" (expected e.g. \"127.0.0.1\" or \"::1\")"
         ))
     })
+}
+
+/// An optional `"127.0.0.1"`.
+pub(super) fn optional_ip_addr<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<IpAddr>, D::Error> {
+    ip_addr(deserializer).map(Some)
+}
+
+/// `"203.0.113.5"`, `"203.0.113.5:5060"`, `"2001:db8::5"`, `"[2001:db8::5]:5060"`.
+pub(super) fn advertised_addr<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Advertised>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(Some(Advertised { ip, port: None }));
+    }
+    match text.parse::<SocketAddr>() {
+        Ok(addr) if addr.port() != 0 => Ok(Some(Advertised {
+            ip: addr.ip(),
+            port: Some(addr.port()),
+        })),
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid advertised address \"{text}\" (expected IP or IP:PORT, e.g. \"203.0.113.5\" or \"203.0.113.5:5060\")"
+        ))),
+    }
 }
 
 /// A trunk target as written: a string, or a table with priority and weight.

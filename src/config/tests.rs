@@ -519,9 +519,57 @@ fn media_port_range() {
 }
 
 #[test]
-fn media_address_must_be_concrete() {
+fn a_wildcard_media_address_needs_an_advertised_one() {
     let text = with_minimal("[media]\naddress = \"0.0.0.0\"\n");
-    assert_problem(&text, "media.address", "unspecified_media_address");
+    assert_problem(&text, "media.advertise", "advertise_required");
+
+    let text = with_minimal("[media]\naddress = \"0.0.0.0\"\nadvertise = \"192.0.2.7\"\n");
+    let config = load_str(&text).unwrap();
+    assert_eq!(
+        config.media.advertised(),
+        "192.0.2.7".parse::<IpAddr>().unwrap()
+    );
+
+    let text = with_minimal("[media]\naddress = \"0.0.0.0\"\nadvertise = \"::\"\n");
+    assert_problem(&text, "media.advertise", "not_advertisable");
+}
+
+#[test]
+fn a_wildcard_listener_needs_an_advertised_address() {
+    let wildcard =
+        "data_dir = \"d\"\n[[sip.listen]]\ntransport = \"udp\"\naddress = \"0.0.0.0:5060\"\n";
+    assert_problem(wildcard, "sip.listen[0].advertise", "advertise_required");
+
+    let with_ip = format!("{wildcard}advertise = \"192.0.2.7\"\n");
+    let config = load_str(&with_ip).unwrap();
+    assert_eq!(
+        config.sip.listen[0].advertised(),
+        "192.0.2.7:5060".parse().unwrap()
+    );
+
+    let with_port = format!("{wildcard}advertise = \"[2001:db8::7]:15060\"\n");
+    let config = load_str(&with_port).unwrap();
+    assert_eq!(
+        config.sip.listen[0].advertised(),
+        "[2001:db8::7]:15060".parse().unwrap()
+    );
+
+    let multicast = format!("{wildcard}advertise = \"224.0.0.1\"\n");
+    assert_problem(&multicast, "sip.listen[0].advertise", "not_advertisable");
+
+    let garbage = format!("{wildcard}advertise = \"sbc.example.com\"\n");
+    let Err(ConfigError::Value { key, message, .. }) = load_str(&garbage) else {
+        panic!("expected a value error");
+    };
+    assert_eq!(key.as_deref(), Some("sip.listen[0].advertise"));
+    assert!(message.contains("invalid advertised address"), "{message}");
+
+    // A concrete bind advertises itself.
+    let config = load_str(MINIMAL).unwrap();
+    assert_eq!(
+        config.sip.listen[0].advertised(),
+        config.sip.listen[0].address
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Semantic validation: rules that span several keys or bound a value's range.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 
 use super::error::{Problem, ProblemKind};
@@ -91,7 +91,31 @@ fn check_listeners(config: &Config, problems: &mut Problems) {
             problems.push(format!("{key}.address"), kind);
         }
         check_listener_tls(&key, listener, config.tls.generate_self_signed, problems);
+        check_advertised(
+            &format!("{key}.advertise"),
+            listener.address.ip(),
+            listener.advertise.map(|advertised| advertised.ip),
+            problems,
+        );
     }
+}
+
+/// What the SBC writes in its messages must be an address a peer can send to: a wildcard
+/// bind needs an explicit one, and an explicit one must be concrete unicast.
+fn check_advertised(key: &str, bound: IpAddr, advertised: Option<IpAddr>, problems: &mut Problems) {
+    match advertised {
+        None if bound.is_unspecified() => {
+            problems.push(key.to_owned(), ProblemKind::AdvertiseRequired(bound));
+        }
+        Some(ip) if ip.is_unspecified() || ip.is_multicast() || is_broadcast(ip) => {
+            problems.push(key.to_owned(), ProblemKind::NotAdvertisable(ip));
+        }
+        _ => {}
+    }
+}
+
+fn is_broadcast(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
 }
 
 fn check_listener_tls(
@@ -237,6 +261,7 @@ fn check_admin(config: &Config, problems: &mut Problems) {
 fn check_media(config: &Config, problems: &mut Problems) {
     let MediaConfig {
         address,
+        advertise,
         port_min,
         port_max,
         inactivity_timeout_secs,
@@ -250,12 +275,7 @@ fn check_media(config: &Config, problems: &mut Problems) {
         );
     }
     problems.check_range("media.workers", workers as u64, 0..=256);
-    if address.is_unspecified() {
-        problems.push(
-            "media.address",
-            ProblemKind::UnspecifiedMediaAddress(address),
-        );
-    }
+    check_advertised("media.advertise", address, advertise, problems);
     if port_min < 1024 {
         problems.push("media.port_min", ProblemKind::PrivilegedPort(port_min));
     }

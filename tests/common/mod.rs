@@ -107,6 +107,10 @@ pub struct SbcConfig {
     pub routes: String,
     /// The `peer` trunk's `keepalive_secs` (0, off, by default).
     pub keepalive_secs: u64,
+    /// `advertise` of the UDP and TCP listeners (none by default).
+    pub sip_advertise: Option<String>,
+    /// `media.advertise` (none by default).
+    pub media_advertise: Option<String>,
 }
 
 impl SbcConfig {
@@ -128,6 +132,8 @@ impl SbcConfig {
             extra: String::new(),
             routes: "[[route]]\nname = \"to-peer\"\nto_trunk = \"peer\"\n".to_owned(),
             keepalive_secs: 0,
+            sip_advertise: None,
+            media_advertise: None,
         }
     }
 
@@ -180,10 +186,12 @@ impl SbcConfig {
 [[sip.listen]]
 transport = "udp"
 address = "{sip}"
+{sip_advertise}
 
 [[sip.listen]]
 transport = "tcp"
 address = "{sip}"
+{sip_advertise}
 
 [[sip.listen]]
 transport = "tls"
@@ -198,6 +206,7 @@ listen = "{admin}"
 # Below the OS ephemeral range, so it never covers the OS-chosen SIP ports.
 [media]
 address = "{ip}"
+{media_advertise}
 port_min = 20000
 port_max = 21999
 
@@ -218,8 +227,14 @@ keepalive_secs = {keepalive}
             extra = self.extra,
             routes = self.routes,
             keepalive = self.keepalive_secs,
+            sip_advertise = advertise_line(self.sip_advertise.as_deref()),
+            media_advertise = advertise_line(self.media_advertise.as_deref()),
         )
     }
+}
+
+fn advertise_line(value: Option<&str>) -> String {
+    value.map_or_else(String::new, |value| format!("advertise = \"{value}\""))
 }
 
 /// A running `sbc` process; killed when dropped.

@@ -102,6 +102,8 @@ pub struct TransportCounters {
     keepalive_pings_answered: AtomicU64,
     connections_accepted: AtomicU64,
     connections_opened: AtomicU64,
+    tls_handshakes_accepted: AtomicU64,
+    tls_handshakes_connected: AtomicU64,
 }
 
 impl Default for TransportCounters {
@@ -113,6 +115,8 @@ impl Default for TransportCounters {
             keepalive_pings_answered: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_opened: AtomicU64::new(0),
+            tls_handshakes_accepted: AtomicU64::new(0),
+            tls_handshakes_connected: AtomicU64::new(0),
         }
     }
 }
@@ -155,6 +159,26 @@ impl TransportCounters {
     /// Outbound connections set up.
     pub fn connections_opened(&self) -> u64 {
         self.connections_opened.load(Ordering::Relaxed)
+    }
+
+    /// TLS handshakes completed as the server (inbound connections). Failures are drops
+    /// (`tls_handshake_failed`, `tls_handshake_timeout`).
+    pub fn tls_handshakes_accepted(&self) -> u64 {
+        self.tls_handshakes_accepted.load(Ordering::Relaxed)
+    }
+
+    /// TLS handshakes completed as the client (connections the SBC opened).
+    pub fn tls_handshakes_connected(&self) -> u64 {
+        self.tls_handshakes_connected.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_tls_accepted(&self) {
+        self.tls_handshakes_accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_tls_connected(&self) {
+        self.tls_handshakes_connected
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_drop(&self, reason: DropReason) {

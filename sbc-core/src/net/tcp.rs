@@ -99,7 +99,10 @@ async fn serve_accepted(
             let acceptor = tls.acceptor();
             let limit = shared.limits.tls_handshake_timeout;
             let (stream, peer) = match tls::accept(&acceptor, tcp, limit).await {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    shared.counters.count_tls_accepted();
+                    accepted
+                }
                 Err(reason) => {
                     shared.counters.count_drop(reason);
                     return;
@@ -173,7 +176,10 @@ pub(crate) async fn connect(
                 ServerIdentity::for_destination(addr, destination.server_name.as_deref());
             let limit = shared.limits.tls_handshake_timeout;
             let stream = match tls::connect(&connector, tcp, addr, &identity, limit).await {
-                Ok(stream) => stream,
+                Ok(stream) => {
+                    shared.counters.count_tls_connected();
+                    stream
+                }
                 Err(error) => {
                     shared.counters.count_drop(match error {
                         SendError::PeerIdentityMismatch { .. } => {

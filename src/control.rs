@@ -1,0 +1,128 @@
+//! The running signalling runtime as the admin side sees it: questions and orders to the
+//! shards (each answered by the shard that owns the calls, so no lock is shared with the
+//! call path), the relay, the transports, and routing-table replacement.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use media_relay::Relay;
+use sbc_core::b2bua::B2buaStats;
+use sbc_core::endpoint::{Endpoint, EndpointStats};
+use sbc_core::net::TransportHandle;
+use sbc_core::routing::RoutingTable;
+use sbc_core::shard::Sharding;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::routing::Replacement;
+
+/// How long a question to a shard may take before the asker gives up (a shard stuck
+/// behind a full queue must not hang an HTTP request).
+const SHARD_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Requests queued per shard at most; past it the asker gets `Busy`.
+pub const CONTROL_QUEUE: usize = 64;
+
+/// A question or order for one shard.
+#[derive(Debug)]
+pub enum ShardRequest {
+    /// Its counters and sizes, for metrics.
+    Snapshot(oneshot::Sender<ShardSnapshot>),
+}
+
+impl ShardRequest {
+    /// Answers the request from the shard's endpoint (called by the shard's run loop).
+    pub fn answer(self, endpoint: &mut Endpoint, _now: Instant) {
+        match self {
+            ShardRequest::Snapshot(reply) => {
+                let _ = reply.send(ShardSnapshot::of(endpoint));
+            }
+        }
+    }
+}
+
+/// One shard's counters at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct ShardSnapshot {
+    pub endpoint: EndpointStats,
+    pub b2bua: B2buaStats,
+    pub transactions: usize,
+    pub calls: usize,
+}
+
+impl ShardSnapshot {
+    fn of(endpoint: &Endpoint) -> ShardSnapshot {
+        ShardSnapshot {
+            endpoint: endpoint.stats().clone(),
+            b2bua: endpoint
+                .b2bua()
+                .map(|b2bua| b2bua.stats().clone())
+                .unwrap_or_default(),
+            transactions: endpoint.transactions(),
+            calls: endpoint.b2bua().map_or(0, |b2bua| b2bua.calls()),
+        }
+    }
+}
+
+/// Why the signalling runtime could not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("signalling is stopping")]
+    Stopping,
+    #[error("signalling shard {0} is too busy to answer")]
+    Busy(usize),
+}
+
+/// Handles on the running signalling runtime.
+#[derive(Debug)]
+pub struct Signalling {
+    pub sharding: Sharding,
+    pub shards: Vec<mpsc::Sender<ShardRequest>>,
+    pub relay: Relay,
+    pub transport: TransportHandle,
+    pub replacements: mpsc::Sender<Replacement>,
+    pub started: Instant,
+}
+
+impl Signalling {
+    /// Asks shard `shard` a question built by `ask` around the reply channel.
+    pub async fn ask<T>(
+        &self,
+        shard: usize,
+        ask: impl FnOnce(oneshot::Sender<T>) -> ShardRequest,
+    ) -> Result<T, ControlError> {
+        let queue = self.shards.get(shard).ok_or(ControlError::Stopping)?;
+        let (reply, answer) = oneshot::channel();
+        queue.try_send(ask(reply)).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => ControlError::Busy(shard),
+            mpsc::error::TrySendError::Closed(_) => ControlError::Stopping,
+        })?;
+        match tokio::time::timeout(SHARD_ANSWER_TIMEOUT, answer).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) => Err(ControlError::Stopping),
+            Err(_) => Err(ControlError::Busy(shard)),
+        }
+    }
+
+    /// Every shard's counters.
+    pub async fn snapshots(&self) -> Result<Vec<ShardSnapshot>, ControlError> {
+        let mut all = Vec::with_capacity(self.shards.len());
+        for shard in 0..self.shards.len() {
+            all.push(self.ask(shard, ShardRequest::Snapshot).await?);
+        }
+        Ok(all)
+    }
+
+    /// Puts `table` in effect for new calls (calls in progress keep their route) and
+    /// returns once the shards can see it.
+    pub async fn replace_routing(&self, table: RoutingTable) -> Result<(), ControlError> {
+        let (applied, done) = oneshot::channel();
+        self.replacements
+            .send(Replacement { table, applied })
+            .await
+            .map_err(|_| ControlError::Stopping)?;
+        done.await.map_err(|_| ControlError::Stopping)
+    }
+}
+
+/// Shared ownership, as the admin API holds it.
+pub type SignallingHandle = Arc<Signalling>;
