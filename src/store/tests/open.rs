@@ -143,3 +143,11 @@ fn a_reader_sees_committed_writes_and_cannot_write() -> StoreResult<()> {
     assert!(missing.is_err());
     Ok(())
 }
+
+#[test]
+fn a_store_can_move_to_a_blocking_thread_behind_a_mutex() {
+    fn assert_send<T: Send>() {}
+    fn assert_sync<T: Sync>() {}
+    assert_send::<Store>();
+    assert_sync::<std::sync::Mutex<Store>>();
+}
