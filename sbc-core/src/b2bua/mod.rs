@@ -154,6 +154,7 @@ mod in_dialog;
 mod lifetime;
 mod outgoing;
 mod relay;
+mod reliable;
 mod router;
 mod setup;
 mod strays;
@@ -179,6 +180,10 @@ use crate::transaction::{Event, Peer, Reliability, TransactionId, TransactionLay
 
 /// The option tags the B2BUA supports end to end.
 const SUPPORTED: [&str; 1] = ["timer"];
+
+/// The option tags the B2BUA supports: those it relays end to end, and `100rel`, which
+/// it terminates on each leg.
+const ADVERTISED: [&str; 2] = ["timer", "100rel"];
 
 /// How the B2BUA presents itself and its limits.
 #[derive(Clone, Debug)]
@@ -363,7 +368,7 @@ impl B2bua {
     /// The option tags the B2BUA supports (for the endpoint's `Supported` and `Require`
     /// checks).
     pub fn supported(&self) -> &'static [&'static str] {
-        &SUPPORTED
+        &ADVERTISED
     }
 
     /// The methods the B2BUA relays (for `Allow`).
@@ -381,7 +386,7 @@ impl B2bua {
                 .invite_cancelled_by(request)
                 .and_then(|invite| self.transactions.get(&invite))
                 .is_some_and(|&(_, role)| role == Role::CallerInvite),
-            Method::Bye | Method::Info | Method::Update | Method::Options => {
+            Method::Bye | Method::Info | Method::Update | Method::Options | Method::Prack => {
                 request.headers.to().is_ok_and(|to| to.tag().is_some())
             }
             _ => false,
