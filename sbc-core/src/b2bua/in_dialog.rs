@@ -126,17 +126,25 @@ impl B2bua {
         request: Request,
     ) {
         if request.method == Method::Invite && reliable::requires_100rel(&request) {
-            // Provisional responses to a re-INVITE are relayed unreliably.
-            return self.answer(
-                now,
-                layer,
-                &request,
-                StatusCode::BAD_EXTENSION,
-                "reinvite_requires_100rel",
-            );
+            // Provisional responses to a re-INVITE are relayed unreliably (RFC 3261
+            // §8.2.2.3: 420 with Unsupported).
+            count(&mut self.stats.rejected, "reinvite_requires_100rel");
+            let mut refusal = request.make_response(StatusCode::BAD_EXTENSION, None, None);
+            refusal.headers.push(HeaderName::Unsupported, "100rel");
+            add_product(&self.config, &mut refusal.headers, HeaderName::Server);
+            return self.respond(now, layer, refusal);
         }
         let method = request.method.clone();
-        self.relay_as(now, layer, call_ref, call, leg, transaction, request, method);
+        self.relay_as(
+            now,
+            layer,
+            call_ref,
+            call,
+            leg,
+            transaction,
+            request,
+            method,
+        );
     }
 
     /// Relays an in-dialog request from `leg` to the other leg as a `method` request (a

@@ -92,10 +92,8 @@ impl ReliableToCaller {
         caller_offered: bool,
         random: u64,
     ) -> Option<ReliableToCaller> {
-        let has_100rel = |tags: Vec<bytes::Bytes>| {
-            tags.iter()
-                .any(|tag| tag.eq_ignore_ascii_case(b"100rel"))
-        };
+        let has_100rel =
+            |tags: Vec<bytes::Bytes>| tags.iter().any(|tag| tag.eq_ignore_ascii_case(b"100rel"));
         let required = invite.headers.require().is_ok_and(has_100rel);
         let supported = invite.headers.supported().is_ok_and(has_100rel);
         if !(required || supported) {
@@ -402,7 +400,8 @@ impl B2bua {
         }
         self.timers
             .disarm(call_ref, call, CallTimer::RetransmitProvisional);
-        let status = StatusCode::new(PRACK_TIMEOUT_STATUS).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+        let status =
+            StatusCode::new(PRACK_TIMEOUT_STATUS).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
         match call.phase {
             Phase::Setup { .. } => {
                 self.abandon_setup(now, layer, call_ref, call, status, "prack_timeout");
@@ -427,7 +426,13 @@ impl B2bua {
         call: &mut Call,
     ) {
         if let Some(held) = call.reliable.as_mut().and_then(|r| r.held.take()) {
-            self.answer_invite(now, layer, call, &held.invite, StatusCode::REQUEST_TERMINATED);
+            self.answer_invite(
+                now,
+                layer,
+                call,
+                &held.invite,
+                StatusCode::REQUEST_TERMINATED,
+            );
         }
     }
 
