@@ -208,6 +208,7 @@ fn the_2xx_is_held_until_the_prack_of_the_18x_with_sdp() {
     h.response_to(CALLER, 200);
     let answer = h.response_to(CALLER, 200);
     assert_eq!(answer.headers.cseq().unwrap().method.as_str(), "INVITE");
+    assert!(answer.body.is_empty(), "the answer was in the PRACKed 183");
     // Retransmitted like any 2xx until the ACK, and no more 183s.
     h.advance(T1);
     h.response_to(CALLER, 200);

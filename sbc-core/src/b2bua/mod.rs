@@ -132,9 +132,10 @@
 //! * `100rel` (RFC 3262) is terminated on the B-leg: our INVITE (when it carries an offer)
 //!   says `Supported: 100rel`, we PRACK the callee's reliable provisional responses
 //!   ourselves and relay them to the caller unreliably (an SDP answer in one is repeated
-//!   in the 2xx when the callee's 2xx has none). Toward the caller we send no reliable
-//!   provisional responses: its `100rel` is not passed on, and an INVITE that requires
-//!   it is refused `420` by the endpoint.
+//!   in the 2xx when the callee's 2xx has none). Toward a caller that supports or
+//!   requires it, early media (and, when required, every 18x) goes out reliably with our
+//!   own RSeq space, and the 2xx waits for the PRACK of an 18x with SDP (see
+//!   `reliable.rs`). The caller's `100rel` is never passed on.
 //!
 //! # Limits
 //!

@@ -326,7 +326,11 @@ impl B2bua {
             add_product(&self.config, &mut ok.headers, HeaderName::Server);
             self.respond(now, layer, ok);
         }
-        if let Some(held) = call.reliable.as_mut().and_then(|r| r.held.take()) {
+        if let Some(mut held) = call.reliable.as_mut().and_then(|r| r.held.take()) {
+            if acknowledged.carries_sdp {
+                // The caller has the answer now (RFC 6337 §3.1): no SDP again.
+                remove_body(&mut held.ok);
+            }
             self.respond(now, layer, held.ok.clone());
             self.wait_for_ack(
                 now,
