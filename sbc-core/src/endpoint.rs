@@ -407,7 +407,8 @@ impl Endpoint {
         // §8.2.1 Method inspection.
         match request.method {
             Method::Options | Method::Cancel => {}
-            Method::Invite | Method::Bye | Method::Info | Method::Update if relayed => {}
+            Method::Invite | Method::Bye | Method::Info | Method::Update | Method::Prack
+                if relayed => {}
             // Outside a dialog, these have nothing to act on (RFC 3261 §12.2.2, §15.1.2;
             // RFC 3262; RFC 3311; RFC 6086); `serve` answers 481.
             Method::Bye | Method::Prack | Method::Update | Method::Info => {}

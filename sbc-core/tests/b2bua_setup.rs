@@ -329,15 +329,14 @@ fn relay_exhaustion_gets_503() {
 }
 
 #[test]
-fn require_100rel_is_refused_and_supported_100rel_is_not_passed() {
+fn require_100rel_is_accepted_and_the_callers_100rel_is_not_passed() {
     let mut h = Harness::new();
     let caller = Caller::invite_with("s13", Some(&caller_sdp()), "Require: 100rel\r\n");
     h.receive_message(self::caller(), &caller.message());
-    let refusal = h.response_to(CALLER, 420);
-    assert_eq!(
-        header(&Message::Response(refusal), "Unsupported").as_deref(),
-        Some("100rel")
-    );
+    // 100rel is terminated on each leg (RFC 3262 toward the caller: b2bua_prack.rs).
+    let invite = Message::Request(h.request_to(CALLEE, "INVITE"));
+    assert!(header(&invite, "Require").is_none());
+    assert_eq!(header(&invite, "Supported").as_deref(), Some("100rel"));
 
     let caller = Caller::invite_with("s14", Some(&caller_sdp()), "Supported: 100rel, timer\r\n");
     h.receive_message(self::caller(), &caller.message());

@@ -600,9 +600,9 @@ fn with_a_b2bua_options_lists_the_relayed_methods() {
     ));
     assert_eq!(
         header(&ok, &HeaderName::Allow),
-        "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+        "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK"
     );
-    assert_eq!(header(&ok, &HeaderName::Supported), "timer");
+    assert_eq!(header(&ok, &HeaderName::Supported), "timer, 100rel");
 }
 
 #[test]

@@ -106,7 +106,7 @@ impl B2bua {
         };
         let mut relayed = self.response_for(call, invite, Leg::A, response, true);
         body.attach(&mut relayed.headers, &mut relayed.body);
-        self.respond(now, layer, relayed);
+        self.provisional_to_caller(now, layer, call_ref, call, relayed);
     }
 
     /// PRACKs a reliable provisional response (RFC 3262 §7.2) on the early dialog it
@@ -180,7 +180,6 @@ impl B2bua {
         };
         let mut ok = self.response_for(call, &invite, Leg::A, response, true);
         body.attach(&mut ok.headers, &mut ok.body);
-        self.respond(now, layer, ok.clone());
         self.supervise_session(now, call_ref, call, &response.headers);
         if let Some(limit) = self.config.max_call_duration {
             self.arm(call_ref, call, CallTimer::MaxDuration, now + limit);
@@ -193,17 +192,8 @@ impl B2bua {
         } else {
             Some(callee_seq)
         };
-        let caller_seq = seq_of(&invite.headers);
-        self.wait_for_ack(
-            now,
-            layer,
-            call_ref,
-            call,
-            Leg::A,
-            caller_seq,
-            ok,
-            ack_other,
-        );
+        // Sent now, or held until the PRACK of a reliable 18x with SDP (RFC 3262 §3).
+        self.answer_caller(now, layer, call_ref, call, invite, ok, ack_other);
     }
 
     /// An attempt failed with `status` (a response, a timeout as 408, a transport error as

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::anchor::OriginState;
 use super::dialog::Dialog;
+use super::reliable::ReliableToCaller;
 use super::router::{HeaderFilter, Target};
 use crate::media::{Leg, MediaSessionId, RemoteMedia, StreamAddrs};
 use crate::sip::{Method, Request, Response};
@@ -147,6 +148,10 @@ pub(crate) enum CallTimer {
     /// A call being torn down checks that its transactions still live (their end is
     /// normally reported, but a report lost to a full event queue must not leak the call).
     Reap,
+    /// Retransmit our unacknowledged reliable provisional response to the caller.
+    RetransmitProvisional,
+    /// No PRACK came for it (RFC 3262 §3).
+    PrackTimeout,
 }
 
 /// One call.
@@ -172,6 +177,8 @@ pub(crate) struct Call {
     /// The call counts toward the call limit (until the caller has its final answer and
     /// the call is being torn down).
     pub holds_slot: bool,
+    /// RFC 3262 toward the caller, when its INVITE supports or requires 100rel.
+    pub reliable: Option<ReliableToCaller>,
 }
 
 impl Call {

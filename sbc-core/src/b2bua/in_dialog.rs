@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::call::{Call, CallRef, CallTimer, Exchange, Phase, Role};
 use super::headers::{self, Body};
 use super::outgoing::seq_of;
+use super::reliable;
 use super::setup::DEFAULT_MAX_FORWARDS;
 use super::{B2bua, SUPPORTED, add_product, count};
 use crate::media::Leg;
@@ -87,6 +88,10 @@ impl B2bua {
             }
             match (&request.method, &call.phase) {
                 (Method::Bye, _) => b2bua.on_bye(now, layer, call_ref, call, leg, &request),
+                // A PRACK of a response sent before a failure is still answered (RFC 3262).
+                (Method::Prack, _) => {
+                    b2bua.on_prack(now, layer, call_ref, call, leg, transaction, request);
+                }
                 (_, Phase::Cancelling { .. } | Phase::Ended) => {
                     b2bua.answer(
                         now,
@@ -118,7 +123,43 @@ impl B2bua {
         call: &mut Call,
         leg: Leg,
         transaction: TransactionId,
+        request: Request,
+    ) {
+        if request.method == Method::Invite && reliable::requires_100rel(&request) {
+            // Provisional responses to a re-INVITE are relayed unreliably (RFC 3261
+            // §8.2.2.3: 420 with Unsupported).
+            count(&mut self.stats.rejected, "reinvite_requires_100rel");
+            let mut refusal = request.make_response(StatusCode::BAD_EXTENSION, None, None);
+            refusal.headers.push(HeaderName::Unsupported, "100rel");
+            add_product(&self.config, &mut refusal.headers, HeaderName::Server);
+            return self.respond(now, layer, refusal);
+        }
+        let method = request.method.clone();
+        self.relay_as(
+            now,
+            layer,
+            call_ref,
+            call,
+            leg,
+            transaction,
+            request,
+            method,
+        );
+    }
+
+    /// Relays an in-dialog request from `leg` to the other leg as a `method` request (a
+    /// PRACK with an offer goes on as UPDATE: the other leg's PRACKs are our own).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn relay_as(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        call_ref: CallRef,
+        call: &mut Call,
+        leg: Leg,
+        transaction: TransactionId,
         mut request: Request,
+        method: Method,
     ) {
         let other = leg.other();
         let hops = match request.headers.max_forwards() {
@@ -156,15 +197,14 @@ impl B2bua {
             return self.answer(now, layer, &request, request_pending, "other_leg_not_ready");
         }
         let has_sdp = Body::is_sdp(&request.headers, &request.body);
-        let offers =
-            request.method == Method::Invite || (request.method == Method::Update && has_sdp);
+        let offers = method == Method::Invite || (method == Method::Update && has_sdp);
         if offers {
             if call.offer_pending_toward(leg)
                 || call
                     .ack_wait
                     .as_ref()
                     .is_some_and(|wait| wait.ack_other.is_some())
-                || (request.method == Method::Invite && matches!(call.phase, Phase::Setup { .. }))
+                || (method == Method::Invite && matches!(call.phase, Phase::Setup { .. }))
             {
                 return self.answer(now, layer, &request, request_pending, "glare");
             }
@@ -200,16 +240,16 @@ impl B2bua {
         let local = self.config.local_addr(dialog.protocol);
         let peer = dialog.peer;
         let branch = self.ids().branch(&call.leg(other).remote_target);
-        let mut out =
-            call.leg(other)
-                .request(request.method.clone(), seq, local, &branch, hops - 1);
+        let mut out = call
+            .leg(other)
+            .request(method.clone(), seq, local, &branch, hops - 1);
         headers::copy_passing(
             &request.headers,
             &mut out.headers,
             &*call.filter_toward(other),
             &SUPPORTED,
         );
-        if matches!(request.method, Method::Invite | Method::Update) {
+        if matches!(method, Method::Invite | Method::Update) {
             out.headers
                 .push(HeaderName::Allow, headers::ALLOWED_METHODS);
             if let Some(supported) = headers::supported_for(&request.headers, &SUPPORTED) {
@@ -238,7 +278,7 @@ impl B2bua {
         call.exchanges.push(Exchange {
             id,
             from: leg,
-            method: request.method.clone(),
+            method,
             request,
             sent_seq: seq,
             offer_in_request: has_sdp,

@@ -94,6 +94,7 @@ impl B2bua {
     ) {
         call.phase = Phase::Ended;
         call.ack_wait = None;
+        self.drop_held_answer(now, layer, call);
         self.release_slot(call, how);
         self.release_media(&mut call.media);
         self.timers.disarm_all(call_ref, call);
@@ -302,6 +303,9 @@ impl B2bua {
             }
             CallTimer::MaxDuration => self.hang_up(now, layer, call_ref, call, "max_duration"),
             CallTimer::Reap => self.reap(now, layer, call_ref, call),
+            CallTimer::RetransmitProvisional | CallTimer::PrackTimeout => {
+                self.on_reliable_timer(now, layer, call_ref, call, timer);
+            }
         }
     }
 }

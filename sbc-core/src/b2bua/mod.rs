@@ -132,9 +132,10 @@
 //! * `100rel` (RFC 3262) is terminated on the B-leg: our INVITE (when it carries an offer)
 //!   says `Supported: 100rel`, we PRACK the callee's reliable provisional responses
 //!   ourselves and relay them to the caller unreliably (an SDP answer in one is repeated
-//!   in the 2xx when the callee's 2xx has none). Toward the caller we send no reliable
-//!   provisional responses: its `100rel` is not passed on, and an INVITE that requires
-//!   it is refused `420` by the endpoint.
+//!   in the 2xx when the callee's 2xx has none). Toward a caller that supports or
+//!   requires it, early media (and, when required, every 18x) goes out reliably with our
+//!   own RSeq space, and the 2xx waits for the PRACK of an 18x with SDP (see
+//!   `reliable.rs`). The caller's `100rel` is never passed on.
 //!
 //! # Limits
 //!
@@ -154,6 +155,7 @@ mod in_dialog;
 mod lifetime;
 mod outgoing;
 mod relay;
+mod reliable;
 mod router;
 mod setup;
 mod strays;
@@ -179,6 +181,10 @@ use crate::transaction::{Event, Peer, Reliability, TransactionId, TransactionLay
 
 /// The option tags the B2BUA supports end to end.
 const SUPPORTED: [&str; 1] = ["timer"];
+
+/// The option tags the B2BUA supports: those it relays end to end, and `100rel`, which
+/// it terminates on each leg.
+const ADVERTISED: [&str; 2] = ["timer", "100rel"];
 
 /// How the B2BUA presents itself and its limits.
 #[derive(Clone, Debug)]
@@ -363,7 +369,7 @@ impl B2bua {
     /// The option tags the B2BUA supports (for the endpoint's `Supported` and `Require`
     /// checks).
     pub fn supported(&self) -> &'static [&'static str] {
-        &SUPPORTED
+        &ADVERTISED
     }
 
     /// The methods the B2BUA relays (for `Allow`).
@@ -381,7 +387,7 @@ impl B2bua {
                 .invite_cancelled_by(request)
                 .and_then(|invite| self.transactions.get(&invite))
                 .is_some_and(|&(_, role)| role == Role::CallerInvite),
-            Method::Bye | Method::Info | Method::Update | Method::Options => {
+            Method::Bye | Method::Info | Method::Update | Method::Options | Method::Prack => {
                 request.headers.to().is_ok_and(|to| to.tag().is_some())
             }
             _ => false,

@@ -128,6 +128,10 @@ impl B2bua {
         call: &mut Call,
         leg: Leg,
     ) {
+        if leg == Leg::A && call.reliable.as_ref().is_some_and(|r| r.holds_answer()) {
+            // The caller has no 2xx yet (held for a PRACK): it gets a failure instead.
+            return;
+        }
         let dialog = call.leg_mut(leg);
         let seq = dialog.next_cseq();
         let local = self.config.local_addr(dialog.protocol);

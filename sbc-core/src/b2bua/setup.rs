@@ -10,6 +10,7 @@ use super::call::{Attempt, Call, CallRef, Phase, Role};
 use super::dialog::Dialog;
 use super::headers::{self, Body};
 use super::outgoing::route_set;
+use super::reliable::ReliableToCaller;
 use super::router::{HeaderFilter, NoRoute, Target};
 use super::{B2bua, SUPPORTED, add_product, count};
 use crate::media::Leg;
@@ -142,6 +143,7 @@ impl B2bua {
             None => None,
         };
 
+        let reliable = ReliableToCaller::for_invite(&request, offer.is_some(), (self.random)());
         let mut stored = request;
         stored.body = Bytes::new();
         let mut remaining = targets.into_iter();
@@ -194,6 +196,7 @@ impl B2bua {
             session_interval: None,
             last_ack: None,
             holds_slot: true,
+            reliable,
         });
         self.track(transaction, call_ref, &mut call, Role::CallerInvite);
         self.track(attempt_transaction, call_ref, &mut call, Role::CalleeInvite);
