@@ -12,7 +12,11 @@ use crate::config::Config;
 use crate::server::{self, ServerContext};
 use crate::shutdown;
 use crate::status::ApplianceStatus;
+use crate::store::Store;
 use crate::tls_material;
+
+/// The store, shared by the admin API and the CDR writer; used from blocking threads.
+pub type SharedStore = Arc<std::sync::Mutex<Store>>;
 
 /// How long signalling may drain after a stop request before the process exits anyway.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,15 +28,49 @@ const ADMIN_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// failure (`Err`). Blocks the calling thread; starts its own tokio runtime.
 pub fn run(mut config: Config) -> anyhow::Result<()> {
     tls_material::prepare(&mut config).context("preparing TLS material")?;
+    let store = open_store(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sbc")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run_appliance(config))
+    runtime.block_on(run_appliance(config, store))
 }
 
-async fn run_appliance(config: Config) -> anyhow::Result<()> {
+/// The database file under the data directory.
+pub fn store_path(config: &Config) -> std::path::PathBuf {
+    config.data_dir.join("sbc.db")
+}
+
+/// Where the first start writes the admin API's bootstrap token.
+pub fn bootstrap_token_path(config: &Config) -> std::path::PathBuf {
+    config.data_dir.join("admin-token")
+}
+
+/// Opens (creating and migrating) the store, and on the first start writes the bootstrap
+/// admin token to a 0600 file and says where.
+fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let path = store_path(config);
+    let mut store =
+        Store::open(&path).with_context(|| format!("cannot open the store {}", path.display()))?;
+    let token_path = bootstrap_token_path(config);
+    match store
+        .bootstrap_token(&token_path)
+        .context("cannot create the bootstrap admin token")?
+    {
+        Some(written) => info!(
+            file = %written.display(),
+            "first start: a read-write admin API token was written to this file (mode 0600); \
+             use it as 'Authorization: Bearer <token>' and create narrower tokens with it"
+        ),
+        None => info!(store = %path.display(), "store opened"),
+    }
+    Ok(Arc::new(std::sync::Mutex::new(store)))
+}
+
+async fn run_appliance(config: Config, store: SharedStore) -> anyhow::Result<()> {
     let mut signals = shutdown::StopSignals::install().context("cannot install signal handlers")?;
     let status = Arc::new(ApplianceStatus::starting());
     let (trigger, stop) = shutdown::channel();
@@ -59,6 +97,7 @@ async fn run_appliance(config: Config) -> anyhow::Result<()> {
     let context = ServerContext {
         status: status.clone(),
         shutdown: stop,
+        store: store.clone(),
     };
     let mut signalling = tokio::spawn(server::run(config, context));
 

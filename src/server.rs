@@ -41,6 +41,8 @@ pub struct ServerContext {
     pub status: Arc<ApplianceStatus>,
     /// Resolves when SIGINT/SIGTERM asks the appliance to stop.
     pub shutdown: Shutdown,
+    /// Where call detail records go.
+    pub store: crate::appliance::SharedStore,
 }
 
 /// Binds every SIP listener, reports ready, and serves until a stop is requested.
