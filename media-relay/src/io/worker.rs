@@ -66,7 +66,6 @@ impl Command {
 #[derive(Debug)]
 struct SocketEntry {
     socket: UdpSocket,
-    state: UdpSocketState,
     session: usize,
     stream: usize,
     leg: Leg,
@@ -100,6 +99,8 @@ pub(crate) struct WorkerSetup {
     pub events: Sender<RelayEvent>,
     pub inactivity_timeout: Duration,
     pub gso: bool,
+    /// The batched-I/O state used with every socket of the worker.
+    pub offload: UdpSocketState,
 }
 
 #[derive(Debug)]
@@ -188,9 +189,10 @@ impl Worker {
             };
             let (session_slot, stream, leg, port) =
                 (entry.session, entry.stream, entry.leg, entry.port);
+            let io = &self.setup.offload;
             let received = self
                 .recv
-                .receive(|bufs, meta| entry.state.recv((&entry.socket).into(), bufs, meta));
+                .receive(|bufs, meta| io.recv((&entry.socket).into(), bufs, meta));
             let count = match received {
                 Ok(count) => count,
                 Err(_) => return, // WouldBlock (spurious readiness) or a transient error.
@@ -222,7 +224,7 @@ impl Worker {
                             };
                             if !self.send.has_room(datagram.len()) {
                                 Self::flush(
-                                    self.setup.gso,
+                                    &self.setup,
                                     &mut self.send,
                                     &self.sockets,
                                     &mut self.sessions,
@@ -249,7 +251,7 @@ impl Worker {
                 }
             }
             Self::flush(
-                self.setup.gso,
+                &self.setup,
                 &mut self.send,
                 &self.sockets,
                 &mut self.sessions,
@@ -262,7 +264,7 @@ impl Worker {
     }
 
     fn flush(
-        gso: bool,
+        setup: &WorkerSetup,
         send: &mut SendQueue,
         sockets: &Slab<SocketEntry>,
         sessions: &mut Slab<SessionEntry>,
@@ -271,12 +273,9 @@ impl Worker {
         if send.is_empty() {
             return;
         }
-        // All sockets of a worker share the same offload capabilities; ask the first one.
-        let max_segments = send
-            .first_token()
-            .and_then(|t| sockets.get(t))
-            .map_or(1, |s| s.state.max_gso_segments());
-        if !gso {
+        let io = &setup.offload;
+        let max_segments = io.max_gso_segments();
+        if !setup.gso {
             send.drain_by_socket(SEND_QUEUE, |run, addresses| {
                 let Some(first) = run.queued.first().copied() else {
                     return;
@@ -291,12 +290,7 @@ impl Worker {
                             src_ip: None,
                         };
                         counters.send_calls += 1;
-                        usize::from(
-                            socket
-                                .state
-                                .try_send((&socket.socket).into(), &transmit)
-                                .is_ok(),
-                        )
+                        usize::from(io.try_send((&socket.socket).into(), &transmit).is_ok())
                     }
                     Some(socket) => {
                         counters.send_calls += 1;
@@ -329,10 +323,7 @@ impl Worker {
                         src_ip: None,
                     };
                     counters.send_calls += 1;
-                    socket
-                        .state
-                        .try_send((&socket.socket).into(), &transmit)
-                        .is_ok()
+                    io.try_send((&socket.socket).into(), &transmit).is_ok()
                 }
                 None => false,
             };
@@ -459,8 +450,7 @@ impl Worker {
                 entry.rtp_ports.push(pair.rtp_port);
                 for (port, bound) in [(Port::Rtp, pair.rtp), (Port::Rtcp, pair.rtcp)] {
                     let socket_entry = SocketEntry {
-                        socket: bound.socket,
-                        state: bound.state,
+                        socket: bound,
                         session: slot,
                         stream: stream_index,
                         leg,
