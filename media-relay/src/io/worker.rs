@@ -21,6 +21,7 @@ use crate::io::slab::Slab;
 use crate::io::socket::{BoundPair, lock};
 use crate::packet::Port;
 use crate::pool::PortPool;
+use crate::rtcp;
 use crate::session::{RelaySession, Verdict};
 use crate::stats::{DropReason, SessionStats, WorkerStats};
 
@@ -110,6 +111,9 @@ pub(crate) struct Worker {
     sessions: Slab<SessionEntry>,
     by_id: HashMap<SessionId, usize>,
     recv: RecvBatch,
+    /// Where RTCP packets with SDES are rewritten before they are queued (a rewritten
+    /// packet can be up to twice as long as the 64 KiB a datagram can be).
+    rtcp_scratch: Box<[u8]>,
     send: SendQueue,
     counters: WorkerStats,
 }
@@ -128,6 +132,7 @@ impl Worker {
             sessions: Slab::new(),
             by_id: HashMap::new(),
             recv: RecvBatch::new(),
+            rtcp_scratch: vec![0u8; 2 * 65_536].into_boxed_slice(),
             send: SendQueue::new(),
             counters: WorkerStats::default(),
         })
@@ -214,7 +219,16 @@ impl Worker {
                             leg: to_leg,
                             port: to_port,
                             to,
+                            rtcp,
                         } => {
+                            let datagram = if rtcp && rtcp::has_sdes(datagram) {
+                                match rtcp::hide_sdes(datagram, &mut self.rtcp_scratch[..]) {
+                                    Some(len) => &self.rtcp_scratch[..len],
+                                    None => datagram,
+                                }
+                            } else {
+                                datagram
+                            };
                             let Some(from_token) = entry
                                 .tokens
                                 .get(stream)
