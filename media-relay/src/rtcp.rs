@@ -129,12 +129,16 @@ fn skip_chunk(chunk: &[u8]) -> Option<(u32, &[u8])> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
+    /// An SDES chunk as the tests write it: SSRC and (type, value) items.
+    type Chunk<'a> = (u32, &'a [(u8, &'a [u8])]);
+
     /// A receiver report with no blocks followed by an SDES with the chunks given as
     /// (ssrc, [(type, value)]).
-    fn compound(chunks: &[(u32, &[(u8, &[u8])])]) -> Vec<u8> {
+    fn compound(chunks: &[Chunk<'_>]) -> Vec<u8> {
         let mut packet = vec![0x80, 201, 0, 1, 0, 0, 0, 7];
         let mut sdes = vec![0x80 | chunks.len() as u8, SDES, 0, 0];
         for (ssrc, items) in chunks {
