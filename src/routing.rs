@@ -215,6 +215,7 @@ impl CallRouter for TableRouter {
                 addr: target.addr,
                 protocol: target.protocol,
                 server_name: target.server_name,
+                registered: None,
             })
             .collect();
         if targets.is_empty() {
