@@ -271,10 +271,30 @@ fn parse_nc(text: &[u8]) -> Option<u32> {
 }
 
 /// The `uri` parameter names the Request-URI (RFC 7616 §3.4.6); compared after trimming
-/// and case-insensitively, since clients print the same URI in different cases.
+/// and case-insensitively, since clients print the same URI in different cases, without
+/// URI parameters (clients drop or reorder `;transport=…`), and also without the user
+/// part, which some clients leave out (SIPp sends `sip:host:port`). The digest covers the
+/// `uri` as sent, and every answer is usable once (`nc`), so this leniency lets no
+/// answer be reused.
 fn uri_matches(given: &[u8], request_uri: &[u8]) -> bool {
-    given.trim_ascii().eq_ignore_ascii_case(request_uri)
-        || strip_scheme_params(given).eq_ignore_ascii_case(strip_scheme_params(request_uri))
+    let given = strip_scheme_params(given);
+    let request_uri = strip_scheme_params(request_uri);
+    given.eq_ignore_ascii_case(request_uri) || given.eq_ignore_ascii_case(&without_user(request_uri))
+}
+
+/// `sip:user@host` → `sip:host` (the URI unchanged when it has no user part).
+fn without_user(uri: &[u8]) -> Vec<u8> {
+    match (
+        uri.iter().position(|&b| b == b':'),
+        uri.iter().position(|&b| b == b'@'),
+    ) {
+        (Some(colon), Some(at)) if colon < at => {
+            let mut out = uri.get(..=colon).unwrap_or_default().to_vec();
+            out.extend_from_slice(uri.get(at + 1..).unwrap_or_default());
+            out
+        }
+        _ => uri.to_vec(),
+    }
 }
 
 /// The URI up to its parameters (clients drop or reorder `;transport=…`).

@@ -35,8 +35,10 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// A binding of `aor` to `contact` (its `expires` parameter dropped) on `source`'s
+    /// flow.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
+    pub fn new(
         aor: &str,
         contact: &NameAddr,
         source: Peer,
@@ -122,6 +124,7 @@ pub struct RegisteredContact {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BindingChange {
     Bound(Binding),
+    /// `contact` is the Contact as stored (a printed name-addr).
     Removed { aor: String, contact: String },
 }
 

@@ -314,8 +314,8 @@ impl Registrar {
             self.total -= 1;
             self.stats.unregistered += 1;
             self.changes.push_back(BindingChange::Removed {
+                contact: removed.contact.to_string(),
                 aor: removed.aor,
-                contact: removed.contact_text,
             });
         }
         if list.is_empty() {
@@ -338,8 +338,8 @@ impl Registrar {
             self.total -= 1;
             self.stats.unregistered += 1;
             self.changes.push_back(BindingChange::Removed {
+                contact: removed.contact.to_string(),
                 aor: removed.aor,
-                contact: removed.contact_text,
             });
         }
         Ok(())
@@ -378,7 +378,7 @@ impl Registrar {
                 if !live {
                     lapsed.push(BindingChange::Removed {
                         aor: binding.aor.clone(),
-                        contact: binding.contact_text.clone(),
+                        contact: binding.contact.to_string(),
                     });
                 }
                 live
