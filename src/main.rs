@@ -149,9 +149,13 @@ fn user_command(config: &Config, command: &UserCommand) -> anyhow::Result<String
     let change = sbc::store::Change::new("cli", None);
     if *replace {
         store.set_password(username, &realm, &password, &change)?;
-        Ok(format!("password of {username}@{realm} replaced (a running sbc picks it up at its next start or credential reload)"))
+        Ok(format!(
+            "password of {username}@{realm} replaced (a running sbc picks it up at its next start or credential reload)"
+        ))
     } else {
         store.create_user(username, &realm, &password, serde_json::json!({}), &change)?;
-        Ok(format!("user {username}@{realm} created (a running sbc picks it up at its next start or credential reload)"))
+        Ok(format!(
+            "user {username}@{realm} created (a running sbc picks it up at its next start or credential reload)"
+        ))
     }
 }

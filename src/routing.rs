@@ -183,12 +183,9 @@ impl TableRouter {
         let table = Arc::clone(&self.updates.borrow_and_update());
         // DNS and up/down updates keep the trunks; a replaced configuration may not.
         let same_trunks = table.trunks().count() == self.table.trunks().count()
-            && table
-                .trunks()
-                .zip(self.table.trunks())
-                .all(|(new, old)| {
-                    new.id == old.id && new.headers == old.headers && new.trusted == old.trusted
-                });
+            && table.trunks().zip(self.table.trunks()).all(|(new, old)| {
+                new.id == old.id && new.headers == old.headers && new.trusted == old.trusted
+            });
         if !same_trunks {
             self.filters = filters_of(&table);
         }

@@ -55,7 +55,12 @@ impl CredentialSnapshot {
                 DigestAlgorithm::Sha256 => Algorithm::Sha256,
                 DigestAlgorithm::Sha512_256 => Algorithm::Sha512_256,
             };
-            table.insert(&credential.realm, &credential.username, algorithm, credential.ha1);
+            table.insert(
+                &credential.realm,
+                &credential.username,
+                algorithm,
+                credential.ha1,
+            );
         }
         let users = table.users();
         *self.table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
@@ -127,7 +132,8 @@ impl TrunkDirectory for ConfigTrunks {
         self.trunks
             .iter()
             .find(|(networks, acl, _)| {
-                networks.iter().any(|net| net.contains(ip)) && !acl.deny.iter().any(|net| net.contains(ip))
+                networks.iter().any(|net| net.contains(ip))
+                    && !acl.deny.iter().any(|net| net.contains(ip))
             })
             .map(|(_, _, policy)| policy.clone())
     }
@@ -147,11 +153,14 @@ pub fn gate_config(config: &Config) -> GateConfig {
                 trunks_only: listener.trunks_only,
             })
             .collect(),
-        rates: security.rate_limits.enabled.then(|| sbc_core::policy::RateLimits {
-            register: security.rate_limits.register.into(),
-            invite: security.rate_limits.invite.into(),
-            other: security.rate_limits.other.into(),
-        }),
+        rates: security
+            .rate_limits
+            .enabled
+            .then(|| sbc_core::policy::RateLimits {
+                register: security.rate_limits.register.into(),
+                invite: security.rate_limits.invite.into(),
+                other: security.rate_limits.other.into(),
+            }),
         max_sources: security.max_tracked_sources,
         scanner_user_agents: security
             .scanner_user_agents
@@ -220,7 +229,10 @@ fn binding_of(registration: &Registration, now: Instant, now_ms: i64) -> Option<
     };
     // A UDP flow (the listener socket) survives a restart; a connection does not.
     let flow = match protocol {
-        Protocol::Udp => registration.flow.as_deref().and_then(|flow| flow.parse().ok()),
+        Protocol::Udp => registration
+            .flow
+            .as_deref()
+            .and_then(|flow| flow.parse().ok()),
         _ => None,
     };
     let left = u64::try_from(registration.expires_at.saturating_sub(now_ms)).ok()?;
@@ -238,7 +250,11 @@ fn binding_of(registration: &Registration, now: Instant, now_ms: i64) -> Option<
         &contact,
         peer,
         protocol,
-        registration.path.iter().map(|p| bytes::Bytes::from(p.clone())).collect(),
+        registration
+            .path
+            .iter()
+            .map(|p| bytes::Bytes::from(p.clone()))
+            .collect(),
         registration.user_agent.clone().map(bytes::Bytes::from),
         bytes::Bytes::from(registration.call_id.clone()),
         registration.cseq,
@@ -406,7 +422,9 @@ pub fn restore_bans(store: &Store, gate: &mut Gate, now: Instant) -> anyhow::Res
             };
             let duration = match ban.expires_at {
                 Some(at) if at <= now_ms => continue,
-                Some(at) => Some(Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0))),
+                Some(at) => Some(Duration::from_millis(
+                    u64::try_from(at - now_ms).unwrap_or(0),
+                )),
                 None => None,
             };
             if gate.ban(now, network, &ban.reason, duration) {
@@ -414,7 +432,9 @@ pub fn restore_bans(store: &Store, gate: &mut Gate, now: Instant) -> anyhow::Res
             }
         }
         match bans.next_cursor {
-            Some(cursor) => page = crate::store::PageRequest::after(cursor, crate::store::MAX_PAGE_LIMIT),
+            Some(cursor) => {
+                page = crate::store::PageRequest::after(cursor, crate::store::MAX_PAGE_LIMIT)
+            }
             None => break,
         }
     }
@@ -428,7 +448,9 @@ pub fn handle_gate_input(gate: &mut Gate, input: GateInput, now: Instant) {
             tracing::debug!(%source, reason, "authentication failed");
             gate.handle_auth_failure(now, source);
         }
-        GateInput::Policy(PolicyEvent::Authenticated { source }) => gate.handle_auth_success(source),
+        GateInput::Policy(PolicyEvent::Authenticated { source }) => {
+            gate.handle_auth_success(source)
+        }
         GateInput::Request(GateRequest::Stats(reply)) => {
             let _ = reply.send(gate.stats());
         }

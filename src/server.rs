@@ -30,11 +30,11 @@ use crate::media::RelayAnchor;
 use crate::outbound::Outbound;
 use crate::routing::{self, TableRouter};
 use crate::security;
+use crate::shutdown::Shutdown;
+use crate::status::ApplianceStatus;
 use sbc_core::auth::Authenticator;
 use sbc_core::policy::{Admission as GateAdmission, Arrival, Boundary, Gate};
 use sbc_core::registrar::LocatingRouter;
-use crate::shutdown::Shutdown;
-use crate::status::ApplianceStatus;
 
 use std::sync::Arc;
 
@@ -74,7 +74,10 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
 
     // Edge security: credentials in memory, the shared registrar, the admission gate.
     let (credentials, registrar, mut gate) = {
-        let store = context.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let store = context
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let credentials = security::CredentialSnapshot::load(&store)?;
         let registrar = security::new_registrar(&config);
         let restored = security::restore_registrations(&store, &registrar)?;
@@ -363,10 +366,12 @@ async fn dispatch(
                 }
             },
         };
-        match admission
-            .gate
-            .admit(Instant::now(), &message.bytes, message.source, message.local)
-        {
+        match admission.gate.admit(
+            Instant::now(),
+            &message.bytes,
+            message.source,
+            message.local,
+        ) {
             GateAdmission::Pass => {}
             GateAdmission::Drop(_) => {
                 security::persist_gate_events(&mut admission.gate, &admission.store);

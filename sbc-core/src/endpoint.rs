@@ -63,10 +63,10 @@ use bytes::Bytes;
 
 use crate::b2bua::B2bua;
 use crate::media::MediaSessionId;
-use crate::policy::{Arrival, Boundary, Origin, PolicyEvent, PolicyStats, Verdict};
-use crate::registrar;
 use crate::net::{Destination, FlowId, Protocol, Target};
+use crate::policy::{Arrival, Boundary, Origin, PolicyEvent, PolicyStats, Verdict};
 use crate::probes::Prober;
+use crate::registrar;
 use crate::routing::{RoutingTable, TargetChange};
 use crate::sip::parse::{ParseError, parse_message, salvage_for_response};
 use crate::sip::{HeaderName, Headers, Host, Message, Method, Request, Response, StatusCode, Uri};
@@ -226,7 +226,13 @@ impl Endpoint {
 
     /// [`Endpoint::handle_inbound`] with what the transport knows of how it arrived (TLS,
     /// client certificate), which the policy needs for trunks that require TLS.
-    pub fn handle_inbound_from(&mut self, now: Instant, bytes: Bytes, source: Peer, arrival: Arrival) {
+    pub fn handle_inbound_from(
+        &mut self,
+        now: Instant,
+        bytes: Bytes,
+        source: Peer,
+        arrival: Arrival,
+    ) {
         self.arrival = Some(arrival);
         self.receive(now, bytes, source);
         self.arrival = None;
@@ -457,7 +463,13 @@ impl Endpoint {
                         if let Some(b2bua) = self.b2bua.as_mut()
                             && b2bua.takes(&request, &self.layer)
                         {
-                            b2bua.handle_request(now, &mut self.layer, transaction, request, source);
+                            b2bua.handle_request(
+                                now,
+                                &mut self.layer,
+                                transaction,
+                                request,
+                                source,
+                            );
                             return;
                         }
                         self.serve(&request)
@@ -596,8 +608,13 @@ impl Endpoint {
         else {
             return request.make_response(StatusCode::BAD_REQUEST, None, Some(&tag));
         };
-        let outcome =
-            registrar::lock(registrar).handle_register(now, request, &aor, source, arrival.protocol);
+        let outcome = registrar::lock(registrar).handle_register(
+            now,
+            request,
+            &aor,
+            source,
+            arrival.protocol,
+        );
         match outcome {
             Ok(bindings) => {
                 let mut response = request.make_response(StatusCode::OK, None, Some(&tag));
@@ -626,12 +643,15 @@ impl Endpoint {
                         Protocol::Tcp => ";transport=tcp",
                         Protocol::Tls => ";transport=tls",
                     };
-                    response
-                        .headers
-                        .push(HeaderName::ServiceRoute, format!("<sip:{local}{transport};lr>"));
+                    response.headers.push(
+                        HeaderName::ServiceRoute,
+                        format!("<sip:{local}{transport};lr>"),
+                    );
                 }
                 // RFC 5626 §6: an outbound registration is confirmed with Require.
-                let outbound = bindings.iter().any(|b| b.reg_id.is_some() && b.source == source.remote);
+                let outbound = bindings
+                    .iter()
+                    .any(|b| b.reg_id.is_some() && b.source == source.remote);
                 if outbound && supports("outbound") {
                     response.headers.push(HeaderName::Require, "outbound");
                 }

@@ -194,7 +194,9 @@ pub enum ProblemKind {
     UnknownTrunk(String),
     #[error("an empty criterion matches everything: remove it instead")]
     EmptyCriterion,
-    #[error("{0:?} is not an IP address or CIDR network (e.g. \"192.0.2.0/24\", \"2001:db8::/32\")")]
+    #[error(
+        "{0:?} is not an IP address or CIDR network (e.g. \"192.0.2.0/24\", \"2001:db8::/32\")"
+    )]
     InvalidNetwork(String),
     #[error("unknown digest algorithm {0:?}: expected \"MD5\", \"SHA-256\" or \"SHA-512-256\"")]
     UnknownAlgorithm(String),

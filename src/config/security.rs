@@ -176,7 +176,11 @@ pub struct AclConfig {
 impl AclConfig {
     /// The ACL (entries that do not parse are skipped; validation reports them).
     pub fn acl(&self) -> Acl {
-        let parse = |list: &[String]| list.iter().filter_map(|text| text.parse::<Cidr>().ok()).collect();
+        let parse = |list: &[String]| {
+            list.iter()
+                .filter_map(|text| text.parse::<Cidr>().ok())
+                .collect()
+        };
         Acl {
             allow: parse(&self.allow),
             deny: parse(&self.deny),
@@ -201,19 +205,31 @@ impl AclConfig {
 }
 
 /// Problems of `[auth]`, `[registrar]` and `[security]`.
-pub fn problems(auth: &AuthConfig, registrar: &RegistrarSettings, security: &SecurityConfig) -> Vec<(String, ProblemKind)> {
+pub fn problems(
+    auth: &AuthConfig,
+    registrar: &RegistrarSettings,
+    security: &SecurityConfig,
+) -> Vec<(String, ProblemKind)> {
     let mut problems = Vec::new();
     let realm_ok = |realm: &str| {
         !realm.is_empty()
             && realm.len() <= 253
-            && realm.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+            && realm
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
     };
     if !realm_ok(&auth.realm) {
-        problems.push(("auth.realm".into(), ProblemKind::InvalidRealm(auth.realm.clone())));
+        problems.push((
+            "auth.realm".into(),
+            ProblemKind::InvalidRealm(auth.realm.clone()),
+        ));
     }
     for (index, domain) in auth.domains.iter().enumerate() {
         if !realm_ok(domain) {
-            problems.push((format!("auth.domains[{index}]"), ProblemKind::InvalidRealm(domain.clone())));
+            problems.push((
+                format!("auth.domains[{index}]"),
+                ProblemKind::InvalidRealm(domain.clone()),
+            ));
         }
     }
     if auth.algorithms.is_empty() {
@@ -221,7 +237,10 @@ pub fn problems(auth: &AuthConfig, registrar: &RegistrarSettings, security: &Sec
     }
     for (index, name) in auth.algorithms.iter().enumerate() {
         if Algorithm::from_name(name.as_bytes()).is_none() {
-            problems.push((format!("auth.algorithms[{index}]"), ProblemKind::UnknownAlgorithm(name.clone())));
+            problems.push((
+                format!("auth.algorithms[{index}]"),
+                ProblemKind::UnknownAlgorithm(name.clone()),
+            ));
         }
     }
     let mut range = |key: &str, value: u64, min: u64, max: u64| {
@@ -229,24 +248,84 @@ pub fn problems(auth: &AuthConfig, registrar: &RegistrarSettings, security: &Sec
             problems.push((key.to_owned(), ProblemKind::OutOfRange { value, min, max }));
         }
     };
-    range("auth.nonce_lifetime_secs", auth.nonce_lifetime_secs, 10, 86_400);
-    range("registrar.min_expires_secs", registrar.min_expires_secs, 1, 86_400);
-    range("registrar.max_expires_secs", registrar.max_expires_secs, 1, 604_800);
-    range("registrar.default_expires_secs", registrar.default_expires_secs, 1, 604_800);
-    range("registrar.max_bindings_per_user", registrar.max_bindings_per_user as u64, 1, 100);
-    range("registrar.max_bindings", registrar.max_bindings as u64, 1, 10_000_000);
+    range(
+        "auth.nonce_lifetime_secs",
+        auth.nonce_lifetime_secs,
+        10,
+        86_400,
+    );
+    range(
+        "registrar.min_expires_secs",
+        registrar.min_expires_secs,
+        1,
+        86_400,
+    );
+    range(
+        "registrar.max_expires_secs",
+        registrar.max_expires_secs,
+        1,
+        604_800,
+    );
+    range(
+        "registrar.default_expires_secs",
+        registrar.default_expires_secs,
+        1,
+        604_800,
+    );
+    range(
+        "registrar.max_bindings_per_user",
+        registrar.max_bindings_per_user as u64,
+        1,
+        100,
+    );
+    range(
+        "registrar.max_bindings",
+        registrar.max_bindings as u64,
+        1,
+        10_000_000,
+    );
     range("security.ban_secs", security.ban_secs, 1, 31_536_000);
-    range("security.failure_window_secs", security.failure_window_secs, 1, 86_400);
-    range("security.max_tracked_sources", security.max_tracked_sources as u64, 100, 10_000_000);
-    range("security.max_bans", security.max_bans as u64, 10, 10_000_000);
-    range("security.overload_retry_after_secs", security.overload_retry_after_secs, 1, 3600);
+    range(
+        "security.failure_window_secs",
+        security.failure_window_secs,
+        1,
+        86_400,
+    );
+    range(
+        "security.max_tracked_sources",
+        security.max_tracked_sources as u64,
+        100,
+        10_000_000,
+    );
+    range(
+        "security.max_bans",
+        security.max_bans as u64,
+        10,
+        10_000_000,
+    );
+    range(
+        "security.overload_retry_after_secs",
+        security.overload_retry_after_secs,
+        1,
+        3600,
+    );
     for (name, rate) in [
         ("register", security.rate_limits.register),
         ("invite", security.rate_limits.invite),
         ("other", security.rate_limits.other),
     ] {
-        range(&format!("security.rate_limits.{name}.burst"), u64::from(rate.burst), 1, 1_000_000);
-        range(&format!("security.rate_limits.{name}.per_second"), u64::from(rate.per_second), 1, 1_000_000);
+        range(
+            &format!("security.rate_limits.{name}.burst"),
+            u64::from(rate.burst),
+            1,
+            1_000_000,
+        );
+        range(
+            &format!("security.rate_limits.{name}.per_second"),
+            u64::from(rate.per_second),
+            1,
+            1_000_000,
+        );
     }
     if registrar.min_expires_secs > registrar.max_expires_secs {
         problems.push((

@@ -455,7 +455,8 @@ fn check_security(config: &Config, problems: &mut Problems) {
             problems.push(key, kind);
         }
     }
-    for (key, kind) in super::security::problems(&config.auth, &config.registrar, &config.security) {
+    for (key, kind) in super::security::problems(&config.auth, &config.registrar, &config.security)
+    {
         problems.push(key, kind);
     }
 }

@@ -3,10 +3,10 @@
 
 use rusqlite::params;
 
+use super::Store;
 use super::error::StoreResult;
 use super::registrations::Registration;
 use super::users::DigestAlgorithm;
-use super::Store;
 
 /// One stored HA1.
 #[derive(Debug, Clone, PartialEq, Eq)]

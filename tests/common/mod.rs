@@ -263,8 +263,29 @@ pub struct Sbc {
 impl Sbc {
     /// Write the configuration, start the binary and wait until `GET /ready` answers 200.
     pub fn start(config: SbcConfig) -> Sbc {
+        Sbc::start_with_users(config, &[])
+    }
+
+    /// [`Sbc::start`] after creating digest users `(username, password)` in the realm of
+    /// the configuration, with `sbc user add` (as an operator would).
+    pub fn start_with_users(config: SbcConfig, users: &[(&str, &str)]) -> Sbc {
         let directory = tempfile::tempdir().expect("temporary directory");
         fs::write(directory.path().join("sbc.toml"), config.toml()).expect("write config");
+        for (user, password) in users {
+            let added = run_bounded(
+                Command::new(sbc_binary())
+                    .arg("--config")
+                    .arg(directory.path().join("sbc.toml"))
+                    .args(["user", "add", user])
+                    .env("SBC_PASSWORD", password),
+                Duration::from_secs(20),
+            );
+            assert!(
+                added.succeeded(),
+                "sbc user add {user}: {}",
+                added.describe()
+            );
+        }
         let log_path = directory.path().join("sbc.log");
         let mut sbc = Sbc {
             config,

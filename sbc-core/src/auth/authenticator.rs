@@ -192,9 +192,9 @@ impl Authenticator {
         let Some(nc) = parse_nc(nc_text) else {
             return Check::Failed(AuthFailure::Malformed);
         };
-        let nonce_state =
-            self.mint
-                .check(now, &answer.nonce, client, self.config.nonce_lifetime);
+        let nonce_state = self
+            .mint
+            .check(now, &answer.nonce, client, self.config.nonce_lifetime);
         if nonce_state == NonceCheck::Invalid {
             return Check::Failed(AuthFailure::BadNonce);
         }
@@ -279,7 +279,8 @@ fn parse_nc(text: &[u8]) -> Option<u32> {
 fn uri_matches(given: &[u8], request_uri: &[u8]) -> bool {
     let given = strip_scheme_params(given);
     let request_uri = strip_scheme_params(request_uri);
-    given.eq_ignore_ascii_case(request_uri) || given.eq_ignore_ascii_case(&without_user(request_uri))
+    given.eq_ignore_ascii_case(request_uri)
+        || given.eq_ignore_ascii_case(&without_user(request_uri))
 }
 
 /// `sip:user@host` → `sip:host` (the URI unchanged when it has no user part).
@@ -299,7 +300,10 @@ fn without_user(uri: &[u8]) -> Vec<u8> {
 
 /// The URI up to its parameters (clients drop or reorder `;transport=…`).
 fn strip_scheme_params(uri: &[u8]) -> &[u8] {
-    let end = uri.iter().position(|&b| b == b';' || b == b'?').unwrap_or(uri.len());
+    let end = uri
+        .iter()
+        .position(|&b| b == b';' || b == b'?')
+        .unwrap_or(uri.len());
     uri.get(..end).unwrap_or(uri).trim_ascii()
 }
 

@@ -82,7 +82,10 @@ impl DigestResponse {
                 .iter()
                 .position(|&b| b == b'=')
                 .ok_or(ParseDigestError::Malformed)?;
-            let name = rest.get(..eq).ok_or(ParseDigestError::Malformed)?.trim_ascii();
+            let name = rest
+                .get(..eq)
+                .ok_or(ParseDigestError::Malformed)?
+                .trim_ascii();
             if name.is_empty() || !name.iter().all(|b| is_token(*b)) {
                 return Err(ParseDigestError::Malformed);
             }
@@ -127,7 +130,18 @@ impl DigestResponse {
                 *place = Some(Bytes::from(field));
             }
         }
-        let [username, realm, nonce, uri, response, algorithm, cnonce, opaque, qop, nc] = fields;
+        let [
+            username,
+            realm,
+            nonce,
+            uri,
+            response,
+            algorithm,
+            cnonce,
+            opaque,
+            qop,
+            nc,
+        ] = fields;
         let required = |field: Option<Bytes>| field.ok_or(ParseDigestError::MissingParam);
         Ok(DigestResponse {
             username: required(username)?,

@@ -89,7 +89,13 @@ impl NonceMint {
     }
 
     /// Checks `nonce` as received from `client` at `now`.
-    pub fn check(&self, now: Instant, nonce: &[u8], client: IpAddr, lifetime: Duration) -> NonceCheck {
+    pub fn check(
+        &self,
+        now: Instant,
+        nonce: &[u8],
+        client: IpAddr,
+        lifetime: Duration,
+    ) -> NonceCheck {
         let Some(raw) = unhex::<RAW_LEN>(nonce) else {
             return NonceCheck::Invalid;
         };
@@ -205,7 +211,8 @@ impl ReplayTable {
         while self.seen.len() >= self.capacity {
             match self.seen.pop_first() {
                 Some(((evicted, _), _)) => {
-                    self.forgotten_up_to = Some(self.forgotten_up_to.map_or(evicted, |up| up.max(evicted)));
+                    self.forgotten_up_to =
+                        Some(self.forgotten_up_to.map_or(evicted, |up| up.max(evicted)));
                 }
                 None => break,
             }
@@ -236,18 +243,35 @@ mod tests {
             mint.check(later, nonce.as_bytes(), phone, life),
             NonceCheck::Fresh { age, .. } if age == Duration::from_secs(60)
         ));
-        assert_eq!(mint.check(later, nonce.as_bytes(), other, life), NonceCheck::Invalid);
         assert_eq!(
-            mint.check(epoch + Duration::from_secs(302), nonce.as_bytes(), phone, life),
+            mint.check(later, nonce.as_bytes(), other, life),
+            NonceCheck::Invalid
+        );
+        assert_eq!(
+            mint.check(
+                epoch + Duration::from_secs(302),
+                nonce.as_bytes(),
+                phone,
+                life
+            ),
             NonceCheck::Stale
         );
         let other_shard = NonceMint::new(&[7; 32], epoch, 2);
-        assert_eq!(other_shard.check(later, nonce.as_bytes(), phone, life), NonceCheck::Stale);
+        assert_eq!(
+            other_shard.check(later, nonce.as_bytes(), phone, life),
+            NonceCheck::Stale
+        );
         let other_key = NonceMint::new(&[8; 32], epoch, 1);
-        assert_eq!(other_key.check(later, nonce.as_bytes(), phone, life), NonceCheck::Invalid);
+        assert_eq!(
+            other_key.check(later, nonce.as_bytes(), phone, life),
+            NonceCheck::Invalid
+        );
         let mut tampered = nonce.into_bytes();
         tampered[3] = if tampered[3] == b'0' { b'1' } else { b'0' };
-        assert_eq!(mint.check(later, &tampered, phone, life), NonceCheck::Invalid);
+        assert_eq!(
+            mint.check(later, &tampered, phone, life),
+            NonceCheck::Invalid
+        );
         assert_eq!(mint.check(later, b"zz", phone, life), NonceCheck::Invalid);
     }
 

@@ -375,7 +375,10 @@ impl B2bua {
                     Reliability::Unreliable
                 },
                 // A registered user is reached on its registered flow only.
-                flow: target.registered.as_ref().and_then(|registered| registered.flow),
+                flow: target
+                    .registered
+                    .as_ref()
+                    .and_then(|registered| registered.flow),
             },
             protocol: target.protocol,
             secure,

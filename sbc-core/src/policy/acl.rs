@@ -92,9 +92,7 @@ impl fmt::Display for Cidr {
 
 fn canonical(address: IpAddr) -> IpAddr {
     match address {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -158,7 +156,10 @@ mod tests {
         assert!(all.contains("203.0.113.5".parse().unwrap()));
         assert!("192.0.2.1/33".parse::<Cidr>().is_err());
         assert!("nonsense".parse::<Cidr>().is_err());
-        assert_eq!("2001:db8::1".parse::<Cidr>().unwrap().to_string(), "2001:db8::1");
+        assert_eq!(
+            "2001:db8::1".parse::<Cidr>().unwrap().to_string(),
+            "2001:db8::1"
+        );
     }
 
     #[test]

@@ -66,7 +66,13 @@ impl BanTable {
     /// Bans `network` (a host or a network) for `reason` until `until`. A full table
     /// makes room by dropping the ban that would lapse first; `false` when no room can
     /// be made (every ban is permanent).
-    pub fn insert(&mut self, now: Instant, network: Cidr, reason: &str, until: Option<Instant>) -> bool {
+    pub fn insert(
+        &mut self,
+        now: Instant,
+        network: Cidr,
+        reason: &str,
+        until: Option<Instant>,
+    ) -> bool {
         self.expire(now);
         self.remove(network);
         if self.len() >= self.capacity {
@@ -157,11 +163,26 @@ mod tests {
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let c: IpAddr = "192.0.2.3".parse().unwrap();
-        assert!(bans.insert(now, Cidr::host(a), "scanner", Some(now + Duration::from_secs(10))));
-        assert!(bans.insert(now, Cidr::host(b), "auth_failures", Some(now + Duration::from_secs(20))));
+        assert!(bans.insert(
+            now,
+            Cidr::host(a),
+            "scanner",
+            Some(now + Duration::from_secs(10))
+        ));
+        assert!(bans.insert(
+            now,
+            Cidr::host(b),
+            "auth_failures",
+            Some(now + Duration::from_secs(20))
+        ));
         assert!(bans.hit(now, a));
         // Full: the ban that lapses first makes room.
-        assert!(bans.insert(now, Cidr::host(c), "scanner", Some(now + Duration::from_secs(30))));
+        assert!(bans.insert(
+            now,
+            Cidr::host(c),
+            "scanner",
+            Some(now + Duration::from_secs(30))
+        ));
         assert!(!bans.hit(now, a));
         assert!(bans.hit(now, b));
         assert_eq!(bans.get(Cidr::host(b)).unwrap().hits, 1);

@@ -129,8 +129,13 @@ pub enum Verdict {
 /// What the binary must hear about: authentication outcomes feed the gate's bans.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PolicyEvent {
-    AuthFailed { source: IpAddr, reason: &'static str },
-    Authenticated { source: IpAddr },
+    AuthFailed {
+        source: IpAddr,
+        reason: &'static str,
+    },
+    Authenticated {
+        source: IpAddr,
+    },
 }
 
 /// What the boundary decided, by stable reason name.
@@ -233,7 +238,13 @@ impl Boundary {
             _ => None,
         });
         match host {
-            Some(host) if self.config.domains.iter().any(|d| d.eq_ignore_ascii_case(&host)) => {
+            Some(host)
+                if self
+                    .config
+                    .domains
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(&host)) =>
+            {
                 host
             }
             _ => self.config.realm.clone(),
@@ -242,7 +253,13 @@ impl Boundary {
 
     /// Decides on `request` (a new server transaction's request) from `source`, and
     /// rewrites its identity headers for what lies behind the boundary.
-    pub fn inspect(&mut self, now: Instant, request: &mut Request, source: Peer, arrival: Arrival) -> Verdict {
+    pub fn inspect(
+        &mut self,
+        now: Instant,
+        request: &mut Request,
+        source: Peer,
+        arrival: Arrival,
+    ) -> Verdict {
         let verdict = self.decide(now, request, source, arrival);
         match &verdict {
             Verdict::Admit(admitted) => {
@@ -262,7 +279,13 @@ impl Boundary {
         verdict
     }
 
-    fn decide(&mut self, now: Instant, request: &mut Request, source: Peer, arrival: Arrival) -> Verdict {
+    fn decide(
+        &mut self,
+        now: Instant,
+        request: &mut Request,
+        source: Peer,
+        arrival: Arrival,
+    ) -> Verdict {
         let in_dialog = request.headers.to().is_ok_and(|to| to.tag().is_some());
         let trunk = self.trunks.trunk_of(source.remote);
         if let Some(trunk) = &trunk {
@@ -321,7 +344,11 @@ impl Boundary {
         let (credentials_header, status, challenge_header) = if request.method == Method::Register {
             (HeaderName::Authorization, 401, HeaderName::WwwAuthenticate)
         } else {
-            (HeaderName::ProxyAuthorization, 407, HeaderName::ProxyAuthenticate)
+            (
+                HeaderName::ProxyAuthorization,
+                407,
+                HeaderName::ProxyAuthenticate,
+            )
         };
         let client = source.remote.ip();
         let check = self.authenticator.check(
@@ -371,7 +398,13 @@ impl Boundary {
             reason: "overload",
             headers: vec![(
                 HeaderName::Other("Retry-After".into()),
-                Bytes::from(self.config.overload_retry_after.as_secs().max(1).to_string()),
+                Bytes::from(
+                    self.config
+                        .overload_retry_after
+                        .as_secs()
+                        .max(1)
+                        .to_string(),
+                ),
             )],
         }
     }

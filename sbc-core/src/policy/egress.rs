@@ -64,7 +64,11 @@ impl Privacy {
     }
 }
 
-const IDENTITY_HEADERS: [&str; 3] = ["P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID"];
+const IDENTITY_HEADERS: [&str; 3] = [
+    "P-Asserted-Identity",
+    "P-Preferred-Identity",
+    "Remote-Party-ID",
+];
 const PERSONAL_HEADERS: [&str; 7] = [
     "Call-Info",
     "Organization",

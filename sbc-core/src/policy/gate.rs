@@ -80,7 +80,10 @@ impl Default for GateConfig {
             listeners: Vec::new(),
             rates: Some(RateLimits::default()),
             max_sources: 100_000,
-            scanner_user_agents: SCANNER_USER_AGENTS.iter().map(|s| (*s).to_owned()).collect(),
+            scanner_user_agents: SCANNER_USER_AGENTS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             ban_duration: Duration::from_secs(3600),
             max_auth_failures: 5,
             failure_window: Duration::from_secs(300),
@@ -177,7 +180,13 @@ impl Gate {
     }
 
     /// Decides on one received message (see the module docs).
-    pub fn admit(&mut self, now: Instant, bytes: &[u8], source: SocketAddr, local: SocketAddr) -> Admission {
+    pub fn admit(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        source: SocketAddr,
+        local: SocketAddr,
+    ) -> Admission {
         let verdict = self.decide(now, bytes, source.ip(), local);
         match verdict {
             Admission::Pass => self.stats.passed += 1,
@@ -240,8 +249,7 @@ impl Gate {
             return;
         }
         let window = self.config.failure_window;
-        if !self.failures.contains_key(&source) && self.failures.len() >= self.config.max_sources
-        {
+        if !self.failures.contains_key(&source) && self.failures.len() >= self.config.max_sources {
             self.failures
                 .retain(|_, (_, start)| now.saturating_duration_since(*start) < window);
             if self.failures.len() >= self.config.max_sources {
@@ -285,7 +293,13 @@ impl Gate {
 
     /// Bans `network` (an operator's ban, or one loaded from the store): `duration`
     /// from now, or until lifted.
-    pub fn ban(&mut self, now: Instant, network: Cidr, reason: &str, duration: Option<Duration>) -> bool {
+    pub fn ban(
+        &mut self,
+        now: Instant,
+        network: Cidr,
+        reason: &str,
+        duration: Option<Duration>,
+    ) -> bool {
         let added = self
             .bans
             .insert(now, network, reason, duration.map(|d| now + d));

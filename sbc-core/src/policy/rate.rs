@@ -142,8 +142,7 @@ impl SourceLimiter {
             self.sweep(now);
         }
         let limits = self.limits;
-        let buckets = if self.sources.len() < self.capacity || self.sources.contains_key(&source)
-        {
+        let buckets = if self.sources.len() < self.capacity || self.sources.contains_key(&source) {
             self.sources
                 .entry(source)
                 .or_insert_with(|| fresh(limits, now))
@@ -210,7 +209,10 @@ mod tests {
     fn a_bucket_allows_its_burst_then_its_rate() {
         let start = Instant::now();
         let limits = RateLimits {
-            register: Rate { per_second: 2, burst: 3 },
+            register: Rate {
+                per_second: 2,
+                burst: 3,
+            },
             ..RateLimits::default()
         };
         let mut limiter = SourceLimiter::new(limits, 10, start);
@@ -232,7 +234,10 @@ mod tests {
     fn the_table_is_bounded_and_overflow_shares_one_budget() {
         let start = Instant::now();
         let limits = RateLimits {
-            invite: Rate { per_second: 1, burst: 2 },
+            invite: Rate {
+                per_second: 1,
+                burst: 2,
+            },
             ..RateLimits::default()
         };
         let mut limiter = SourceLimiter::new(limits, 4, start);

@@ -125,7 +125,10 @@ pub struct RegisteredContact {
 pub enum BindingChange {
     Bound(Binding),
     /// `contact` is the Contact as stored (a printed name-addr).
-    Removed { aor: String, contact: String },
+    Removed {
+        aor: String,
+        contact: String,
+    },
 }
 
 impl std::hash::Hash for RegisteredContact {

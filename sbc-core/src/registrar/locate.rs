@@ -85,10 +85,10 @@ impl CallRouter for LocatingRouter {
         if bindings.is_empty() {
             return self.inner.route(source, request, random);
         }
-        let toward_caller = self
-            .inner
-            .route(source, request, random)
-            .map_or_else(|_| Arc::clone(&self.toward_users), |route| route.toward_caller);
+        let toward_caller = self.inner.route(source, request, random).map_or_else(
+            |_| Arc::clone(&self.toward_users),
+            |route| route.toward_caller,
+        );
         let targets = bindings
             .iter()
             .map(|binding| Target {

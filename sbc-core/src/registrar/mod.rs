@@ -254,7 +254,11 @@ impl Registrar {
             let expires = Duration::from_secs(expires).min(self.config.max_expires);
             wanted.push((contact, expires));
         }
-        let path: Vec<Bytes> = request.headers.get_all(&HeaderName::Path).cloned().collect();
+        let path: Vec<Bytes> = request
+            .headers
+            .get_all(&HeaderName::Path)
+            .cloned()
+            .collect();
         let user_agent = request.headers.get(&HeaderName::UserAgent).cloned();
         for (contact, expires) in wanted {
             let binding = Binding::new(
@@ -301,7 +305,13 @@ impl Registrar {
         Ok(())
     }
 
-    fn remove(&mut self, aor: &str, binding: &Binding, call_id: &Bytes, cseq: u32) -> Result<(), RegisterError> {
+    fn remove(
+        &mut self,
+        aor: &str,
+        binding: &Binding,
+        call_id: &Bytes,
+        cseq: u32,
+    ) -> Result<(), RegisterError> {
         let Some(list) = self.bindings.get_mut(aor) else {
             return Ok(());
         };
@@ -328,10 +338,7 @@ impl Registrar {
         let Some(list) = self.bindings.get(aor) else {
             return Ok(());
         };
-        if list
-            .iter()
-            .any(|b| b.call_id == *call_id && cseq <= b.cseq)
-        {
+        if list.iter().any(|b| b.call_id == *call_id && cseq <= b.cseq) {
             return Err(RegisterError::OutOfOrder);
         }
         for removed in self.bindings.remove(aor).unwrap_or_default() {
@@ -419,7 +426,11 @@ fn parse_seconds(value: &[u8]) -> Option<u64> {
         return None;
     }
     // RFC 3261 §20.19: values above 2^32-1 are read as 2^32-1.
-    Some(text.parse::<u64>().unwrap_or(u64::from(u32::MAX)).min(u64::from(u32::MAX)))
+    Some(
+        text.parse::<u64>()
+            .unwrap_or(u64::from(u32::MAX))
+            .min(u64::from(u32::MAX)),
+    )
 }
 
 /// The contacts of a 200 to a REGISTER: each binding with its remaining seconds.
