@@ -291,15 +291,18 @@ fn registration_of(binding: &Binding, now: Instant, now_ms: i64) -> Registration
     }
 }
 
-/// Writes the registrar's changes to the store twice a second, and deletes lapsed
-/// bindings from both. Ends at shutdown.
+/// Writes the registrar's changes to the store twice a second, deletes lapsed bindings
+/// from both, and reloads `credentials` every 10 s (so users added with `sbc user add`
+/// or through the store work without a restart). Ends at shutdown.
 pub fn spawn_registrar_persistence(
     registrar: SharedRegistrar,
     store: SharedStore,
+    credentials: CredentialSnapshot,
     shutdown: crate::shutdown::Shutdown,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut ticks: u64 = 0;
         let stop = shutdown.requested();
         tokio::pin!(stop);
         loop {
@@ -313,10 +316,17 @@ pub fn spawn_registrar_persistence(
                 registrar.expire(now);
                 std::iter::from_fn(|| registrar.poll_change()).collect()
             };
+            ticks += 1;
+            let reload = ticks.is_multiple_of(20).then(|| credentials.clone());
             let store = Arc::clone(&store);
             let written = tokio::task::spawn_blocking(move || {
                 let now_ms = unix_ms();
                 let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(credentials) = reload
+                    && let Err(error) = credentials.reload(&store)
+                {
+                    warn!(%error, "cannot reload credentials");
+                }
                 for change in changes {
                     let result = match change {
                         BindingChange::Bound(binding) => store

@@ -100,6 +100,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     let persistence = security::spawn_registrar_persistence(
         Arc::clone(&registrar),
         context.store.clone(),
+        credentials.clone(),
         context.shutdown.clone(),
     );
     context.status.set_security(security::SecurityHandle {

@@ -2,6 +2,8 @@
 //! password and a replayed answer refused, and sipvicious (svmap, svwar, svcrack)
 //! scanning and guessing passwords while legitimate calls go on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::{IpAddr, SocketAddr};

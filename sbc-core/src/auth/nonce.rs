@@ -147,11 +147,14 @@ pub enum NonceUse {
     Forgotten,
 }
 
+/// A tracked nonce: its mint stamp (for eviction order) and its text.
+type NonceKey = (u64, Box<[u8]>);
+
 /// The `nc` values seen per nonce, at most `capacity` nonces.
 #[derive(Debug)]
 pub struct ReplayTable {
     /// (mint stamp, nonce) → (highest nc, bitmap of the 64 counts up to it).
-    seen: BTreeMap<(u64, Box<[u8]>), (u32, u64)>,
+    seen: BTreeMap<NonceKey, (u32, u64)>,
     capacity: usize,
     /// Nonces minted at or before this stamp may have been forgotten.
     forgotten_up_to: Option<u64>,

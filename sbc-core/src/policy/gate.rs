@@ -219,18 +219,20 @@ impl Gate {
             _ => Budget::Other,
         };
         let is_request = method_of(first_line).is_some();
-        if is_request && !trunk && !self.config.scanner_user_agents.is_empty() {
-            if let Some(agent) = user_agent(bytes) {
-                let agent = agent.to_ascii_lowercase();
-                let scanner = self
-                    .config
-                    .scanner_user_agents
-                    .iter()
-                    .any(|known| !known.is_empty() && contains(&agent, known.as_bytes()));
-                if scanner {
-                    self.ban_source(now, ip, "scanner");
-                    return Admission::Drop("scanner");
-                }
+        if is_request
+            && !trunk
+            && !self.config.scanner_user_agents.is_empty()
+            && let Some(agent) = user_agent(bytes)
+        {
+            let agent = agent.to_ascii_lowercase();
+            let scanner = self
+                .config
+                .scanner_user_agents
+                .iter()
+                .any(|known| !known.is_empty() && contains(&agent, known.as_bytes()));
+            if scanner {
+                self.ban_source(now, ip, "scanner");
+                return Admission::Drop("scanner");
             }
         }
         if !trunk

@@ -123,7 +123,7 @@ pub struct RegisteredContact {
 /// A change to persist.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BindingChange {
-    Bound(Binding),
+    Bound(Box<Binding>),
     /// `contact` is the Contact as stored (a printed name-addr).
     Removed {
         aor: String,

@@ -289,7 +289,8 @@ impl Registrar {
             }
             *existing = binding.clone();
             self.stats.refreshed += 1;
-            self.changes.push_back(BindingChange::Bound(binding));
+            self.changes
+                .push_back(BindingChange::Bound(Box::new(binding)));
             return Ok(());
         }
         if list.len() >= self.config.max_bindings_per_aor {
@@ -301,7 +302,8 @@ impl Registrar {
         list.push(binding.clone());
         self.total += 1;
         self.stats.registered += 1;
-        self.changes.push_back(BindingChange::Bound(binding));
+        self.changes
+            .push_back(BindingChange::Bound(Box::new(binding)));
         Ok(())
     }
 
@@ -360,7 +362,7 @@ impl Registrar {
     pub fn lookup(&mut self, now: Instant, aor: &str) -> Vec<Binding> {
         self.expire(now);
         let mut found = self.current(aor);
-        found.sort_by(|a, b| b.expires_at.cmp(&a.expires_at));
+        found.sort_by_key(|binding| std::cmp::Reverse(binding.expires_at));
         found
     }
 
