@@ -117,3 +117,74 @@ pub fn anonymous_from(secure: bool) -> NameAddr {
         angle_brackets: true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(lines: &[(&str, &str)]) -> Headers {
+        let mut headers = Headers::new();
+        for (name, value) in lines {
+            headers.push(HeaderName::from_bytes(name.as_bytes()), value.to_string());
+        }
+        headers
+    }
+
+    fn names(headers: &Headers) -> Vec<String> {
+        headers.iter().map(|h| h.name.as_str().to_owned()).collect()
+    }
+
+    /// (Privacy header, toward a trusted peer, headers left, From anonymous)
+    #[test]
+    fn privacy_and_identity_by_trust() {
+        let base = [
+            ("P-Asserted-Identity", "<sip:alice@sbc>"),
+            ("Subject", "hello"),
+            ("Call-Info", "<http://x>"),
+            ("X-Keep", "1"),
+        ];
+        let cases: [(&str, bool, &[&str], bool); 6] = [
+            (
+                "none",
+                false,
+                &["Subject", "Call-Info", "X-Keep", "Privacy"],
+                false,
+            ),
+            ("id", false, &["Subject", "Call-Info", "X-Keep"], true),
+            ("header", false, &["X-Keep"], false),
+            ("user", false, &["X-Keep"], true),
+            (
+                "id;header;user",
+                true,
+                &[
+                    "P-Asserted-Identity",
+                    "Subject",
+                    "Call-Info",
+                    "X-Keep",
+                    "Privacy",
+                ],
+                false,
+            ),
+            ("", false, &["Subject", "Call-Info", "X-Keep"], false),
+        ];
+        for (privacy_value, trusted, left, anonymous) in cases {
+            let mut lines = base.to_vec();
+            if !privacy_value.is_empty() {
+                lines.push(("Privacy", privacy_value));
+            }
+            let mut out = headers(&lines);
+            let privacy = Privacy::of(&out);
+            apply(&mut out, privacy, trusted);
+            assert_eq!(
+                names(&out),
+                left.to_vec(),
+                "Privacy: {privacy_value}, trusted {trusted}"
+            );
+            assert_eq!(
+                !trusted && privacy.anonymous_from(),
+                anonymous,
+                "Privacy: {privacy_value}, trusted {trusted}"
+            );
+        }
+    }
+}
