@@ -465,3 +465,132 @@ fn svmap_is_banned_as_a_scanner() {
         sbc.log_tail()
     );
 }
+
+/// A real client accepts the SBC's challenges: baresip (libre's digest, MD5) registers
+/// with the 401 challenge and dials with the 407 one; the call reaches a SIPp UAS on the
+/// trunk and is answered. Then a call from the trunk to the registered user reaches the
+/// phone on the flow it registered on.
+///
+/// Debian's baresip 1.0 (libre 1.1.0) gives up on a 401/407 that carries any challenge
+/// whose algorithm it does not know ("Function not implemented"), even next to an MD5 one
+/// it could answer, as RFC 8760 §2.4 expects of it. So the SBC is configured as an
+/// operator with such phones must (docs/security.md): `auth.algorithms = ["MD5"]`.
+#[test]
+fn baresip_registers_and_calls_with_digest_and_is_reached_where_it_registered() {
+    use common::baresip::{self, Role, Softphone};
+
+    let config = SbcConfig::new().with_security(&GUARDED.replace(
+        "realm = \"sbc.test\"",
+        "realm = \"sbc.test\"\nalgorithms = [\"MD5\"]",
+    ));
+    let trunk = config.net.host(2);
+    let phone_ip = config.net.host(3);
+    let [uas_port, uac_port] = free_ports(trunk);
+    let [phone_port] = free_ports(phone_ip);
+    let sbc = Sbc::start_with_users(
+        config.with_peer(SocketAddr::new(trunk, uas_port)),
+        &[("alice", "alice-secret")],
+    );
+    let target = sbc.config.sip_address();
+    let traces = tempfile::tempdir().unwrap();
+    let mut uas = sipp_uas(trunk, uas_port, traces.path());
+    let tone = traces.path().join("tone.wav");
+    baresip::write_tone(&tone, 800, 20);
+
+    let mut phone = Softphone::start_registered(
+        "alice",
+        SocketAddr::new(phone_ip, phone_port),
+        &tone,
+        &Role::Caller {
+            dial: format!("sip:callee@{target}"),
+        },
+        target,
+        ("alice", "alice-secret"),
+    );
+    let wait = |phone: &mut Softphone, needle: &str| {
+        if let Err(error) = phone.wait_for(needle, Duration::from_secs(15)) {
+            panic!("{error}\n{}", sbc.log_tail());
+        }
+    };
+    wait(&mut phone, "Call established");
+    wait(&mut phone, "200 OK");
+    let received = phone.received_sip();
+    let challenges = |status: &str, header: &str| {
+        received
+            .iter()
+            .filter(|message| message.starts_with(status) && message.contains(header))
+            .count()
+    };
+    assert!(
+        challenges("SIP/2.0 401", "WWW-Authenticate: Digest") >= 1,
+        "no 401 challenge reached baresip\n{}",
+        phone.log_tail()
+    );
+    assert!(
+        challenges("SIP/2.0 407", "Proxy-Authenticate: Digest") >= 1,
+        "no 407 challenge reached baresip\n{}",
+        phone.log_tail()
+    );
+    let registered = received.iter().any(|message| {
+        message.starts_with("SIP/2.0 200")
+            && message.contains("REGISTER")
+            && message.contains(";expires=")
+    });
+    assert!(
+        registered,
+        "baresip was not registered\n{}",
+        phone.log_tail()
+    );
+    let answered = received
+        .iter()
+        .any(|message| message.starts_with("SIP/2.0 200") && message.contains(" INVITE"));
+    assert!(answered, "the call was not answered\n{}", phone.log_tail());
+    // baresip hangs up (BYE) and exits.
+    phone
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|error| panic!("{error}"));
+    let _ = uas.kill();
+    let _ = uas.wait();
+
+    // Registered, and reachable: the same account as a callee, and SIPp on the trunk
+    // calling sip:alice@<SBC>.
+    let [phone_port] = free_ports(phone_ip);
+    let mut callee = Softphone::start_registered(
+        "alice",
+        SocketAddr::new(phone_ip, phone_port),
+        &tone,
+        &Role::Callee,
+        target,
+        ("alice", "alice-secret"),
+    );
+    wait(&mut callee, "200 OK");
+    let run = run_bounded(
+        Command::new(require_tool("sipp"))
+            .current_dir(traces.path())
+            .arg(target.to_string())
+            .args(["-sn", "uac", "-s", "alice", "-i", &trunk.to_string()])
+            .args(["-p", &uac_port.to_string(), "-m", "1", "-d", "1000"])
+            .args(["-nostdin", "-timeout", "30s", "-timeout_error"]),
+        Duration::from_secs(40),
+    );
+    assert!(
+        run.succeeded(),
+        "a call to the registered user failed\n{}\n{}\n{}",
+        run.describe(),
+        callee.log_tail(),
+        sbc.log_tail()
+    );
+    let to_phone = callee
+        .received_sip()
+        .into_iter()
+        .find(|message| message.starts_with("INVITE "))
+        .unwrap_or_else(|| panic!("no INVITE reached the phone\n{}", callee.log_tail()));
+    // baresip registers `sip:alice-<id>@<its address>`: the call comes to that contact.
+    let request_line = to_phone.lines().next().unwrap_or_default();
+    assert!(
+        request_line.starts_with("INVITE sip:alice-")
+            && request_line.contains(&format!("@{phone_ip}:{phone_port}")),
+        "the call did not go to the registered contact:\n{to_phone}"
+    );
+    wait(&mut callee, "Call established");
+}
