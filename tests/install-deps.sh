@@ -5,6 +5,7 @@
 #   iproute2 (ip): the network namespaces tests/security.rs creates for it;
 #   baresip-core (the softphone, with its aufile, aubridge, sndfile and g711 modules) and
 #   sox (writes the tones it plays, decodes what it recorded): tests/softphones.rs;
+#   linphone-cli (linphone-daemon): the SHA-256 digest client of tests/security.rs;
 #   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate.
 # Uses sudo only when not root. Safe to run repeatedly (does nothing when all are there).
 set -euo pipefail
@@ -19,6 +20,7 @@ have_command svcrack || missing+=(sipvicious)
 have_command ip || missing+=(iproute2)
 have_command openssl || missing+=(openssl)
 have_command baresip || missing+=(baresip-core)
+have_command linphone-daemon || missing+=(linphone-cli)
 have_command sox || missing+=(sox)
 have_command pkg-config || missing+=(pkg-config)
 have_package libssl-dev || missing+=(libssl-dev)

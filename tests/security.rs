@@ -594,3 +594,62 @@ fn baresip_registers_and_calls_with_digest_and_is_reached_where_it_registered() 
     );
     wait(&mut callee, "Call established");
 }
+
+/// SHA-256 digest with a real client: linphone (belle-sip) is offered MD5 and SHA-256
+/// together (the default), answers SHA-256 for its REGISTER (401) and its INVITE (407),
+/// and the call reaches a SIPp UAS on the trunk, is answered and hung up.
+#[test]
+fn linphone_registers_and_calls_with_sha256_digest() {
+    use common::linphone::Linphone;
+
+    let config = SbcConfig::new().with_security(GUARDED);
+    let trunk = config.net.host(2);
+    let [uas_port] = free_ports(trunk);
+    let sbc = Sbc::start_with_users(
+        config.with_peer(SocketAddr::new(trunk, uas_port)),
+        &[("alice", "alice-secret")],
+    );
+    let target = sbc.config.sip_address();
+    let traces = tempfile::tempdir().unwrap();
+    let mut uas = sipp_uas(trunk, uas_port, traces.path());
+
+    // linphone binds its SIP socket to the wildcard address: a port free there.
+    let sip_port = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|socket| socket.local_addr())
+        .map(|address| address.port())
+        .unwrap();
+    let mut phone = Linphone::start(target, "alice", "alice-secret", sip_port);
+    let wait = |phone: &Linphone, needle: &str| {
+        if let Err(error) = phone.wait_for(needle, Duration::from_secs(15)) {
+            panic!("{error}\n{}", sbc.log_tail());
+        }
+    };
+    wait(&phone, "to [LinphoneRegistrationOk]");
+    let registers = phone.messages("REGISTER ");
+    let answered = registers
+        .iter()
+        .find(|message| message.contains("Authorization:"))
+        .unwrap_or_else(|| panic!("no REGISTER with credentials\n{}", phone.log_tail()));
+    assert!(
+        answered.contains("algorithm=SHA-256") && answered.contains("qop=auth"),
+        "linphone did not answer with SHA-256:\n{answered}"
+    );
+
+    let dialled = phone.command(&format!("call sip:callee@{target}"));
+    assert!(dialled.contains("Status: Ok"), "call: {dialled}");
+    wait(&phone, "to LinphoneCallStreamsRunning");
+    let invite = phone
+        .messages("INVITE ")
+        .into_iter()
+        .find(|message| message.contains("Proxy-Authorization:"))
+        .unwrap_or_else(|| panic!("no INVITE with credentials\n{}", phone.log_tail()));
+    assert!(
+        invite.contains("algorithm=SHA-256"),
+        "linphone did not answer the 407 with SHA-256:\n{invite}"
+    );
+    let hung_up = phone.command("terminate");
+    assert!(hung_up.contains("Status: Ok"), "terminate: {hung_up}");
+    wait(&phone, "to LinphoneCallEnd");
+    let _ = uas.kill();
+    let _ = uas.wait();
+}

@@ -6,6 +6,7 @@
 #![allow(dead_code, unreachable_pub)] // each test crate uses a subset
 
 pub mod baresip;
+pub mod linphone;
 pub mod netns;
 pub mod sip;
 
