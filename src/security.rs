@@ -191,6 +191,22 @@ pub fn digest_config(config: &Config) -> DigestConfig {
     }
 }
 
+/// The call limits from `[sip.limits] max_calls`, `[security] max_calls_per_user` and
+/// each trunk's `max_calls`.
+pub fn call_limits_config(config: &Config) -> sbc_core::policy::CallLimitsConfig {
+    sbc_core::policy::CallLimitsConfig {
+        max_calls: u32::try_from(config.sip.limits.max_calls).ok(),
+        max_calls_per_user: (config.security.max_calls_per_user > 0)
+            .then_some(config.security.max_calls_per_user),
+        trunks: config
+            .trunks
+            .iter()
+            .filter(|trunk| trunk.max_calls > 0)
+            .map(|trunk| (trunk.name.clone(), trunk.max_calls))
+            .collect(),
+    }
+}
+
 /// Unix milliseconds now.
 pub fn unix_ms() -> i64 {
     SystemTime::now()

@@ -110,6 +110,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         store: context.store.clone(),
     });
 
+    let call_limits = sbc_core::policy::CallLimits::new(security::call_limits_config(&config));
     let sharding = Sharding::new(config.sip.shard_count());
     let mut shards = Vec::with_capacity(sharding.shards());
     let mut controls = Vec::with_capacity(sharding.shards());
@@ -129,7 +130,13 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
             Instant::now,
         );
         let b2bua = B2bua::new(
-            b2bua_config(&local, &sharding, shard),
+            B2buaConfig {
+                // The appliance-wide limit is exact in `call_limits`; each shard's own
+                // count only backs it up.
+                max_calls: config.sip.limits.max_calls,
+                call_limits: Some(Arc::clone(&call_limits)),
+                ..b2bua_config(&local, &sharding, shard)
+            },
             Box::new(router),
             Box::new(RelayAnchor::new(relay.clone(), config.media.advertised())),
             random_u64,

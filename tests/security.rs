@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::sip::{first_line, header, status_code, udp_socket};
-use common::{Sbc, SbcConfig, free_ports, repo_root, require_tool, run_bounded};
+use common::{Sbc, SbcConfig, free_ports, require_tool, run_bounded};
 use sbc_core::auth::Algorithm;
 
 /// Authentication on, scanners not banned at once (so that svcrack meets the failure
@@ -27,26 +27,14 @@ max_auth_failures = 5
 scanner_user_agents = []
 "#;
 
-fn scenario(name: &str) -> String {
-    repo_root()
-        .join("tests/scenarios")
-        .join(name)
-        .display()
-        .to_string()
-}
+use common::sipp::scenario;
 
 fn sipp_uas(ip: IpAddr, port: u16, dir: &Path) -> std::process::Child {
-    Command::new(require_tool("sipp"))
-        .current_dir(dir)
-        .args(["-sn", "uas", "-i", &ip.to_string(), "-p", &port.to_string()])
-        .args(["-nostdin", "-timeout", "60s", "-bg"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sipp uas starts")
+    common::sipp::uas(ip, port, dir)
 }
 
-/// Runs a SIPp scenario with credentials; returns (successful, failed) calls.
+/// Runs a SIPp scenario with credentials (at most 50 calls at once); returns (successful,
+/// failed) calls and SIPp's output.
 #[allow(clippy::too_many_arguments)]
 fn sipp_client(
     sbc: SocketAddr,
@@ -58,52 +46,17 @@ fn sipp_client(
     rate: u32,
     dir: &Path,
 ) -> (u64, u64, String) {
-    let [port] = free_ports(ip);
-    let run = run_bounded(
-        Command::new(require_tool("sipp"))
-            .current_dir(dir)
-            .arg(sbc.to_string())
-            .args([
-                "-sf",
-                scenario_file,
-                "-i",
-                &ip.to_string(),
-                "-p",
-                &port.to_string(),
-            ])
-            .args([
-                "-m",
-                &calls.to_string(),
-                "-r",
-                &rate.to_string(),
-                "-l",
-                "50",
-            ])
-            .args(["-au", user, "-ap", password, "-key", "user", user])
-            .args([
-                "-nostdin",
-                "-timeout",
-                "40s",
-                "-timeout_error",
-                "-recv_timeout",
-                "5000",
-            ]),
-        Duration::from_secs(60),
+    let run = common::sipp::client(
+        sbc,
+        ip,
+        scenario_file,
+        (user, password),
+        calls,
+        rate,
+        50,
+        dir,
     );
-    let count = |label: &str| {
-        run.stdout
-            .lines()
-            .rev()
-            .find(|line| line.trim_start().starts_with(label))
-            .and_then(|line| line.rsplit('|').next())
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (
-        count("Successful call"),
-        count("Failed call"),
-        run.describe(),
-    )
+    (run.successful, run.failed, run.log)
 }
 
 #[test]

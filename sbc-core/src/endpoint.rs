@@ -61,7 +61,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::b2bua::B2bua;
+use crate::b2bua::{B2bua, CallerIdentity};
 use crate::media::MediaSessionId;
 use crate::net::{Destination, FlowId, Protocol, Target};
 use crate::policy::{Arrival, Boundary, Origin, PolicyEvent, PolicyStats, Verdict};
@@ -459,16 +459,21 @@ impl Endpoint {
                     Some(Verdict::Admit(admitted)) if request.method == Method::Register => {
                         self.register(now, &request, source, arrival, &admitted.origin)
                     }
-                    Some(Verdict::Admit(_)) | None => {
+                    verdict @ (Some(Verdict::Admit(_)) | None) => {
+                        let identity = match &verdict {
+                            Some(Verdict::Admit(admitted)) => identity_of(&admitted.origin),
+                            _ => CallerIdentity::default(),
+                        };
                         if let Some(b2bua) = self.b2bua.as_mut()
                             && b2bua.takes(&request, &self.layer)
                         {
-                            b2bua.handle_request(
+                            b2bua.handle_request_from(
                                 now,
                                 &mut self.layer,
                                 transaction,
                                 request,
                                 source,
+                                &identity,
                             );
                             return;
                         }
@@ -709,6 +714,25 @@ impl Endpoint {
 
     fn new_tag(&mut self) -> String {
         format!("{:016x}", (self.random)())
+    }
+}
+
+/// Who a request admitted as `origin` comes from, for the call limits.
+fn identity_of(origin: &Origin) -> CallerIdentity {
+    match origin {
+        Origin::Trunk(trunk) => CallerIdentity {
+            user: None,
+            trunk: Some(trunk.name.clone()),
+        },
+        Origin::User(identity) => CallerIdentity {
+            user: Some(registrar::aor(&identity.username, &identity.realm)),
+            trunk: None,
+        },
+        Origin::RegisteredFlow { aor } => CallerIdentity {
+            user: Some(aor.clone()),
+            trunk: None,
+        },
+        Origin::Unauthenticated => CallerIdentity::default(),
     }
 }
 

@@ -21,7 +21,9 @@ use sbc_core::auth::{Algorithm, Authenticator, CredentialTable, DigestConfig};
 use sbc_core::b2bua::{B2bua, B2buaConfig, PassAll, Target};
 use sbc_core::endpoint::{Endpoint, EndpointConfig};
 use sbc_core::net::{self, Protocol};
-use sbc_core::policy::{Boundary, BoundaryConfig, TrunkDirectory, TrunkPolicy};
+use sbc_core::policy::{
+    Boundary, BoundaryConfig, CallLimits, CallLimitsConfig, TrunkDirectory, TrunkPolicy,
+};
 use sbc_core::registrar::{LocatingRouter, Registrar, RegistrarConfig, SharedRegistrar, lock};
 use sbc_core::sip::{HeaderName, Message, Response};
 use sbc_core::transaction::Peer;
@@ -49,6 +51,10 @@ impl TrunkDirectory for OneTrunk {
 }
 
 fn harness() -> (Harness, SharedRegistrar) {
+    harness_with(None)
+}
+
+fn harness_with(limits: Option<Arc<CallLimits>>) -> (Harness, SharedRegistrar) {
     let registrar = Registrar::shared(RegistrarConfig {
         min_expires: std::time::Duration::from_secs(60),
         ..RegistrarConfig::default()
@@ -72,6 +78,7 @@ fn harness() -> (Harness, SharedRegistrar) {
     let b2bua = B2bua::new(
         B2buaConfig {
             local: vec![(Protocol::Udp, addr(SBC)), (Protocol::Tcp, addr(SBC))],
+            call_limits: limits,
             ..B2buaConfig::default()
         },
         Box::new(router),
@@ -356,4 +363,47 @@ fn a_call_to_a_registered_user_goes_to_its_contact_on_its_flow_through_its_path(
     h.receive(Peer::unreliable(addr(TRUNK)), other);
     let to_carrier = h.request_to(CARRIER, "INVITE");
     assert!(to_carrier.uri.to_string().starts_with("sip:carol@"));
+}
+
+fn call_from_trunk(n: u32, user: &str) -> String {
+    format!(
+        "INVITE sip:{user}@{REALM} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {TRUNK};branch=z9hG4bK-limit-{n}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:+1555000{n}@core.example>;tag=core-{n}\r\n\
+         To: <sip:{user}@{REALM}>\r\n\
+         Call-ID: limit-{n}@core.example\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:core@{TRUNK}>\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn a_registered_user_at_its_call_limit_is_busy_and_calls_count_per_trunk_and_user() {
+    let limits = CallLimits::new(CallLimitsConfig {
+        max_calls_per_user: Some(1),
+        ..CallLimitsConfig::default()
+    });
+    let (mut h, _registrar) = harness_with(Some(Arc::clone(&limits)));
+    let contact = "Contact: <sip:alice@10.0.0.5:5060;transport=tcp>\r\n";
+    assert_eq!(
+        register_with_digest(&mut h, "alice", "alice-pw", contact, 1)
+            .status
+            .as_u16(),
+        200
+    );
+    h.receive(Peer::unreliable(addr(TRUNK)), call_from_trunk(1, "alice"));
+    let _to_alice = h.request_to(PHONE, "INVITE");
+    let counts = limits.counts();
+    assert_eq!((counts.total, counts.users), (1, 1));
+    // The call came from the trunk "core": it counts there too.
+    assert_eq!(counts.trunks, vec![("core".to_owned(), 1)]);
+    h.receive(Peer::unreliable(addr(TRUNK)), call_from_trunk(2, "alice"));
+    let busy = h.response_to(TRUNK, 486);
+    assert_eq!(busy.status.as_u16(), 486);
+    // Someone else is reachable meanwhile (the carrier, no user limit involved).
+    h.receive(Peer::unreliable(addr(TRUNK)), call_from_trunk(3, "carol"));
+    let _to_carrier = h.request_to(CARRIER, "INVITE");
+    assert_eq!(limits.counts().total, 2);
 }

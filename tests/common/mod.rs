@@ -8,6 +8,7 @@
 pub mod baresip;
 pub mod linphone;
 pub mod netns;
+pub mod sipp;
 pub mod sip;
 
 use std::fs;

@@ -146,6 +146,7 @@
 //! bounds; a per-call watchdog notices transactions whose end was never reported (an
 //! event lost to a full queue), so nothing leaks even then.
 
+mod admission;
 mod anchor;
 mod attempts;
 mod call;
@@ -167,6 +168,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+pub use admission::CallerIdentity;
 pub use router::{
     AllowList, CallRouter, DenyList, HeaderFilter, NoRoute, PassAll, RouteChoice, Target,
     TargetOutcome,
@@ -213,6 +215,9 @@ pub struct B2buaConfig {
     /// ([`crate::shard`]), only those that hash back to this B2BUA's own shard. `None`:
     /// any.
     pub call_id_owner: Option<CallIdOwner>,
+    /// Call admission control shared by every shard: calls in all, per user, per trunk
+    /// (see [`crate::policy::call_limits`]). `None`: only [`B2buaConfig::max_calls`].
+    pub call_limits: Option<std::sync::Arc<crate::policy::call_limits::CallLimits>>,
 }
 
 /// A test of whether a Call-ID is owned.
@@ -241,6 +246,7 @@ impl Default for B2buaConfig {
             max_exchanges: 8,
             max_call_duration: None,
             call_id_owner: None,
+            call_limits: None,
         }
     }
 }
@@ -403,7 +409,7 @@ impl B2bua {
     }
 
     /// A request the B2BUA [`takes`](B2bua::takes), received in server transaction
-    /// `transaction` from `source`.
+    /// `transaction` from `source`, whose sender the trust boundary did not identify.
     pub fn handle_request(
         &mut self,
         now: Instant,
@@ -412,10 +418,25 @@ impl B2bua {
         request: Request,
         source: Peer,
     ) {
+        let anonymous = CallerIdentity::default();
+        self.handle_request_from(now, layer, transaction, request, source, &anonymous);
+    }
+
+    /// [`B2bua::handle_request`] for a request from `caller` (a user or a trunk, as the
+    /// trust boundary established), which new calls count against in the call limits.
+    pub fn handle_request_from(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        transaction: TransactionId,
+        request: Request,
+        source: Peer,
+        caller: &CallerIdentity,
+    ) {
         match request.method {
             Method::Cancel => self.on_cancel(now, layer, transaction, request),
             Method::Invite if !has_to_tag(&request) => {
-                self.on_new_invite(now, layer, transaction, request, source);
+                self.on_new_invite(now, layer, transaction, request, source, caller);
             }
             _ => self.on_in_dialog_request(now, layer, transaction, request, source),
         }

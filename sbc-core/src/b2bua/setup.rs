@@ -33,6 +33,7 @@ impl B2bua {
         transaction: TransactionId,
         request: Request,
         source: Peer,
+        identity: &super::CallerIdentity,
     ) {
         if self.active >= self.config.max_calls {
             return self.reject(
@@ -126,6 +127,10 @@ impl B2bua {
                 );
             }
         };
+        let limit_slot = match self.admit_call(identity, &route) {
+            Ok(slot) => slot,
+            Err(limit) => return self.refuse_over_limit(now, layer, &request, limit),
+        };
         let mut targets = route.targets;
         targets.truncate(self.config.max_targets);
 
@@ -196,6 +201,7 @@ impl B2bua {
             session_interval: None,
             last_ack: None,
             holds_slot: true,
+            limit_slot,
             reliable,
         });
         self.track(transaction, call_ref, &mut call, Role::CallerInvite);
