@@ -390,6 +390,13 @@ async fn dispatch(
         let Some(queue) = shards.get(shard) else {
             continue;
         };
+        if let GateAdmission::Drop(_) =
+            admission
+                .gate
+                .shed(&message.bytes, queue.capacity(), queue.max_capacity())
+        {
+            continue;
+        }
         if queue.try_send(message).is_err() {
             dropped += 1;
             if dropped.is_power_of_two() {

@@ -242,6 +242,9 @@ impl Endpoint {
         match parse_message(bytes.clone()) {
             Ok(Message::Request(mut request)) => {
                 stamp_received(&mut request, source.remote);
+                if self.shed(&request, source) {
+                    return;
+                }
                 if let Err(refused) =
                     self.layer
                         .handle_incoming(now, Message::Request(request), source)
@@ -266,6 +269,32 @@ impl Endpoint {
             Err(error) => self.malformed(&bytes, error, source),
         }
         self.drain_events(now);
+    }
+
+    /// Under overload, answers a new call `503` with Retry-After statelessly (see
+    /// [`Boundary::shed`]); `true` when it did. A retransmission of an INVITE accepted
+    /// before the overload began still reaches its transaction.
+    fn shed(&mut self, request: &Request, source: Peer) -> bool {
+        let Some(boundary) = self.boundary.as_mut() else {
+            return false;
+        };
+        if !boundary.is_overloaded() || self.layer.has_server_transaction(request) {
+            return false;
+        }
+        let Some(Verdict::Reject {
+            status, headers, ..
+        }) = boundary.shed(request)
+        else {
+            return false;
+        };
+        let tag = self.new_tag();
+        let mut response = request.make_response(status, None, Some(&tag));
+        for (name, value) in headers {
+            response.headers.push(name, value);
+        }
+        EndpointStats::count(&mut self.stats.rejected, "overload");
+        self.send_stateless(response, source);
+        true
     }
 
     /// Fires the timers due at `now`.

@@ -709,3 +709,36 @@ fn a_spoofed_flood_from_many_sources_shares_one_overflow_budget() {
     assert_eq!(passed, 105);
     assert_eq!(gate.stats().dropped.get("rate_limited"), Some(&9_895));
 }
+
+#[test]
+fn a_nearly_full_shard_queue_sheds_new_calls_only() {
+    let start = Instant::now();
+    let mut gate = gate(start);
+    let in_dialog = |method: &str, to: &str| {
+        format!(
+            "{method} sip:a@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+             From: <sip:b@x>;tag=1\r\n{to}\r\nCall-ID: c\r\nCSeq: 2 {method}\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    let new_call = invite();
+    let reinvite = in_dialog("INVITE", "To: <sip:a@x>;tag=abc");
+    let compact = in_dialog("INVITE", "t: sip:a@x;TAG=abc");
+    let quoted = in_dialog("INVITE", "To: \"tag=not\" <sip:a@x>");
+    let bye = in_dialog("BYE", "To: <sip:a@x>;tag=abc");
+    let response = b"SIP/2.0 200 OK\r\nTo: <sip:a@x>\r\nCSeq: 1 INVITE\r\n\r\n".to_vec();
+    // Room enough: everything goes on.
+    for message in [&new_call, &reinvite, &bye, &response] {
+        assert_eq!(gate.shed(message, 1_024, 4_096), Admission::Pass);
+    }
+    // Less than a quarter left: new calls are dropped, the rest goes on.
+    assert_eq!(
+        gate.shed(&new_call, 1_023, 4_096),
+        Admission::Drop("overload")
+    );
+    assert_eq!(gate.shed(&quoted, 0, 4_096), Admission::Drop("overload"));
+    for message in [&reinvite, &compact, &bye, &response] {
+        assert_eq!(gate.shed(message, 0, 4_096), Admission::Pass);
+    }
+    assert_eq!(gate.stats().dropped.get("overload"), Some(&2));
+}

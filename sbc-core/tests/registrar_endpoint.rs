@@ -407,3 +407,48 @@ fn a_registered_user_at_its_call_limit_is_busy_and_calls_count_per_trunk_and_use
     let _to_carrier = h.request_to(CARRIER, "INVITE");
     assert_eq!(limits.counts().total, 2);
 }
+
+#[test]
+fn under_overload_new_calls_are_refused_statelessly_and_calls_in_progress_go_on() {
+    let (mut h, _registrar) = harness();
+    let trunk = Peer::unreliable(addr(TRUNK));
+    // A call admitted before the overload.
+    h.receive(trunk, call_from_trunk(1, "carol"));
+    let invite = h.request_to(CARRIER, "INVITE");
+    let transactions = h.endpoint.transactions();
+
+    h.endpoint.set_overloaded(true);
+    h.receive(trunk, call_from_trunk(2, "carol"));
+    let refused = h.response_to(TRUNK, 503);
+    assert_eq!(header_values(&refused, "Retry-After"), vec!["5"]);
+    // Nothing was kept for it: no transaction, no call.
+    assert_eq!(h.endpoint.transactions(), transactions);
+    h.nothing_to(CARRIER);
+    // Its retransmission gets the same stateless answer.
+    h.receive(trunk, call_from_trunk(2, "carol"));
+    let _again = h.response_to(TRUNK, 503);
+    // The retransmission of the call admitted before is absorbed by its transaction.
+    h.receive(trunk, call_from_trunk(1, "carol"));
+    h.nothing_to(CARRIER);
+    assert!(
+        h.take(TRUNK)
+            .iter()
+            .all(|message| !matches!(message, Message::Response(r) if r.status.as_u16() == 503))
+    );
+    // The callee answers the call in progress: it completes.
+    let value =
+        |name: HeaderName| String::from_utf8_lossy(invite.headers.get(&name).unwrap()).into_owned();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=carrier-1\r\nCall-ID: {}\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:carol@{CARRIER}>\r\nContent-Length: 0\r\n\r\n",
+        value(HeaderName::Via),
+        value(HeaderName::From),
+        value(HeaderName::To),
+        value(HeaderName::CallId),
+    );
+    h.receive(Peer::unreliable(addr(CARRIER)), ok);
+    let answered = h.response_to(TRUNK, 200);
+    assert_eq!(answered.status.as_u16(), 200);
+    let policy = h.endpoint.policy_stats().unwrap();
+    assert_eq!(policy.rejected.get("overload"), Some(&2));
+}

@@ -8,8 +8,8 @@
 pub mod baresip;
 pub mod linphone;
 pub mod netns;
-pub mod sipp;
 pub mod sip;
+pub mod sipp;
 
 use std::fs;
 use std::io::{Read, Write};

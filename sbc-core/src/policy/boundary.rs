@@ -217,6 +217,20 @@ impl Boundary {
         self.events.pop_front()
     }
 
+    /// Load shedding before any state is kept: while overloaded, a new call (an INVITE
+    /// outside any dialog) is refused `503` with Retry-After, to be answered statelessly
+    /// (no transaction, no timer, no memory), whoever sends it. Everything else (in-dialog
+    /// requests, CANCEL, ACK, responses, registrations) goes on to [`Boundary::inspect`].
+    pub fn shed(&mut self, request: &Request) -> Option<Verdict> {
+        let new_call = request.method == Method::Invite
+            && !request.headers.to().is_ok_and(|to| to.tag().is_some());
+        if !(self.overloaded && new_call) {
+            return None;
+        }
+        *self.stats.rejected.entry("overload").or_default() += 1;
+        Some(self.overload())
+    }
+
     /// The trunk `source` belongs to, if any.
     pub fn trunk_of(&self, source: SocketAddr) -> Option<TrunkPolicy> {
         self.trunks.trunk_of(source)

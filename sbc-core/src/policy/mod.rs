@@ -23,10 +23,10 @@ pub mod gate;
 pub mod rate;
 
 pub use acl::{Acl, Cidr, CidrError};
-pub use call_limits::{CallLimits, CallLimitsConfig, LimitReached};
 pub use boundary::{
     Admitted, Arrival, Boundary, BoundaryConfig, Origin, PolicyEvent, PolicyStats, TrunkDirectory,
     TrunkPolicy, Verdict,
 };
+pub use call_limits::{CallLimits, CallLimitsConfig, LimitReached};
 pub use gate::{Admission, Gate, GateConfig, GateEvent, GateStats, ListenerRule};
 pub use rate::{Rate, RateLimits};
