@@ -17,6 +17,7 @@ pub mod control;
 pub mod logging;
 pub mod media;
 pub mod metrics;
+pub mod metrics_security;
 pub mod outbound;
 pub mod routing;
 pub mod security;

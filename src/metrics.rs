@@ -25,6 +25,8 @@ pub struct Scrape {
     pub relay: RelayFigures,
     pub uptime_seconds: f64,
     pub draining: bool,
+    /// The edge security's figures (gate, registrar, call limits).
+    pub security: crate::metrics_security::SecurityFigures,
 }
 
 /// The SIP transports' counters.
@@ -75,6 +77,10 @@ pub fn encode(scrape: &Scrape) -> Result<String, prometheus::Error> {
         1.0,
     );
     let mut all = families.finish();
+    all.extend(crate::metrics_security::families(
+        &scrape.security,
+        &scrape.shards,
+    ));
     all.extend(prometheus::process_collector::ProcessCollector::for_self().collect());
     let mut text = Vec::new();
     TextEncoder::new().encode(&all, &mut text)?;
@@ -457,6 +463,7 @@ mod tests {
             },
             uptime_seconds: 12.5,
             draining: false,
+            security: Default::default(),
         }
     }
 

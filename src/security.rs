@@ -388,6 +388,8 @@ pub struct SecurityHandle {
     pub credentials: CredentialSnapshot,
     pub registrar: SharedRegistrar,
     pub store: SharedStore,
+    /// The call limits every shard shares (calls in progress per trunk and user).
+    pub call_limits: std::sync::Arc<sbc_core::policy::CallLimits>,
 }
 
 impl SecurityHandle {
@@ -421,6 +423,22 @@ impl SecurityHandle {
             .await
             .ok()?;
         answer.await.ok()
+    }
+
+    /// The edge security's figures for a metrics scrape.
+    pub async fn figures(&self) -> crate::metrics_security::SecurityFigures {
+        let gate = self.gate_stats().await;
+        let (registrar, bindings) = {
+            let registrar = registrar::lock(&self.registrar);
+            (registrar.stats().clone(), registrar.len())
+        };
+        crate::metrics_security::SecurityFigures {
+            gate,
+            registrar,
+            bindings,
+            users: self.credentials.users(),
+            calls: self.call_limits.counts(),
+        }
     }
 
     /// Reloads the credential snapshot from the store (after users changed).

@@ -103,14 +103,15 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         credentials.clone(),
         context.shutdown.clone(),
     );
+    let call_limits = sbc_core::policy::CallLimits::new(security::call_limits_config(&config));
     context.status.set_security(security::SecurityHandle {
         gate: gate_inputs.clone(),
         credentials: credentials.clone(),
         registrar: Arc::clone(&registrar),
         store: context.store.clone(),
+        call_limits: Arc::clone(&call_limits),
     });
 
-    let call_limits = sbc_core::policy::CallLimits::new(security::call_limits_config(&config));
     let sharding = Sharding::new(config.sip.shard_count());
     let mut shards = Vec::with_capacity(sharding.shards());
     let mut controls = Vec::with_capacity(sharding.shards());
