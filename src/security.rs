@@ -110,6 +110,7 @@ impl ConfigTrunks {
                     trusted: trunk.trusted,
                     require_tls: trunk.require_tls,
                     require_client_cert: trunk.require_client_cert,
+                    store_and_forward: trunk.store_and_forward,
                 };
                 (networks, acl, policy)
             })
@@ -180,6 +181,8 @@ pub fn boundary_config(config: &Config) -> BoundaryConfig {
         realm: config.auth.realm.clone(),
         domains: config.auth.domains.clone(),
         overload_retry_after: Duration::from_secs(config.security.overload_retry_after_secs),
+        message_date_window: (config.security.message_date_window_secs > 0)
+            .then(|| Duration::from_secs(config.security.message_date_window_secs)),
     }
 }
 

@@ -476,10 +476,13 @@ impl Endpoint {
                         response
                     }
                     Some(Verdict::Reject {
-                        status, headers, ..
+                        status,
+                        phrase,
+                        headers,
+                        ..
                     }) => {
                         let tag = self.new_tag();
-                        let mut response = request.make_response(status, None, Some(&tag));
+                        let mut response = request.make_response(status, phrase, Some(&tag));
                         for (name, value) in headers {
                             response.headers.push(name, value);
                         }
@@ -529,7 +532,12 @@ impl Endpoint {
         match request.method {
             Method::Options | Method::Cancel => {}
             Method::Register if self.serves_register() => {}
-            Method::Invite | Method::Bye | Method::Info | Method::Update | Method::Prack
+            Method::Invite
+            | Method::Bye
+            | Method::Info
+            | Method::Update
+            | Method::Prack
+            | Method::Message
                 if relayed => {}
             // Outside a dialog, these have nothing to act on (RFC 3261 §12.2.2, §15.1.2;
             // RFC 3262; RFC 3311; RFC 6086); `serve` answers 481.
@@ -565,11 +573,13 @@ impl Endpoint {
         }
 
         // §8.2.3 Content processing: offer/answer methods carry SDP; the bodies of other
-        // in-dialog requests (INFO …) are relayed as they are.
+        // in-dialog requests (INFO …) and of MESSAGE (RFC 3428: any type) are relayed as
+        // they are.
         let offer_answer = matches!(request.method, Method::Invite | Method::Update);
         let in_dialog = request.headers.to().is_ok_and(|to| to.tag().is_some());
+        let message = request.method == Method::Message;
         if !request.body.is_empty()
-            && (offer_answer || !in_dialog || !relayed)
+            && (offer_answer || (!in_dialog && !message) || !relayed)
             && !self.accepts_body(request)
         {
             let accept = Bytes::from_static(ACCEPTED.as_bytes());

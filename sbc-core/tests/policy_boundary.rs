@@ -29,6 +29,8 @@ const TRUSTED_TRUNK: &str = "198.51.100.1:5060";
 const UNTRUSTED_TRUNK: &str = "198.51.100.2:5060";
 const TLS_TRUNK: &str = "198.51.100.3:5061";
 const MTLS_TRUNK: &str = "198.51.100.4:5061";
+/// An SMS gateway: stores and forwards messages.
+const GATEWAY: &str = "198.51.100.5:5060";
 
 /// Trunks by source IP.
 struct Trunks(Vec<(SocketAddr, TrunkPolicy)>);
@@ -48,6 +50,7 @@ fn trunk(name: &str, trusted: bool, require_tls: bool, require_client_cert: bool
         trusted,
         require_tls,
         require_client_cert,
+        store_and_forward: name == "gateway",
     }
 }
 
@@ -68,6 +71,7 @@ fn fixture_with(config: BoundaryConfig, digest: DigestConfig, shard: u16) -> Fix
         (addr(UNTRUSTED_TRUNK), trunk("peer", false, false, false)),
         (addr(TLS_TRUNK), trunk("secure", true, true, false)),
         (addr(MTLS_TRUNK), trunk("mutual", true, true, true)),
+        (addr(GATEWAY), trunk("gateway", false, false, false)),
     ]);
     let registrar = Registrar::shared(RegistrarConfig::default());
     let boundary = Boundary::new(
@@ -863,6 +867,7 @@ fn under_overload_new_calls_get_503_with_retry_after_and_the_rest_goes_on() {
             status,
             reason,
             headers,
+            ..
         } => {
             assert_eq!(status.as_u16(), 503);
             assert_eq!(*reason, "overload");
@@ -1017,4 +1022,100 @@ fn requests_on_the_registered_flow_are_admitted_and_any_other_flow_is_challenged
         fixture.boundary.stats().admitted.get("registered_flow"),
         Some(&1)
     );
+}
+
+fn message_dated(date: Option<&str>) -> Request {
+    let mut lines = vec![
+        "MESSAGE sip:bob@sbc.test SIP/2.0".to_owned(),
+        "Via: SIP/2.0/UDP 198.51.100.5;branch=z9hG4bK-m".to_owned(),
+        "Max-Forwards: 70".to_owned(),
+        "From: <sip:+15550001@sms.example>;tag=m1".to_owned(),
+        "To: <sip:bob@sbc.test>".to_owned(),
+        "Call-ID: msg-1".to_owned(),
+        "CSeq: 1 MESSAGE".to_owned(),
+        "Content-Type: text/plain".to_owned(),
+    ];
+    if let Some(date) = date {
+        lines.push(format!("Date: {date}"));
+    }
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    request(&lines, "hi")
+}
+
+#[test]
+fn a_message_dated_outside_the_window_is_refused_unless_stored_and_forwarded() {
+    let mut fixture = fixture_with(
+        BoundaryConfig {
+            realm: REALM.into(),
+            message_date_window: Some(Duration::from_secs(600)),
+            ..BoundaryConfig::default()
+        },
+        DigestConfig::default(),
+        0,
+    );
+    // "Now" is Tue, 15 Nov 1994 08:12:31 GMT (RFC 3261's example date).
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(784_887_151);
+    fixture.boundary.set_wall_clock(move || now);
+    let refusal = |verdict: Verdict| match verdict {
+        Verdict::Reject {
+            status,
+            reason,
+            phrase,
+            ..
+        } => (status.as_u16(), reason, phrase),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // Ten minutes and a second old, or that far ahead: refused, and said why.
+    let old = "Tue, 15 Nov 1994 08:02:30 GMT";
+    let ahead = "Tue, 15 Nov 1994 08:22:32 GMT";
+    let mut stale = message_dated(Some(old));
+    assert_eq!(
+        refusal(fixture.inspect(0, &mut stale, udp(TRUSTED_TRUNK))),
+        (403, "stale_message", Some("Stale Date"))
+    );
+    let mut future = message_dated(Some(ahead));
+    assert_eq!(
+        refusal(fixture.inspect(0, &mut future, udp(TRUSTED_TRUNK))),
+        (403, "future_message", Some("Date In Future"))
+    );
+    let mut garbled = message_dated(Some("yesterday, around noon"));
+    assert_eq!(
+        refusal(fixture.inspect(0, &mut garbled, udp(TRUSTED_TRUNK))),
+        (400, "malformed_date", Some("Malformed Date"))
+    );
+    // From the access side it is refused before any challenge.
+    let mut stale = message_dated(Some(old));
+    assert_eq!(refusal(fixture.inspect(0, &mut stale, udp(PHONE))).0, 403);
+    // Within the window, or without a Date: on to the usual checks.
+    let mut fresh = message_dated(Some("Tue, 15 Nov 1994 08:05:00 GMT"));
+    assert!(matches!(
+        origin(fixture.inspect(0, &mut fresh, udp(TRUSTED_TRUNK))),
+        Origin::Trunk(_)
+    ));
+    let mut undated = message_dated(None);
+    assert!(matches!(
+        origin(fixture.inspect(0, &mut undated, udp(TRUSTED_TRUNK))),
+        Origin::Trunk(_)
+    ));
+    // A store-and-forward trunk delivers old messages.
+    let mut stored = message_dated(Some("Mon, 14 Nov 1994 08:12:31 GMT"));
+    assert!(matches!(
+        origin(fixture.inspect(0, &mut stored, udp(GATEWAY))),
+        Origin::Trunk(policy) if policy.store_and_forward
+    ));
+    assert_eq!(
+        fixture.boundary.stats().rejected.get("stale_message"),
+        Some(&2)
+    );
+    // Other methods are not concerned.
+    let mut call = invite(
+        "x",
+        "core.example",
+        "sip:alice@sbc.test",
+        &[&format!("Date: {old}")],
+    );
+    assert!(matches!(
+        origin(fixture.inspect(0, &mut call, udp(TRUSTED_TRUNK))),
+        Origin::Trunk(_)
+    ));
 }

@@ -46,6 +46,7 @@ impl TrunkDirectory for OneTrunk {
             trusted: true,
             require_tls: false,
             require_client_cert: false,
+            store_and_forward: false,
         })
     }
 }

@@ -372,6 +372,10 @@ pub struct TrunkConfig {
     /// limit); past it, new calls get `503` with Retry-After.
     #[serde(default)]
     pub max_calls: u32,
+    /// The trunk stores and forwards messages (an SMS or voicemail gateway): its MESSAGE
+    /// requests are exempt from `security.message_date_window_secs`.
+    #[serde(default)]
+    pub store_and_forward: bool,
 }
 
 fn default_keepalive_secs() -> u64 {

@@ -154,6 +154,7 @@ mod dialog;
 mod headers;
 mod in_dialog;
 mod lifetime;
+mod message;
 mod outgoing;
 mod relay;
 mod reliable;
@@ -269,6 +270,8 @@ pub struct B2buaStats {
     pub calls_started: u64,
     /// Calls that reached a 2xx.
     pub calls_answered: u64,
+    /// MESSAGE requests outside a dialog routed and sent on.
+    pub messages_relayed: u64,
     /// Attempts moved on to the next target.
     pub failovers: u64,
     /// Requests refused, by reason: new calls (`no_route`, `call_limit`,
@@ -310,6 +313,8 @@ pub struct B2bua {
     transactions: HashMap<TransactionId, (CallRef, Role)>,
     sessions: HashMap<MediaSessionId, CallRef>,
     destinations: HashMap<(SocketAddr, Reliability), Registered>,
+    /// MESSAGE requests outside a dialog being relayed, by our client transaction.
+    messages: HashMap<TransactionId, Box<message::Relayed>>,
     timers: TimerQueue,
     stats: B2buaStats,
 }
@@ -349,6 +354,7 @@ impl B2bua {
             transactions: HashMap::new(),
             sessions: HashMap::new(),
             destinations: HashMap::new(),
+            messages: HashMap::new(),
             timers: TimerQueue::default(),
             stats: B2buaStats::default(),
         }
@@ -396,6 +402,8 @@ impl B2bua {
             Method::Bye | Method::Info | Method::Update | Method::Options | Method::Prack => {
                 request.headers.to().is_ok_and(|to| to.tag().is_some())
             }
+            // In a call's dialog, or outside any (RFC 3428 pager mode).
+            Method::Message => true,
             _ => false,
         }
     }
@@ -438,6 +446,9 @@ impl B2bua {
             Method::Invite if !has_to_tag(&request) => {
                 self.on_new_invite(now, layer, transaction, request, source, caller);
             }
+            Method::Message if !has_to_tag(&request) => {
+                self.on_message(now, layer, request, source);
+            }
             _ => self.on_in_dialog_request(now, layer, transaction, request, source),
         }
     }
@@ -462,6 +473,25 @@ impl B2bua {
             Event::Ack {
                 request, source, ..
             } => self.on_ack(layer, request, source),
+            Event::Response {
+                transaction,
+                response,
+            } if self.is_message(transaction) => {
+                self.on_message_response(now, layer, transaction, response);
+                None
+            }
+            Event::TimedOut { transaction, .. } if self.is_message(transaction) => {
+                self.on_message_failure(now, layer, transaction, true);
+                None
+            }
+            Event::TransportError { transaction } if self.is_message(transaction) => {
+                self.on_message_failure(now, layer, transaction, false);
+                None
+            }
+            Event::Terminated { transaction } if self.is_message(transaction) => {
+                self.on_message_terminated(transaction);
+                None
+            }
             Event::Response {
                 transaction,
                 response,

@@ -282,7 +282,12 @@ impl B2bua {
     /// A fresh B-leg dialog toward `target` for the caller's `invite`: the Request-URI and
     /// To keep their user part with the target as host, From keeps its user part with our
     /// domain as host; new Call-ID and tag.
-    fn callee_dialog(&mut self, invite: &Request, target: &Target, anonymous: bool) -> Dialog {
+    pub(super) fn callee_dialog(
+        &mut self,
+        invite: &Request,
+        target: &Target,
+        anonymous: bool,
+    ) -> Dialog {
         let host = headers::target_host(target.addr, target.server_name.as_deref());
         let tls = target.protocol == Protocol::Tls;
         let bare = || SipUri {
