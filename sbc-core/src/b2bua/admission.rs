@@ -7,8 +7,9 @@ use bytes::Bytes;
 
 use super::router::RouteChoice;
 use super::{B2bua, add_product, count};
+use crate::net::Protocol;
 use crate::policy::call_limits::{CallParties, CallSlot, LimitReached};
-use crate::sip::{HeaderName, Request, StatusCode};
+use crate::sip::{HeaderName, Request, StatusCode, Uri};
 use crate::transaction::TransactionLayer;
 
 /// The registered calls of [`RouteChoice::trunk`] (no trunk of ours).
@@ -77,3 +78,19 @@ impl B2bua {
         self.respond(now, layer, response);
     }
 }
+
+/// RFC 5630 §3.1.3: a `sips:` Request-URI is only ever sent on over TLS. For such a
+/// request the route keeps its TLS targets only; `false` when none is left (the request
+/// is refused rather than downgraded to `sip:`).
+pub(super) fn keep_secure_targets(request: &Request, route: &mut RouteChoice) -> bool {
+    if !matches!(&request.uri, Uri::Sip(sip) if sip.secure) {
+        return true;
+    }
+    route
+        .targets
+        .retain(|target| target.protocol == Protocol::Tls);
+    !route.targets.is_empty()
+}
+
+/// The answer when a `sips:` request has no TLS target: `480` (no secure path now).
+pub(super) const NO_SECURE_TARGET: &str = "sips_without_tls_target";

@@ -79,7 +79,7 @@ impl B2bua {
                 "too_many_hops",
             );
         }
-        let route = match self
+        let mut route = match self
             .router
             .route(source.remote, &request, &mut *self.random)
         {
@@ -101,6 +101,11 @@ impl B2bua {
                 );
             }
         };
+        if !super::admission::keep_secure_targets(&request, &mut route) {
+            let unavailable = StatusCode::new(480).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let reason = super::admission::NO_SECURE_TARGET;
+            return self.reject(now, layer, &request, unavailable, reason);
+        }
         let mut targets = route.targets.into_iter().take(self.config.max_targets);
         let Some(first) = targets.next() else {
             return self.reject(

@@ -105,7 +105,7 @@ impl B2bua {
         } else {
             None
         };
-        let route = match self
+        let mut route = match self
             .router
             .route(source.remote, &request, &mut *self.random)
         {
@@ -127,6 +127,11 @@ impl B2bua {
                 );
             }
         };
+        if !super::admission::keep_secure_targets(&request, &mut route) {
+            let unavailable = StatusCode::new(480).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let reason = super::admission::NO_SECURE_TARGET;
+            return self.reject(now, layer, &request, unavailable, reason);
+        }
         let limit_slot = match self.admit_call(identity, &route) {
             Ok(slot) => slot,
             Err(limit) => return self.refuse_over_limit(now, layer, &request, limit),
