@@ -18,7 +18,7 @@ pub use calls::{
 };
 pub use objects::{
     AclAction, AclObject, AclRule, AclSpec, HeaderPolicy, RouteObject, RouteSpec, Transport,
-    TrunkObject, TrunkSpec, TrunkTarget,
+    TrunkObject, TrunkSpec, TrunkTarget, is_simple_name, parse_cidr, parse_listener_ref,
 };
 pub use people::{CreatedToken, NewToken, NewUser, TokenInfo, User, UserUpdate};
 pub use records::{

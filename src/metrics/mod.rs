@@ -7,6 +7,8 @@
 //! units (seconds, bytes), label values from fixed sets (reason names defined by the
 //! code, trunk names from the configuration). `docs/metrics.md` lists them all.
 
+pub mod counting;
+
 use std::collections::BTreeMap;
 
 use prometheus::core::Collector;
@@ -16,6 +18,7 @@ use prometheus::proto::{
 use prometheus::{Encoder, TextEncoder};
 
 use crate::control::ShardSnapshot;
+use counting::{CLASSES, CallOutcomes, METHODS, SETUP_BUCKETS, SipTraffic, TRANSPORTS};
 
 /// Everything one scrape reports, gathered by the caller.
 #[derive(Debug, Default)]
@@ -25,6 +28,20 @@ pub struct Scrape {
     pub relay: RelayFigures,
     pub uptime_seconds: f64,
     pub draining: bool,
+    /// Registration bindings stored.
+    pub registrations: u64,
+    /// Bans stored.
+    pub bans: u64,
+    pub cdr: CdrFigures,
+}
+
+/// The CDR writer's counters.
+#[derive(Debug, Default)]
+pub struct CdrFigures {
+    pub written: u64,
+    pub dropped: u64,
+    pub write_errors: u64,
+    pub without_media: u64,
 }
 
 /// The SIP transports' counters.
@@ -54,8 +71,11 @@ pub struct RelayFigures {
 pub fn encode(scrape: &Scrape) -> Result<String, prometheus::Error> {
     let mut families = Families::default();
     sip(&mut families, scrape);
+    traffic(&mut families, scrape);
     calls(&mut families, scrape);
+    outcomes(&mut families, scrape);
     relay(&mut families, &scrape.relay);
+    store(&mut families, scrape);
     families.gauge(
         "sbc_uptime_seconds",
         "Seconds since signalling started.",
@@ -175,6 +195,141 @@ fn sip(families: &mut Families, scrape: &Scrape) {
             .iter()
             .map(|shard| shard.transactions)
             .sum::<usize>() as f64,
+    );
+}
+
+fn traffic(families: &mut Families, scrape: &Scrape) {
+    let mut total = SipTraffic::default();
+    for shard in &scrape.shards {
+        total.add(&shard.counters.traffic);
+    }
+    for (method, by_transport) in METHODS.iter().zip(&total.requests_received) {
+        for (transport, count) in TRANSPORTS.iter().zip(by_transport) {
+            families.counter(
+                "sbc_sip_requests_received_total",
+                "SIP requests received by signalling, by method and transport (retransmissions \
+                 included).",
+                &[("method", method), ("transport", transport)],
+                *count,
+            );
+        }
+    }
+    for (class, by_transport) in CLASSES.iter().zip(&total.responses_received) {
+        for (transport, count) in TRANSPORTS.iter().zip(by_transport) {
+            families.counter(
+                "sbc_sip_responses_received_total",
+                "SIP responses received by signalling, by status class and transport.",
+                &[("status_class", class), ("transport", transport)],
+                *count,
+            );
+        }
+    }
+    for (method, count) in METHODS.iter().zip(&total.requests_sent) {
+        families.counter(
+            "sbc_sip_requests_sent_total",
+            "SIP requests signalling sent, by method (retransmissions included).",
+            &[("method", method)],
+            *count,
+        );
+    }
+    for (class, count) in CLASSES.iter().zip(&total.responses_sent) {
+        families.counter(
+            "sbc_sip_responses_sent_total",
+            "SIP responses signalling sent, by status class (retransmissions included).",
+            &[("status_class", class)],
+            *count,
+        );
+    }
+    let tls_failures = [
+        "tls_handshake_failed",
+        "tls_handshake_timeout",
+        "tls_peer_identity_mismatch",
+    ];
+    for &(reason, count) in &scrape.transport.drops {
+        if tls_failures.contains(&reason) {
+            families.counter(
+                "sbc_tls_handshake_failures_total",
+                "TLS handshakes that failed, by reason.",
+                &[("reason", reason)],
+                count,
+            );
+        }
+    }
+}
+
+fn outcomes(families: &mut Families, scrape: &Scrape) {
+    let mut total = CallOutcomes::default();
+    for shard in &scrape.shards {
+        total.add(&shard.counters.calls);
+    }
+    for (trunk, calls) in &total.by_trunk {
+        for disposition in crate::store::Disposition::ALL {
+            families.counter(
+                "sbc_trunk_calls_total",
+                "Call attempts ended, by trunk (none: refused before routing) and result \
+                 (answered, busy, no_answer, cancelled, rejected, failed).",
+                &[("trunk", trunk), ("result", disposition.as_str())],
+                calls
+                    .results
+                    .get(disposition.as_str())
+                    .copied()
+                    .unwrap_or(0),
+            );
+        }
+        for (status, count) in &calls.failures {
+            let status = status.to_string();
+            families.counter(
+                "sbc_trunk_call_failures_total",
+                "Unanswered call attempts by trunk and the SIP status the caller got.",
+                &[("trunk", trunk), ("status", &status)],
+                *count,
+            );
+        }
+    }
+    families.histogram(
+        "sbc_call_setup_seconds",
+        "Post-dial delay of calls sent on: the INVITE to the callee's first provisional \
+         response (or final answer when none came first).",
+        &[],
+        &SETUP_BUCKETS,
+        &total.setup.counts,
+        total.setup.sum_seconds,
+    );
+}
+
+fn store(families: &mut Families, scrape: &Scrape) {
+    families.gauge(
+        "sbc_registrations",
+        "Registration bindings stored.",
+        &[],
+        scrape.registrations as f64,
+    );
+    families.gauge("sbc_bans", "Bans stored.", &[], scrape.bans as f64);
+    let cdr = &scrape.cdr;
+    families.counter(
+        "sbc_cdr_written_total",
+        "Call detail records written to the store.",
+        &[],
+        cdr.written,
+    );
+    families.counter(
+        "sbc_cdr_dropped_total",
+        "Call detail records lost (the writer's queue was full, or the store refused a \
+         batch every time).",
+        &[],
+        cdr.dropped,
+    );
+    families.counter(
+        "sbc_cdr_write_errors_total",
+        "Failed attempts to write a batch of call detail records.",
+        &[],
+        cdr.write_errors,
+    );
+    families.counter(
+        "sbc_cdr_without_media_total",
+        "Call detail records written without media statistics (they did not come in time).",
+        &[],
+        cdr.without_media,
     );
 }
 
@@ -354,7 +509,6 @@ impl Families {
 
     /// A histogram from per-bucket counts (not cumulative; `bounds` ascending, in
     /// seconds; the count past the last bound goes to `+Inf`).
-    #[allow(dead_code)]
     fn histogram(
         &mut self,
         name: &str,
@@ -457,6 +611,9 @@ mod tests {
             },
             uptime_seconds: 12.5,
             draining: false,
+            registrations: 4,
+            bans: 1,
+            cdr: CdrFigures::default(),
         }
     }
 
