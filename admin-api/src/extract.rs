@@ -263,5 +263,7 @@ pub fn page(
     if cursor.as_ref().is_some_and(|cursor| cursor.len() > 4096) {
         return Err(ApiError::bad_request("cursor: longer than 4096 characters"));
     }
+    // An empty cursor is the first page.
+    let cursor = cursor.filter(|cursor| !cursor.is_empty());
     Ok(crate::appliance::PageRequest { limit, cursor })
 }

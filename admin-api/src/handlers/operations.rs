@@ -197,7 +197,7 @@ pub async fn list_cdrs(
 /// JSON lines, streamed.
 #[utoipa::path(
     get, path = "/cdrs/export", tag = "cdrs",
-    params(ExportQuery, CdrQuery),
+    params(ExportQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The CDRs", content(
@@ -212,11 +212,10 @@ pub async fn list_cdrs(
 pub async fn export_cdrs(
     _reader: Reader,
     State(state): State<AdminState>,
-    ApiQuery(format): ApiQuery<ExportQuery>,
-    ApiQuery(query): ApiQuery<CdrQuery>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, Rejection> {
     let filter = query.filter()?;
-    let format = format.format.unwrap_or_default();
+    let format = query.format.unwrap_or_default();
     let stream = state.appliance.export_cdrs(filter, format).await?;
     let (content_type, file) = match format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", "cdrs.csv"),

@@ -40,10 +40,11 @@ pub struct TrunkTarget {
     pub address: String,
     /// Lower priorities are tried first.
     #[serde(default)]
+    #[schema(maximum = 65535)]
     pub priority: u16,
     /// Within a priority, targets are chosen in proportion to their weights.
     #[serde(default = "one")]
-    #[schema(minimum = 1, default = 1)]
+    #[schema(minimum = 1, maximum = 65535, default = 1)]
     pub weight: u16,
 }
 
@@ -97,7 +98,7 @@ pub struct RouteSpec {
     pub name: String,
     /// Lower is tried first.
     #[serde(default = "default_priority")]
-    #[schema(default = 100)]
+    #[schema(maximum = 65535, default = 100)]
     pub priority: u16,
     /// The call came from this trunk (by source address).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -158,10 +158,10 @@ pub struct CdrQuery {
     pub trunk: Option<String>,
     #[param(inline)]
     pub disposition: Option<Disposition>,
-    /// Items per page, 1 to 1000 (default 100). Not used by the export.
+    /// Items per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page. Not used by the export.
+    /// The `next_cursor` of the previous page.
     #[param(max_length = 4096)]
     pub cursor: Option<String>,
 }
@@ -212,12 +212,47 @@ pub enum ExportFormat {
     Jsonl,
 }
 
-/// `format` of `GET /cdrs/export`.
+/// The format and filters of `GET /cdrs/export`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
+    /// `csv` (default) or `jsonl`.
     #[param(inline)]
     pub format: Option<ExportFormat>,
+    /// Started at or after (unix ms).
+    #[param(minimum = 0)]
+    pub since: Option<i64>,
+    /// Started before (unix ms).
+    #[param(minimum = 0)]
+    pub until: Option<i64>,
+    /// The caller contains this text.
+    #[param(min_length = 1, max_length = 256)]
+    pub caller: Option<String>,
+    /// The callee contains this text.
+    #[param(min_length = 1, max_length = 256)]
+    pub callee: Option<String>,
+    /// Came in or went out on this trunk.
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub trunk: Option<String>,
+    #[param(inline)]
+    pub disposition: Option<Disposition>,
+}
+
+impl ExportQuery {
+    /// The filter, checked.
+    pub fn filter(&self) -> Result<CdrFilter, ApiError> {
+        CdrQuery {
+            since: self.since,
+            until: self.until,
+            caller: self.caller.clone(),
+            callee: self.callee.clone(),
+            trunk: self.trunk.clone(),
+            disposition: self.disposition,
+            limit: None,
+            cursor: None,
+        }
+        .filter()
+    }
 }
 
 /// One audit record.
