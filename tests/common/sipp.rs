@@ -41,6 +41,43 @@ impl Drop for Uas {
     }
 }
 
+/// A SIPp UAC running in the background; killed when dropped.
+#[derive(Debug)]
+pub struct Caller {
+    child: Child,
+}
+
+impl Drop for Caller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a SIPp UAC like [`uac`] without waiting for it.
+pub fn spawn_uac(
+    sbc: SocketAddr,
+    ip: IpAddr,
+    port: u16,
+    service: &str,
+    calls: usize,
+    rate: u32,
+    hold_ms: u64,
+) -> Caller {
+    let child = Command::new(require_tool("sipp"))
+        .args(["-sn", "uac", &sbc.to_string()])
+        .args(["-s", service, "-i", &ip.to_string(), "-p", &port.to_string()])
+        .args(["-mi", &ip.to_string(), "-m", &calls.to_string()])
+        .args(["-r", &rate.to_string(), "-d", &hold_ms.to_string()])
+        .args(["-timeout", "120s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp uac starts");
+    Caller { child }
+}
+
 /// Runs a SIPp UAC (`-sn uac`) placing `calls` calls to `sbc` from `ip:port` (calling
 /// user `service`), each held `hold_ms`; bounded by `timeout`.
 pub fn uac(
