@@ -65,7 +65,15 @@ fn a_trunk_and_route_created_through_the_api_carry_calls_at_once_and_survive_a_r
     let sip = sbc.config.sip_address();
 
     // No route yet: the call is refused.
-    let refused = uac(sip, caller, caller_port, "5551000", 1, 0, Duration::from_secs(10));
+    let refused = uac(
+        sip,
+        caller,
+        caller_port,
+        "5551000",
+        1,
+        0,
+        Duration::from_secs(10),
+    );
     assert!(!refused.succeeded(), "a call without a route must fail");
 
     let uas = Uas::start(callee, callee_port, 100);
@@ -76,7 +84,15 @@ fn a_trunk_and_route_created_through_the_api_carry_calls_at_once_and_survive_a_r
     let created = admin.post("/routes", &route);
     assert_eq!(created.status, 201, "{}", created.body);
 
-    let calls = uac(sip, caller, caller_port, "5551000", 5, 200, Duration::from_secs(30));
+    let calls = uac(
+        sip,
+        caller,
+        caller_port,
+        "5551000",
+        5,
+        200,
+        Duration::from_secs(30),
+    );
     assert!(
         calls.succeeded(),
         "calls over the API's trunk and route failed:\n{}\n{}",
@@ -128,18 +144,44 @@ fn a_trunk_and_route_created_through_the_api_carry_calls_at_once_and_survive_a_r
     assert_eq!(trunk.json()["version"], 1);
     assert_eq!(admin.get("/routes/api-route").status, 200);
     assert_eq!(audit_count(&admin), records);
-    let again = uac(sip, caller, caller_port, "5552000", 2, 0, Duration::from_secs(30));
-    assert!(again.succeeded(), "{}\n{}", again.describe(), sbc.log_tail());
+    let again = uac(
+        sip,
+        caller,
+        caller_port,
+        "5552000",
+        2,
+        0,
+        Duration::from_secs(30),
+    );
+    assert!(
+        again.succeeded(),
+        "{}\n{}",
+        again.describe(),
+        sbc.log_tail()
+    );
     assert_eq!(wait_for_cdrs(&admin, "trunk=api-callee", 7).len(), 7);
 
     // Deleting the route stops the calls at once (the trunk, still used by it, first
     // cannot be deleted).
     let busy = admin.delete("/trunks/api-callee");
     assert_eq!(busy.status, 409, "{}", busy.body);
-    assert!(busy.json()["message"].as_str().unwrap().contains("api-route"));
+    assert!(
+        busy.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("api-route")
+    );
     assert_eq!(admin.delete("/routes/api-route").status, 200);
     assert_eq!(admin.delete("/trunks/api-callee").status, 200);
-    let refused = uac(sip, caller, caller_port, "5553000", 1, 0, Duration::from_secs(10));
+    let refused = uac(
+        sip,
+        caller,
+        caller_port,
+        "5553000",
+        1,
+        0,
+        Duration::from_secs(10),
+    );
     assert!(!refused.succeeded());
     drop(uas);
 }
@@ -156,7 +198,12 @@ fn malformed_or_invalid_bodies_get_400_or_422_naming_the_problem_and_change_noth
     };
     let answer = post("/trunks", "application/json", "{\"name\": \"x\", ");
     assert_eq!(answer.status, 400, "{}", answer.body);
-    assert!(answer.json()["message"].as_str().unwrap().contains("not valid JSON"));
+    assert!(
+        answer.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
     let answer = post("/trunks", "text/plain", "name=x");
     assert_eq!(answer.status, 415);
 
@@ -196,14 +243,23 @@ fn malformed_or_invalid_bodies_get_400_or_422_naming_the_problem_and_change_noth
             json!({"username": "a:b", "realm": "r", "password": "p"}),
             "username",
         ),
-        ("/bans", json!({"source": "example.com", "reason": "x"}), "source"),
+        (
+            "/bans",
+            json!({"source": "example.com", "reason": "x"}),
+            "source",
+        ),
         ("/tokens", json!({"label": "x", "scope": "root"}), "scope"),
     ];
     for (path, body, field) in cases {
         let answer = admin.post(path, &body);
         assert_eq!(answer.status, 422, "{path} {body}: {}", answer.body);
         assert_eq!(answer.json()["error"], "invalid");
-        assert_eq!(answer.json()["field"], field, "{path} {body}: {}", answer.body);
+        assert_eq!(
+            answer.json()["field"],
+            field,
+            "{path} {body}: {}",
+            answer.body
+        );
     }
     // The configuration file's trunk is read-only.
     let answer = admin.put(
@@ -220,7 +276,8 @@ fn malformed_or_invalid_bodies_get_400_or_422_naming_the_problem_and_change_noth
 
 /// Every route that changes something, with a body it would accept.
 fn mutating_routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
-    let trunk = json!({"name": "t1", "targets": [{"address": "192.0.2.1:5060"}], "transport": "udp"});
+    let trunk =
+        json!({"name": "t1", "targets": [{"address": "192.0.2.1:5060"}], "transport": "udp"});
     let route = json!({"name": "r1", "to_trunk": "peer"});
     let acl = json!({"name": "a1", "default_action": "allow"});
     vec![
@@ -276,7 +333,10 @@ fn no_token_gets_401_and_a_read_only_token_403_on_every_mutating_route() {
             .to_vec();
         let tokens = admin.get("/tokens").json();
         for token in tokens["items"].as_array().unwrap() {
-            state.push(format!("{} {} {}", token["id"], token["label"], token["scope"]));
+            state.push(format!(
+                "{} {} {}",
+                token["id"], token["label"], token["scope"]
+            ));
         }
         state
     };
@@ -297,7 +357,10 @@ fn no_token_gets_401_and_a_read_only_token_403_on_every_mutating_route() {
                 answer.body
             );
             if expected == 401 {
-                assert_eq!(answer.header("www-authenticate"), Some("Bearer realm=\"sbc\""));
+                assert_eq!(
+                    answer.header("www-authenticate"),
+                    Some("Bearer realm=\"sbc\"")
+                );
             }
         }
     }
@@ -321,15 +384,28 @@ fn calls_in_progress_are_listed_and_ended_and_drain_refuses_new_ones() {
     let admin = sbc.admin();
     let sip = sbc.config.sip_address();
     let uas = Uas::start(callee, callee_port, 10);
-    assert_eq!(admin.post("/trunks", &trunk("callee", uas.address)).status, 201);
     assert_eq!(
-        admin.post("/routes", &json!({"name": "all", "to_trunk": "callee"})).status,
+        admin.post("/trunks", &trunk("callee", uas.address)).status,
+        201
+    );
+    assert_eq!(
+        admin
+            .post("/routes", &json!({"name": "all", "to_trunk": "callee"}))
+            .status,
         201
     );
 
     // One long call, in the background.
     let caller_thread = std::thread::spawn(move || {
-        uac(sip, caller, caller_port, "7000", 1, 30_000, Duration::from_secs(40))
+        uac(
+            sip,
+            caller,
+            caller_port,
+            "7000",
+            1,
+            30_000,
+            Duration::from_secs(40),
+        )
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     let call = loop {
@@ -339,13 +415,22 @@ fn calls_in_progress_are_listed_and_ended_and_drain_refuses_new_ones() {
         if let Some(call) = items.into_iter().find(|call| call["state"] == "answered") {
             break call;
         }
-        assert!(Instant::now() < deadline, "no answered call listed\n{}", sbc.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "no answered call listed\n{}",
+            sbc.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(call["trunk"], "callee");
     assert_eq!(call["b"]["peer"], uas.address.to_string());
     assert_eq!(call["a"]["transport"], "udp");
-    assert!(call["a"]["codecs"].as_array().is_some_and(|c| !c.is_empty()), "{call}");
+    assert!(
+        call["a"]["codecs"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
+        "{call}"
+    );
     assert_eq!(call["security"]["b"]["signalling"]["encrypted"], false);
     assert!(call["media"]["stats"]["streams"].is_array(), "{call}");
     let id = call["id"].as_str().unwrap();
@@ -357,7 +442,15 @@ fn calls_in_progress_are_listed_and_ended_and_drain_refuses_new_ones() {
     assert_eq!(drain.status, 200, "{}", drain.body);
     assert_eq!(drain.json(), json!({"draining": true, "active_calls": 1}));
     assert_eq!(admin.get("/ready").status, 503);
-    let refused = uac(sip, caller, caller_port + 1, "7001", 1, 0, Duration::from_secs(10));
+    let refused = uac(
+        sip,
+        caller,
+        caller_port + 1,
+        "7001",
+        1,
+        0,
+        Duration::from_secs(10),
+    );
     assert!(!refused.succeeded());
     assert_eq!(admin.get(&format!("/calls/{id}")).status, 200);
     assert_eq!(admin.put("/drain", &json!({"draining": false})).status, 200);
@@ -377,9 +470,16 @@ fn calls_in_progress_are_listed_and_ended_and_drain_refuses_new_ones() {
         .iter()
         .map(|record| record["action"].as_str().unwrap())
         .collect();
-    assert_eq!(&actions[..3], ["terminate_call", "drain", "drain"], "{audit}");
+    assert_eq!(
+        &actions[..3],
+        ["terminate_call", "drain", "drain"],
+        "{audit}"
+    );
     assert!(
-        audit["items"][0]["actor"].as_str().unwrap().ends_with(":bootstrap"),
+        audit["items"][0]["actor"]
+            .as_str()
+            .unwrap()
+            .ends_with(":bootstrap"),
         "{audit}"
     );
     let _ = caller_thread.join();

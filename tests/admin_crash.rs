@@ -106,7 +106,11 @@ fn sigkill_during_api_and_cdr_writes_loses_no_acknowledged_change() {
     let admin = sbc.admin();
     for name in &acknowledged {
         let trunk = admin.get(&format!("/trunks/{name}"));
-        assert_eq!(trunk.status, 200, "lost acknowledged trunk {name}: {}", trunk.body);
+        assert_eq!(
+            trunk.status, 200,
+            "lost acknowledged trunk {name}: {}",
+            trunk.body
+        );
     }
     let cdrs = admin.get("/cdrs?limit=1000");
     let after: BTreeSet<String> = cdrs.json()["items"]
@@ -116,7 +120,10 @@ fn sigkill_during_api_and_cdr_writes_loses_no_acknowledged_change() {
         .map(|cdr| cdr["id"].as_str().unwrap().to_owned())
         .collect();
     let lost: Vec<&String> = read_cdrs.difference(&after).collect();
-    assert!(lost.is_empty(), "CDRs read before the kill are gone: {lost:?}");
+    assert!(
+        lost.is_empty(),
+        "CDRs read before the kill are gone: {lost:?}"
+    );
     let verdict = admin.get("/audit/verify").json();
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert!(verdict["records"].as_u64().unwrap() > acknowledged.len() as u64);

@@ -105,7 +105,12 @@ fn metrics_pass_promtool_and_counters_move_when_calls_go_through() {
         100,
         Duration::from_secs(30),
     );
-    assert!(calls.succeeded(), "{}\n{}", calls.describe(), sbc.log_tail());
+    assert!(
+        calls.succeeded(),
+        "{}\n{}",
+        calls.describe(),
+        sbc.log_tail()
+    );
     let answered = "sbc_trunk_calls_total{trunk=\"peer\",result=\"answered\"}";
     let after = wait_for(&admin, answered, CALLS as f64);
     let (ok, said) = promtool(&after);
@@ -133,7 +138,9 @@ fn metrics_pass_promtool_and_counters_move_when_calls_go_through() {
         assert_eq!(moved(series), expected, "{series}\n{after}");
     }
     assert!(moved("sbc_sip_responses_sent_total{status_class=\"2xx\"}") >= 2.0 * calls);
-    assert!(moved("sbc_sip_responses_received_total{status_class=\"2xx\",transport=\"udp\"}") >= calls);
+    assert!(
+        moved("sbc_sip_responses_received_total{status_class=\"2xx\",transport=\"udp\"}") >= calls
+    );
     assert_eq!(value(&after, "sbc_calls_active"), 0.0);
     assert!(value(&after, "process_resident_memory_bytes") > 0.0);
     assert!(value(&after, "sbc_relay_port_pairs{state=\"free\"}") > 0.0);
@@ -154,9 +161,25 @@ fn the_grafana_dashboard_uses_only_metrics_the_appliance_exports() {
     let _uas = Uas::start(callee, callee_port, 5);
     let admin = sbc.admin();
     let sip = sbc.config.sip_address();
-    let calls = uac(sip, caller, caller_port, "100", 1, 0, Duration::from_secs(20));
+    let calls = uac(
+        sip,
+        caller,
+        caller_port,
+        "100",
+        1,
+        0,
+        Duration::from_secs(20),
+    );
     assert!(calls.succeeded(), "{}", calls.describe());
-    let refused = uac(sip, caller, caller_port, "999", 1, 0, Duration::from_secs(10));
+    let refused = uac(
+        sip,
+        caller,
+        caller_port,
+        "999",
+        1,
+        0,
+        Duration::from_secs(10),
+    );
     assert!(!refused.succeeded());
     let socket = common::sip::udp_socket(caller);
     let malformed = "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKm\r\n\
@@ -169,8 +192,9 @@ fn the_grafana_dashboard_uses_only_metrics_the_appliance_exports() {
         .filter_map(|line| line.split(' ').next())
         .collect();
 
-    let dashboard = std::fs::read_to_string(common::repo_root().join("deploy/grafana/sbc-dashboard.json"))
-        .unwrap();
+    let dashboard =
+        std::fs::read_to_string(common::repo_root().join("deploy/grafana/sbc-dashboard.json"))
+            .unwrap();
     let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
     let mut used = BTreeSet::new();
     for panel in dashboard["panels"].as_array().unwrap() {
@@ -189,5 +213,8 @@ fn the_grafana_dashboard_uses_only_metrics_the_appliance_exports() {
         .iter()
         .filter(|name| !exported.contains(name.as_str()))
         .collect();
-    assert!(missing.is_empty(), "the dashboard uses metrics nobody exports: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "the dashboard uses metrics nobody exports: {missing:?}"
+    );
 }

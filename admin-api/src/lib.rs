@@ -155,3 +155,5 @@ pub async fn serve_tls(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

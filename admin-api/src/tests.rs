@@ -13,17 +13,17 @@ use crate::model::*;
 
 /// An appliance with two tokens and trunks in memory; everything else is empty.
 #[derive(Debug)]
-struct FakeAppliance {
+pub(crate) struct FakeAppliance {
     readiness: Mutex<Readiness>,
     objects: Mutex<BTreeMap<String, StoredObject>>,
-    changes: Mutex<Vec<String>>,
+    pub(crate) changes: Mutex<Vec<String>>,
 }
 
-const READ_WRITE: &str = "sbc_rw";
+pub(crate) const READ_WRITE: &str = "sbc_rw";
 const READ_ONLY: &str = "sbc_ro";
 
 impl FakeAppliance {
-    fn new(readiness: Readiness) -> FakeAppliance {
+    pub(crate) fn new(readiness: Readiness) -> FakeAppliance {
         FakeAppliance {
             readiness: Mutex::new(readiness),
             objects: Mutex::new(BTreeMap::new()),
@@ -32,10 +32,11 @@ impl FakeAppliance {
     }
 
     fn record(&self, what: &str, actor: &Actor) {
-        self.changes
-            .lock()
-            .unwrap()
-            .push(format!("{what} by {}", actor.audit_name()));
+        self.changes.lock().unwrap().push(format!(
+            "{what} by {} from {}",
+            actor.audit_name(),
+            actor.audit_source().unwrap_or_default()
+        ));
     }
 }
 
@@ -504,9 +505,11 @@ async fn reads_need_a_token_and_changes_a_read_write_one() {
     assert_eq!(created.json()["spec"]["targets"][0]["weight"], 1);
     assert_eq!(created.json()["spec"]["keepalive_secs"], 30);
     assert_eq!(create(Some(READ_WRITE)).await.status, 409);
-    assert_eq!(
-        running.appliance.changes.lock().unwrap().as_slice(),
-        ["create by token:1:sbc_rw"]
+    let changes = running.appliance.changes.lock().unwrap().clone();
+    assert_eq!(changes.len(), 1);
+    assert!(
+        changes[0].starts_with("create by token:1:sbc_rw from 127.0.0.1:"),
+        "{changes:?}"
     );
     let _ = running.stop.send(());
 }

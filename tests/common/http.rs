@@ -60,11 +60,21 @@ impl Admin {
     }
 
     pub fn post(&self, path: &str, body: &serde_json::Value) -> Response {
-        self.request("POST", path, Some(("application/json", &body.to_string())), &[])
+        self.request(
+            "POST",
+            path,
+            Some(("application/json", &body.to_string())),
+            &[],
+        )
     }
 
     pub fn put(&self, path: &str, body: &serde_json::Value) -> Response {
-        self.request("PUT", path, Some(("application/json", &body.to_string())), &[])
+        self.request(
+            "PUT",
+            path,
+            Some(("application/json", &body.to_string())),
+            &[],
+        )
     }
 
     /// Any request; `body` is (content type, text).
@@ -114,7 +124,8 @@ impl Admin {
 }
 
 fn parse(raw: &[u8]) -> std::io::Result<Response> {
-    let bad = |what: &str| std::io::Error::other(format!("{what}: {:?}", String::from_utf8_lossy(raw)));
+    let bad =
+        |what: &str| std::io::Error::other(format!("{what}: {:?}", String::from_utf8_lossy(raw)));
     let split = raw
         .windows(4)
         .position(|window| window == b"\r\n\r\n")

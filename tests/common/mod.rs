@@ -7,8 +7,8 @@
 
 pub mod baresip;
 pub mod http;
-pub mod sipp;
 pub mod sip;
+pub mod sipp;
 
 use std::fs;
 use std::io::{Read, Write};

@@ -66,7 +66,14 @@ pub fn spawn_uac(
 ) -> Caller {
     let child = Command::new(require_tool("sipp"))
         .args(["-sn", "uac", &sbc.to_string()])
-        .args(["-s", service, "-i", &ip.to_string(), "-p", &port.to_string()])
+        .args([
+            "-s",
+            service,
+            "-i",
+            &ip.to_string(),
+            "-p",
+            &port.to_string(),
+        ])
         .args(["-mi", &ip.to_string(), "-m", &calls.to_string()])
         .args(["-r", &rate.to_string(), "-d", &hold_ms.to_string()])
         .args(["-timeout", "120s"])
@@ -92,9 +99,20 @@ pub fn uac(
     let mut command = Command::new(require_tool("sipp"));
     command
         .args(["-sn", "uac", &sbc.to_string()])
-        .args(["-s", service, "-i", &ip.to_string(), "-p", &port.to_string()])
+        .args([
+            "-s",
+            service,
+            "-i",
+            &ip.to_string(),
+            "-p",
+            &port.to_string(),
+        ])
         .args(["-mi", &ip.to_string(), "-m", &calls.to_string()])
         .args(["-r", "10", "-d", &hold_ms.to_string()])
-        .args(["-timeout", &format!("{}s", timeout.as_secs()), "-timeout_error"]);
+        .args([
+            "-timeout",
+            &format!("{}s", timeout.as_secs()),
+            "-timeout_error",
+        ]);
     run_bounded(&mut command, timeout + Duration::from_secs(5))
 }
