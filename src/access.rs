@@ -1,21 +1,19 @@
-//! What the store says about admission and authentication, as one immutable snapshot the
-//! signalling side can read without touching SQLite: the ACLs (parsed), the digest
-//! users' HA1 values, and the bans. The admin side builds a new snapshot after every
-//! change to ACLs, users or bans (and the expiry task after bans lapse) and publishes it
-//! on a `watch` channel; a reader checks for a new one with one atomic load.
+//! The ACLs created through the admin API, as one immutable snapshot the signalling side
+//! can read without touching SQLite. The admin side builds a new snapshot after every
+//! ACL change and publishes it on a `watch` channel; a reader checks for a new one with
+//! one atomic load. (Users and bans reach signalling through
+//! [`crate::security::SecurityHandle`]: credential reloads and the gate's ban table.)
 //!
-//! Enforcement (which listener or trunk consults which ACL, digest challenges, automatic
-//! bans) belongs to the signalling side; this module only gives it the data and the CIDR
-//! matching.
+//! Enforcement (which listener or trunk consults which ACL) belongs to the signalling
+//! side; this module gives it the data and the CIDR matching.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use admin_api::model::{AclAction, AclSpec, Transport};
 use tokio::sync::watch;
 
-use crate::store::{DigestAlgorithm, ObjectKind, PageRequest, Store, StoreResult};
+use crate::store::{ObjectKind, PageRequest, Store, StoreResult};
 
 /// A network: an address with a prefix length (a host is /32 or /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,43 +97,13 @@ impl Acl {
     }
 }
 
-/// A ban as signalling matches it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BanEntry {
-    pub network: Network,
-    /// Unix ms; `None`: until lifted.
-    pub expires_at: Option<i64>,
-}
-
-/// One user's HA1 values, by algorithm.
-pub type Credentials = Vec<(DigestAlgorithm, String)>;
-
-/// Everything admission and authentication need from the store.
+/// The ACLs of the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessSnapshot {
     pub acls: Vec<Acl>,
-    /// By (username, realm).
-    pub users: HashMap<(String, String), Credentials>,
-    pub bans: Vec<BanEntry>,
 }
 
 impl AccessSnapshot {
-    /// The HA1 of `username` in `realm` for `algorithm`.
-    pub fn ha1(&self, username: &str, realm: &str, algorithm: DigestAlgorithm) -> Option<&str> {
-        self.users
-            .get(&(username.to_owned(), realm.to_owned()))?
-            .iter()
-            .find(|(stored, _)| *stored == algorithm)
-            .map(|(_, ha1)| ha1.as_str())
-    }
-
-    /// Whether `source` is banned at `now_ms`.
-    pub fn is_banned(&self, source: IpAddr, now_ms: i64) -> bool {
-        self.bans.iter().any(|ban| {
-            ban.expires_at.is_none_or(|expiry| expiry > now_ms) && ban.network.contains(source)
-        })
-    }
-
     /// The ACLs that apply to a listener.
     pub fn acls_for_listener(
         &self,
@@ -176,27 +144,6 @@ pub fn load(store: &Store) -> StoreResult<AccessSnapshot> {
             None => break,
         }
     }
-    for (username, realm, algorithm, ha1) in store.all_credentials()? {
-        snapshot
-            .users
-            .entry((username, realm))
-            .or_default()
-            .push((algorithm, ha1));
-    }
-    let mut page = PageRequest::first(1_000);
-    loop {
-        let bans = store.list_bans(&page)?;
-        snapshot.bans.extend(bans.items.iter().filter_map(|ban| {
-            Some(BanEntry {
-                network: Network::parse(&ban.source)?,
-                expires_at: ban.expires_at,
-            })
-        }));
-        match bans.next_cursor {
-            Some(cursor) => page = PageRequest::after(cursor, 1_000),
-            None => break,
-        }
-    }
     Ok(snapshot)
 }
 
@@ -212,7 +159,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::store::{Change, NewBan};
+    use crate::store::Change;
 
     #[test]
     fn networks_of_both_families_match_what_they_hold() {
@@ -232,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn the_snapshot_holds_acls_users_and_bans_from_the_store() {
+    fn the_snapshot_holds_the_acls_of_the_store() {
         let mut store = Store::open_in_memory().unwrap();
         let change = Change::new("test", None);
         let spec = json!({
@@ -248,19 +195,6 @@ mod tests {
         });
         store
             .create_object(ObjectKind::Acl, "carriers", spec, &change)
-            .unwrap();
-        store
-            .create_user("alice", "sbc.example", "s3cret", json!({}), &change)
-            .unwrap();
-        store
-            .add_ban(
-                &NewBan {
-                    source: "203.0.113.0/24".into(),
-                    reason: "scanner".into(),
-                    expires_at: Some(2_000),
-                },
-                Some(&change),
-            )
             .unwrap();
 
         let snapshot = load(&store).unwrap();
@@ -288,23 +222,5 @@ mod tests {
             0
         );
         assert_eq!(snapshot.acls_for_trunk("carrier").count(), 1);
-        let expected = DigestAlgorithm::Md5
-            .ha1("alice", "sbc.example", "s3cret")
-            .unwrap();
-        assert_eq!(
-            snapshot.ha1("alice", "sbc.example", DigestAlgorithm::Md5),
-            Some(expected.as_str())
-        );
-        assert!(
-            snapshot
-                .ha1("alice", "sbc.example", DigestAlgorithm::Sha256)
-                .is_some()
-        );
-        assert!(snapshot.is_banned("203.0.113.9".parse().unwrap(), 1_000));
-        assert!(
-            !snapshot.is_banned("203.0.113.9".parse().unwrap(), 2_000),
-            "lapsed"
-        );
-        assert!(!snapshot.is_banned("192.0.2.1".parse().unwrap(), 1_000));
     }
 }

@@ -8,7 +8,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::access::AccessPublisher;
 use crate::admin::{AdminService, AdminSetup};
 use crate::cdr::CdrStats;
 use crate::config::{AdminConfig, Config};
@@ -31,6 +30,7 @@ const ADMIN_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Run the appliance with a validated configuration until a stop signal (`Ok`) or a
 /// failure (`Err`). Blocks the calling thread; starts its own tokio runtime.
 pub fn run(mut config: Config) -> anyhow::Result<()> {
+    raise_open_file_limit();
     tls_material::prepare(&mut config).context("preparing TLS material")?;
     let store = open_store(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -39,6 +39,35 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(run_appliance(config, store))
+}
+
+/// Raises the soft limit on open files to the hard limit: every call with media holds
+/// four UDP sockets on the relay (RTP and RTCP per leg), so the usual soft limit of 1,024
+/// would cap the appliance at about 250 calls. Says what the limit allows.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+    let raised = match (current, maximum) {
+        (Some(current), Some(maximum)) if current < maximum => setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(maximum),
+                maximum: Some(maximum),
+            },
+        )
+        .map(|()| maximum)
+        .unwrap_or(current),
+        (Some(current), _) => current,
+        (None, _) => {
+            info!("open files: no limit");
+            return;
+        }
+    };
+    let calls_with_media = raised.saturating_sub(256) / 4;
+    info!(
+        limit = raised,
+        calls_with_media, "open files limit (4 relay sockets per call with media)"
+    );
 }
 
 /// The database file under the data directory.
@@ -89,11 +118,11 @@ async fn run_appliance(config: Config, store: SharedStore) -> anyhow::Result<()>
             crate::access::load(&store)
         })
         .await
-        .context("reading ACLs, users and bans")?
-        .context("reading ACLs, users and bans")?
+        .context("reading the ACLs")?
+        .context("reading the ACLs")?
     };
     let (access_publisher, access_updates) = tokio::sync::watch::channel(Arc::new(access));
-    spawn_expiry(Arc::clone(&store), access_publisher.clone(), stop.clone());
+    spawn_expiry(Arc::clone(&store), stop.clone());
 
     let admin = match &config.admin {
         Some(admin) => {
@@ -214,9 +243,9 @@ async fn start_admin(
     )))
 }
 
-/// Deletes lapsed bans and registrations now and then, and republishes the access
-/// snapshot when a ban went away.
-fn spawn_expiry(store: SharedStore, access: AccessPublisher, stop: shutdown::Shutdown) {
+/// Deletes lapsed bans and registrations from the store now and then (the gate forgets
+/// its lapsed bans on its own).
+fn spawn_expiry(store: SharedStore, stop: shutdown::Shutdown) {
     tokio::spawn(async move {
         let stopped = stop.requested();
         tokio::pin!(stopped);
@@ -232,20 +261,12 @@ fn spawn_expiry(store: SharedStore, access: AccessPublisher, stop: shutdown::Shu
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let now = WallClock::now().unix_ms(std::time::Instant::now());
-                let bans = store.expire_bans(now)?;
-                store.expire_registrations(now)?;
-                if bans > 0 {
-                    crate::access::load(&store).map(Some)
-                } else {
-                    Ok(None)
-                }
+                store.expire_bans(now)?;
+                store.expire_registrations(now)
             })
             .await;
             match expired {
-                Ok(Ok(Some(snapshot))) => {
-                    access.send_replace(Arc::new(snapshot));
-                }
-                Ok(Ok(None)) => {}
+                Ok(Ok(_)) => {}
                 Ok(Err(error)) => warn!(%error, "cannot expire bans and registrations"),
                 Err(error) => warn!(%error, "the expiry task failed"),
             }

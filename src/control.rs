@@ -80,6 +80,8 @@ pub struct ShardSnapshot {
     pub transactions: usize,
     pub calls: usize,
     pub counters: ShardCounters,
+    /// The ingress policy's counters (authentication, identity, overload).
+    pub policy: sbc_core::policy::PolicyStats,
 }
 
 impl ShardSnapshot {
@@ -93,6 +95,7 @@ impl ShardSnapshot {
             transactions: endpoint.transactions(),
             calls: endpoint.b2bua().map_or(0, |b2bua| b2bua.calls()),
             counters: counters.clone(),
+            policy: endpoint.policy_stats().cloned().unwrap_or_default(),
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod objects;
 pub mod outbound;
 pub mod routing;
+pub mod security;
 pub mod server;
 pub mod shutdown;
 pub mod status;

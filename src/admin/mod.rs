@@ -5,8 +5,9 @@
 //!
 //! Changes are serialised by one lock, checked completely before anything is written
 //! (so a refused request changes nothing), persisted, then applied: trunk and route
-//! changes replace the routing table for new calls, ACL, user and ban changes publish a
-//! new [`AccessSnapshot`](crate::access::AccessSnapshot).
+//! changes replace the routing table for new calls, user changes reload signalling's
+//! credentials, bans go to (or leave) the admission gate, and ACL changes publish a new
+//! [`AccessSnapshot`](crate::access::AccessSnapshot).
 //!
 //! * [`objects`]: trunks, routes, ACLs.
 //! * [`people`]: digest users and admin tokens.
@@ -118,11 +119,21 @@ impl AdminService {
             .ok_or_else(|| ApiError::unavailable("signalling is starting; try again shortly"))
     }
 
-    /// Reads the ACLs, users and bans again and publishes them to signalling.
+    /// Reads the ACLs again and publishes them to signalling.
     async fn publish_access(&self) -> ApiResult<()> {
         let snapshot = self.store(|store| crate::access::load(store)).await?;
         self.setup.access.send_replace(Arc::new(snapshot));
         Ok(())
+    }
+
+    /// Users changed: signalling's credential table is read again at once (a lost
+    /// reload is made up by its periodic one).
+    async fn reload_credentials(&self) {
+        if let Some(security) = self.setup.status.security()
+            && let Err(error) = security.reload_credentials().await
+        {
+            tracing::warn!(%error, "cannot reload credentials after a user change");
+        }
     }
 }
 

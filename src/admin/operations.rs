@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use admin_api::model::{
     AuditPage, AuditVerdict, Ban, BanPage, CallInfo, CallPage, CdrFilter, CdrPage, DrainState,
@@ -17,6 +17,7 @@ use super::people::store_page;
 use super::{AdminService, change_of, convert};
 use crate::control::{ShardRequest, Signalling};
 use crate::metrics::{self, CdrFigures, RelayFigures, Scrape, TransportFigures};
+use crate::security::{GateInput, GateRequest};
 use crate::store::{AuditEntry, NewBan as StoreBan};
 use crate::views::{call_info, media_stats, parse_call_id};
 
@@ -172,6 +173,7 @@ impl AdminService {
         let expires_at = ban.expires_in_secs.map(|seconds| {
             now.saturating_add(i64::try_from(seconds.saturating_mul(1_000)).unwrap_or(i64::MAX))
         });
+        let duration = ban.expires_in_secs.map(Duration::from_secs);
         let new = StoreBan {
             source: ban.source,
             reason: ban.reason,
@@ -180,7 +182,8 @@ impl AdminService {
         let added = self
             .store(move |store| store.add_ban(&new, Some(&change)))
             .await?;
-        self.publish_access().await?;
+        self.tell_gate(&added.source, Some((added.reason.clone(), duration)))
+            .await;
         Ok(convert::ban(added))
     }
 
@@ -190,8 +193,38 @@ impl AdminService {
         let lifted = self
             .store(move |store| store.lift_ban_by_id(id, Some(&change)))
             .await?;
-        self.publish_access().await?;
+        self.tell_gate(&lifted.source, None).await;
         Ok(convert::ban(lifted))
+    }
+
+    /// Bans `source` in the admission gate (`Some(reason, duration)`) or lifts its ban
+    /// (`None`); the store holds the ban already (or no longer).
+    async fn tell_gate(&self, source: &str, ban: Option<(String, Option<Duration>)>) {
+        let Some(security) = self.setup.status.security() else {
+            return;
+        };
+        let Ok(network) = source.parse::<sbc_core::policy::Cidr>() else {
+            tracing::warn!(%source, "a stored ban the gate cannot read");
+            return;
+        };
+        let outcome = match ban {
+            Some((reason, duration)) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let request = GateRequest::Ban(network, reason, duration, reply);
+                match security.gate.send(GateInput::Request(request)).await {
+                    Ok(()) => answer.await.map(|_| ()).map_err(|error| error.to_string()),
+                    Err(error) => Err(error.to_string()),
+                }
+            }
+            None => security
+                .lift_ban(network)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(%source, %error, "the admission gate did not take the ban change");
+        }
     }
 
     pub(super) async fn cdrs_page(
@@ -339,9 +372,11 @@ impl AdminService {
         })
         .await
         .map_err(|error| ApiError::internal(format!("relay task: {error}")))?;
-        let (registrations, bans) = self
-            .store(|store| Ok((store.count_registrations()?, store.count_bans()?)))
-            .await?;
+        let registrations = self.store(|store| store.count_registrations()).await?;
+        let gate = match self.setup.status.security() {
+            Some(security) => security.gate_stats().await,
+            None => None,
+        };
         let counters = signalling.transport.counters();
         let cdr = &self.setup.cdr;
         let scrape = Scrape {
@@ -369,7 +404,7 @@ impl AdminService {
             uptime_seconds: signalling.started.elapsed().as_secs_f64(),
             draining: !matches!(self.setup.status.readiness(), admin_api::Readiness::Ready),
             registrations,
-            bans,
+            gate,
             cdr: CdrFigures {
                 written: cdr.written.load(Ordering::Relaxed),
                 dropped: cdr.dropped.load(Ordering::Relaxed),

@@ -90,7 +90,7 @@ impl AdminService {
             }
             (None, None) => return Err(ApiError::invalid("password", "a password is required")),
         };
-        self.publish_access().await?;
+        self.reload_credentials().await;
         Ok(convert::user(created))
     }
 
@@ -134,7 +134,7 @@ impl AdminService {
                 user.ok_or(StoreError::Corrupt("nothing changed".into()))
             })
             .await?;
-        self.publish_access().await?;
+        self.reload_credentials().await;
         Ok(convert::user(changed))
     }
 
@@ -149,7 +149,7 @@ impl AdminService {
         let deleted = self
             .store(move |store| store.delete_user(&username, &realm, &change))
             .await?;
-        self.publish_access().await?;
+        self.reload_credentials().await;
         Ok(convert::user(deleted))
     }
 

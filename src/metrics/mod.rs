@@ -8,6 +8,7 @@
 //! code, trunk names from the configuration). `docs/metrics.md` lists them all.
 
 pub mod counting;
+mod edge;
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,6 @@ use prometheus::proto::{
 use prometheus::{Encoder, TextEncoder};
 
 use crate::control::ShardSnapshot;
-use counting::{CLASSES, CallOutcomes, METHODS, SETUP_BUCKETS, SipTraffic, TRANSPORTS};
 
 /// Everything one scrape reports, gathered by the caller.
 #[derive(Debug, Default)]
@@ -30,8 +30,8 @@ pub struct Scrape {
     pub draining: bool,
     /// Registration bindings stored.
     pub registrations: u64,
-    /// Bans stored.
-    pub bans: u64,
+    /// The admission gate's counters (`None` when it did not answer).
+    pub gate: Option<sbc_core::policy::GateStats>,
     pub cdr: CdrFigures,
 }
 
@@ -71,11 +71,12 @@ pub struct RelayFigures {
 pub fn encode(scrape: &Scrape) -> Result<String, prometheus::Error> {
     let mut families = Families::default();
     sip(&mut families, scrape);
-    traffic(&mut families, scrape);
+    edge::traffic(&mut families, scrape);
     calls(&mut families, scrape);
-    outcomes(&mut families, scrape);
+    edge::outcomes(&mut families, scrape);
     relay(&mut families, &scrape.relay);
-    store(&mut families, scrape);
+    edge::admission(&mut families, scrape);
+    edge::store(&mut families, scrape);
     families.gauge(
         "sbc_uptime_seconds",
         "Seconds since signalling started.",
@@ -195,141 +196,6 @@ fn sip(families: &mut Families, scrape: &Scrape) {
             .iter()
             .map(|shard| shard.transactions)
             .sum::<usize>() as f64,
-    );
-}
-
-fn traffic(families: &mut Families, scrape: &Scrape) {
-    let mut total = SipTraffic::default();
-    for shard in &scrape.shards {
-        total.add(&shard.counters.traffic);
-    }
-    for (method, by_transport) in METHODS.iter().zip(&total.requests_received) {
-        for (transport, count) in TRANSPORTS.iter().zip(by_transport) {
-            families.counter(
-                "sbc_sip_requests_received_total",
-                "SIP requests received by signalling, by method and transport (retransmissions \
-                 included).",
-                &[("method", method), ("transport", transport)],
-                *count,
-            );
-        }
-    }
-    for (class, by_transport) in CLASSES.iter().zip(&total.responses_received) {
-        for (transport, count) in TRANSPORTS.iter().zip(by_transport) {
-            families.counter(
-                "sbc_sip_responses_received_total",
-                "SIP responses received by signalling, by status class and transport.",
-                &[("status_class", class), ("transport", transport)],
-                *count,
-            );
-        }
-    }
-    for (method, count) in METHODS.iter().zip(&total.requests_sent) {
-        families.counter(
-            "sbc_sip_requests_sent_total",
-            "SIP requests signalling sent, by method (retransmissions included).",
-            &[("method", method)],
-            *count,
-        );
-    }
-    for (class, count) in CLASSES.iter().zip(&total.responses_sent) {
-        families.counter(
-            "sbc_sip_responses_sent_total",
-            "SIP responses signalling sent, by status class (retransmissions included).",
-            &[("status_class", class)],
-            *count,
-        );
-    }
-    let tls_failures = [
-        "tls_handshake_failed",
-        "tls_handshake_timeout",
-        "tls_peer_identity_mismatch",
-    ];
-    for &(reason, count) in &scrape.transport.drops {
-        if tls_failures.contains(&reason) {
-            families.counter(
-                "sbc_tls_handshake_failures_total",
-                "TLS handshakes that failed, by reason.",
-                &[("reason", reason)],
-                count,
-            );
-        }
-    }
-}
-
-fn outcomes(families: &mut Families, scrape: &Scrape) {
-    let mut total = CallOutcomes::default();
-    for shard in &scrape.shards {
-        total.add(&shard.counters.calls);
-    }
-    for (trunk, calls) in &total.by_trunk {
-        for disposition in crate::store::Disposition::ALL {
-            families.counter(
-                "sbc_trunk_calls_total",
-                "Call attempts ended, by trunk (none: refused before routing) and result \
-                 (answered, busy, no_answer, cancelled, rejected, failed).",
-                &[("trunk", trunk), ("result", disposition.as_str())],
-                calls
-                    .results
-                    .get(disposition.as_str())
-                    .copied()
-                    .unwrap_or(0),
-            );
-        }
-        for (status, count) in &calls.failures {
-            let status = status.to_string();
-            families.counter(
-                "sbc_trunk_call_failures_total",
-                "Unanswered call attempts by trunk and the SIP status the caller got.",
-                &[("trunk", trunk), ("status", &status)],
-                *count,
-            );
-        }
-    }
-    families.histogram(
-        "sbc_call_setup_seconds",
-        "Post-dial delay of calls sent on: the INVITE to the callee's first provisional \
-         response (or final answer when none came first).",
-        &[],
-        &SETUP_BUCKETS,
-        &total.setup.counts,
-        total.setup.sum_seconds,
-    );
-}
-
-fn store(families: &mut Families, scrape: &Scrape) {
-    families.gauge(
-        "sbc_registrations",
-        "Registration bindings stored.",
-        &[],
-        scrape.registrations as f64,
-    );
-    families.gauge("sbc_bans", "Bans stored.", &[], scrape.bans as f64);
-    let cdr = &scrape.cdr;
-    families.counter(
-        "sbc_cdr_written_total",
-        "Call detail records written to the store.",
-        &[],
-        cdr.written,
-    );
-    families.counter(
-        "sbc_cdr_dropped_total",
-        "Call detail records lost (the writer's queue was full, or the store refused a \
-         batch every time).",
-        &[],
-        cdr.dropped,
-    );
-    families.counter(
-        "sbc_cdr_write_errors_total",
-        "Failed attempts to write a batch of call detail records.",
-        &[],
-        cdr.write_errors,
-    );
-    families.counter(
-        "sbc_cdr_without_media_total",
-        "Call detail records written without media statistics (they did not come in time).",
-        &[],
-        cdr.without_media,
     );
 }
 
@@ -468,7 +334,7 @@ fn relay(families: &mut Families, relay: &RelayFigures) {
 }
 
 /// Adds up per-shard maps keyed by reason name.
-fn sum_maps<'a>(
+pub(crate) fn sum_maps<'a>(
     maps: impl Iterator<Item = &'a BTreeMap<&'static str, u64>>,
 ) -> BTreeMap<&'static str, u64> {
     let mut total = BTreeMap::new();
@@ -482,12 +348,12 @@ fn sum_maps<'a>(
 
 /// Metric families under construction, by name, in the order they were first added.
 #[derive(Default)]
-struct Families {
+pub(crate) struct Families {
     families: Vec<MetricFamily>,
 }
 
 impl Families {
-    fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
+    pub(crate) fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
         self.counter_f64(name, help, labels, value as f64);
     }
 
@@ -499,7 +365,7 @@ impl Families {
         self.family(name, help, MetricType::COUNTER).push(metric);
     }
 
-    fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+    pub(crate) fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
         let mut gauge = Gauge::default();
         gauge.set_value(value);
         let mut metric = Metric::from_label(label_pairs(labels));
@@ -509,7 +375,7 @@ impl Families {
 
     /// A histogram from per-bucket counts (not cumulative; `bounds` ascending, in
     /// seconds; the count past the last bound goes to `+Inf`).
-    fn histogram(
+    pub(crate) fn histogram(
         &mut self,
         name: &str,
         help: &str,
@@ -612,7 +478,7 @@ mod tests {
             uptime_seconds: 12.5,
             draining: false,
             registrations: 4,
-            bans: 1,
+            gate: None,
             cdr: CdrFigures::default(),
         }
     }

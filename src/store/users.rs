@@ -442,29 +442,6 @@ impl Store {
             .optional()?)
     }
 
-    /// Every stored HA1, as (username, realm, algorithm, HA1), ordered by user: what a
-    /// digest authenticator loads into memory.
-    pub fn all_credentials(&self) -> StoreResult<Vec<(String, String, DigestAlgorithm, String)>> {
-        let mut statement = self.conn().prepare_cached(
-            "SELECT username, realm, algorithm, ha1 FROM user_credentials \
-             ORDER BY username, realm, algorithm",
-        )?;
-        let mut rows = statement.query([])?;
-        let mut all = Vec::new();
-        while let Some(row) = rows.next()? {
-            let algorithm: String = row.get(2)?;
-            all.push((
-                row.get(0)?,
-                row.get(1)?,
-                algorithm
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("digest algorithm {algorithm:?}")))?,
-                row.get(3)?,
-            ));
-        }
-        Ok(all)
-    }
-
     /// Users ordered by (username, realm).
     pub fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>> {
         let limit = page.effective_limit();
