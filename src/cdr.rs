@@ -348,3 +348,169 @@ fn new_id() -> String {
     }
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use sbc_core::b2bua::summary::SecuritySummary;
+    use sbc_core::media::MediaSessionId;
+    use sbc_core::net::Protocol;
+
+    use super::*;
+    use crate::store::{CdrFilter, PageRequest, Store};
+
+    fn record(call_id: &str, media: Option<u64>) -> CallRecord {
+        let now = Instant::now();
+        CallRecord {
+            started: now,
+            progress: Some(now),
+            answered: Some(now),
+            ended: now + Duration::from_secs(3),
+            caller: "sip:alice@example.com".into(),
+            callee: "sip:bob@example.net".into(),
+            trunk: Some("carrier".into()),
+            a_call_id: call_id.into(),
+            b_call_id: Some(format!("b-{call_id}")),
+            source: "192.0.2.10:5060".parse().unwrap(),
+            source_protocol: Protocol::Udp,
+            destination: Some(("198.51.100.20:5060".parse().unwrap(), Protocol::Tcp)),
+            status: 200,
+            end_reason: "bye_from_a",
+            media_session: media.map(MediaSessionId),
+            codecs_a: vec!["PCMU/8000".into()],
+            codecs_b: vec!["PCMU/8000".into()],
+            security: SecuritySummary::new(Protocol::Udp, Some(Protocol::Tcp)),
+        }
+    }
+
+    fn stats(packets: u64) -> media_relay::SessionStats {
+        let mut stream = media_relay::StreamStats::default();
+        stream.a.packets_received = packets;
+        media_relay::SessionStats {
+            streams: vec![stream],
+        }
+    }
+
+    struct Running {
+        sink: CdrSink,
+        task: tokio::task::JoinHandle<()>,
+        store: SharedStore,
+        stats: Arc<CdrStats>,
+    }
+
+    fn start() -> Running {
+        let store: SharedStore = Arc::new(Mutex::new(Store::open_in_memory().unwrap()));
+        let table = RoutingTable::new(Vec::new(), Vec::new()).unwrap();
+        let (_publish, routing) = watch::channel(Arc::new(table));
+        let stats = Arc::new(CdrStats::default());
+        let (sink, task) = spawn(WriterSetup {
+            store: Arc::clone(&store),
+            routing,
+            clock: WallClock::now(),
+            config: CdrConfig::default(),
+            stats: Arc::clone(&stats),
+        });
+        Running {
+            sink,
+            task,
+            store,
+            stats,
+        }
+    }
+
+    fn stored(store: &SharedStore) -> Vec<CdrRecord> {
+        let store = store.lock().unwrap();
+        let mut page = store
+            .query_cdrs(&CdrFilter::default(), &PageRequest::first(100))
+            .unwrap()
+            .items;
+        page.sort_by(|a, b| a.a_call_id.cmp(&b.a_call_id));
+        page
+    }
+
+    async fn wait_for(store: &SharedStore, count: usize, within: Duration) -> Vec<CdrRecord> {
+        let deadline = Instant::now() + within;
+        loop {
+            let all = stored(store);
+            if all.len() >= count || Instant::now() > deadline {
+                return all;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn records_are_joined_with_media_statistics_whichever_comes_first() {
+        let running = start();
+        running.sink.submit(record("no-media", None));
+        running.sink.submit(record("record-first", Some(1)));
+        running.sink.media(1, Some(stats(11)));
+        running.sink.media(2, Some(stats(22)));
+        running.sink.submit(record("stats-first", Some(2)));
+        let all = wait_for(&running.store, 3, Duration::from_secs(2)).await;
+        let packets: Vec<(String, serde_json::Value)> = all
+            .iter()
+            .map(|cdr| {
+                (
+                    cdr.a_call_id.clone(),
+                    cdr.media_stats["streams"][0]["a"]["packets_received"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            packets,
+            vec![
+                ("no-media".into(), serde_json::Value::Null),
+                ("record-first".into(), serde_json::json!(11)),
+                ("stats-first".into(), serde_json::json!(22)),
+            ]
+        );
+        let cdr = &all[0];
+        assert_eq!(cdr.disposition, crate::store::Disposition::Answered);
+        assert_eq!(cdr.duration_ms, 3_000);
+        assert_eq!(cdr.dest_transport.as_deref(), Some("tcp"));
+        assert_eq!(cdr.trunk_out.as_deref(), Some("carrier"));
+        assert_eq!(cdr.security["b"]["signalling"]["transport"], "tcp");
+        assert_eq!(running.stats.written.load(Ordering::Relaxed), 3);
+        drop(running.sink);
+        running.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_record_whose_statistics_never_come_is_written_without_them() {
+        let running = start();
+        running.sink.submit(record("lonely", Some(7)));
+        tokio::time::sleep(MEDIA_WAIT / 2).await;
+        assert!(
+            stored(&running.store).is_empty(),
+            "still waiting for its statistics"
+        );
+        let all = wait_for(&running.store, 1, MEDIA_WAIT * 2).await;
+        assert_eq!(all.len(), 1);
+        assert_eq!(running.stats.without_media.load(Ordering::Relaxed), 1);
+        drop(running.sink);
+        running.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_writer_writes_what_is_queued_when_the_shards_are_gone() {
+        let running = start();
+        for index in 0..600 {
+            running
+                .sink
+                .submit(record(&format!("call-{index:03}"), Some(index)));
+        }
+        // No statistics will come; the end flushes everything at once.
+        drop(running.sink);
+        running.task.await.unwrap();
+        assert_eq!(
+            running.store.lock().unwrap().count_cdrs().unwrap(),
+            600,
+            "written in batches of {BATCH}"
+        );
+        assert_eq!(running.stats.dropped.load(Ordering::Relaxed), 0);
+    }
+}

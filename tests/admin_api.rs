@@ -110,6 +110,13 @@ fn a_trunk_and_route_created_through_the_api_carry_calls_at_once_and_survive_a_r
     assert_eq!(cdr["security"]["a"]["signalling"]["transport"], "udp");
     assert_eq!(cdr["security"]["a"]["media"]["protection"], "plain");
     assert_eq!(cdr["security"]["identity"], "not_checked");
+    // The relay session's final statistics joined the record (SIPp's built-in
+    // scenarios send no RTP, so the counts are 0; the stream is there).
+    assert_eq!(
+        cdr["media_stats"]["streams"].as_array().unwrap().len(),
+        1,
+        "{cdr}"
+    );
     assert!(cdr["answer_ms"].as_i64().unwrap() >= cdr["start_ms"].as_i64().unwrap());
     assert!(cdr["duration_ms"].as_i64().unwrap() >= 150, "{cdr}");
     let refused = wait_for_cdrs(&admin, "disposition=rejected", 1);
@@ -483,4 +490,79 @@ fn calls_in_progress_are_listed_and_ended_and_drain_refuses_new_ones() {
         "{audit}"
     );
     let _ = caller_thread.join();
+}
+
+/// The CDR of a call with media carries what the relay counted: SIPp `uac_pcap` plays
+/// 236 G.711 packets (and an RFC 2833 event) to a SIPp UAS that echoes them back.
+#[test]
+fn the_cdr_of_a_call_with_media_has_the_relay_statistics() {
+    let config = SbcConfig::new();
+    let callee = config.net.host(2);
+    let caller = config.net.host(3);
+    let [callee_port, media_port] = free_ports(callee);
+    let [caller_port] = free_ports(caller);
+    let sbc = Sbc::start(config.with_peer(std::net::SocketAddr::new(callee, callee_port)));
+    let mut uas = std::process::Command::new(common::require_tool("sipp"))
+        .args(["-sn", "uas", "-rtp_echo", "-i", &callee.to_string()])
+        .args(["-p", &callee_port.to_string(), "-mi", &callee.to_string()])
+        .args(["-mp", &media_port.to_string(), "-m", "2", "-timeout", "60s"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp uas starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let testdata = std::env::var("SBC_TESTDATA").map_or_else(
+        |_| common::repo_root().join("../shared/testdata"),
+        std::path::PathBuf::from,
+    );
+    let mut command = std::process::Command::new(common::require_tool("sipp"));
+    command
+        .current_dir(testdata.join("sipp"))
+        .args([
+            "-sf",
+            "scenarios/uac_pcap.xml",
+            &sbc.config.sip_address().to_string(),
+        ])
+        .args([
+            "-s",
+            "media",
+            "-i",
+            &caller.to_string(),
+            "-p",
+            &caller_port.to_string(),
+        ])
+        .args(["-mi", &caller.to_string(), "-m", "2", "-r", "10"])
+        .args(["-timeout", "40s", "-timeout_error"]);
+    let calls = common::run_bounded(&mut command, Duration::from_secs(45));
+    let _ = uas.kill();
+    let _ = uas.wait();
+    assert!(
+        calls.succeeded(),
+        "{}\n{}",
+        calls.describe(),
+        sbc.log_tail()
+    );
+
+    let admin = sbc.admin();
+    let cdrs = wait_for_cdrs(&admin, "disposition=answered", 2);
+    assert_eq!(cdrs.len(), 2);
+    for cdr in &cdrs {
+        let stream = &cdr["media_stats"]["streams"][0];
+        let count = |leg: &str, field: &str| stream[leg][field].as_u64().unwrap();
+        assert!(count("a", "packets_received") >= 236, "{cdr}");
+        assert!(count("b", "packets_sent") >= 236, "{cdr}");
+        assert!(count("b", "packets_received") > 0, "the echo: {cdr}");
+        assert!(count("a", "packets_sent") > 0, "the echo: {cdr}");
+        // Nothing lost on loopback (RFC 3550 counts duplicates against losses, so the
+        // DTMF packets sent three times make it negative).
+        assert!(stream["a"]["rtp_lost"].as_i64().unwrap() <= 0, "{cdr}");
+        assert!(
+            stream["a"]["latched"]
+                .as_str()
+                .unwrap()
+                .starts_with(&caller.to_string())
+        );
+        assert_eq!(cdr["security"]["a"]["media"]["protection"], "plain");
+    }
 }

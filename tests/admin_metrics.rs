@@ -112,7 +112,8 @@ fn metrics_pass_promtool_and_counters_move_when_calls_go_through() {
         sbc.log_tail()
     );
     let answered = "sbc_trunk_calls_total{trunk=\"peer\",result=\"answered\"}";
-    let after = wait_for(&admin, answered, CALLS as f64);
+    wait_for(&admin, answered, CALLS as f64);
+    let after = wait_for(&admin, "sbc_cdr_written_total", CALLS as f64);
     let (ok, said) = promtool(&after);
     assert!(ok, "promtool check metrics refused the exposition:\n{said}");
 
@@ -146,45 +147,81 @@ fn metrics_pass_promtool_and_counters_move_when_calls_go_through() {
     assert!(value(&after, "sbc_relay_port_pairs{state=\"free\"}") > 0.0);
 }
 
-/// Series keyed by a reason or a status appear once something happened for them: the
-/// test makes an answered call, a call without a route and a malformed request first.
+/// Series keyed by a reason or a status appear once something happened for them: with
+/// authentication on, the test makes an answered call and a call without a route from the
+/// trunk's own address, a call from elsewhere (challenged), a scanner's request (dropped
+/// by the admission gate) and a malformed request first.
 #[test]
 fn the_grafana_dashboard_uses_only_metrics_the_appliance_exports() {
-    let config = SbcConfig::new().with_routes(
-        "[[route]]\nname = \"hundreds\"\nuser_prefix = \"100\"\nto_trunk = \"peer\"\n",
-    );
+    let config = SbcConfig::new()
+        .with_security("[auth]\nenabled = true\n\n[security.rate_limits]\nenabled = false\n")
+        .with_routes(
+            "[[route]]\nname = \"hundreds\"\nuser_prefix = \"100\"\nto_trunk = \"peer\"\n",
+        );
     let callee = config.net.host(2);
-    let caller = config.net.host(3);
-    let [callee_port] = free_ports(callee);
-    let [caller_port] = free_ports(caller);
+    let stranger = config.net.host(3);
+    let [callee_port, trunk_caller_port] = free_ports(callee);
     let sbc = Sbc::start(config.with_peer(SocketAddr::new(callee, callee_port)));
     let _uas = Uas::start(callee, callee_port, 5);
     let admin = sbc.admin();
     let sip = sbc.config.sip_address();
+    // From the trunk's address: a trunk call, no challenge.
     let calls = uac(
         sip,
-        caller,
-        caller_port,
+        callee,
+        trunk_caller_port,
         "100",
         1,
         0,
         Duration::from_secs(20),
     );
-    assert!(calls.succeeded(), "{}", calls.describe());
+    assert!(
+        calls.succeeded(),
+        "{}\n{}",
+        calls.describe(),
+        sbc.log_tail()
+    );
     let refused = uac(
         sip,
-        caller,
-        caller_port,
+        callee,
+        trunk_caller_port,
         "999",
         1,
         0,
         Duration::from_secs(10),
     );
     assert!(!refused.succeeded());
-    let socket = common::sip::udp_socket(caller);
+    // From elsewhere: challenged.
+    let socket = common::sip::udp_socket(stranger);
+    let local = socket.local_addr().unwrap();
+    let invite = common::sip::request("INVITE", sip, "UDP", local);
+    let responses =
+        common::sip::udp_transaction(&socket, sip, &invite, Duration::from_secs(5)).unwrap();
+    let challenge = common::sip::final_response(&responses);
+    assert_eq!(
+        common::sip::status_code(challenge),
+        Some(407),
+        "{challenge}"
+    );
+    let ack = common::sip::ack_for_failure(&invite, challenge);
+    socket.send_to(ack.as_bytes(), sip).unwrap();
+    // A scanner: dropped without an answer.
+    let scan = common::sip::request("OPTIONS", sip, "UDP", local)
+        .text
+        .replace(
+            "User-Agent: sbc-blackbox-test",
+            "User-Agent: friendly-scanner",
+        );
+    socket.send_to(scan.as_bytes(), sip).unwrap();
     let malformed = "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKm\r\n\
                      CSeq: banana\r\nContent-Length: 0\r\n\r\n";
-    socket.send_to(malformed.as_bytes(), sip).unwrap();
+    let other = common::sip::udp_socket(sbc.config.net.host(4));
+    other.send_to(malformed.as_bytes(), sip).unwrap();
+    wait_for(
+        &admin,
+        "sbc_admission_dropped_total{reason=\"scanner\"}",
+        1.0,
+    );
     let text = wait_for(&admin, "sbc_cdr_written_total", 2.0);
     let exported: BTreeSet<&str> = text
         .lines()
