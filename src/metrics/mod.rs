@@ -147,8 +147,7 @@ fn sip(families: &mut Families, scrape: &Scrape) {
     ] {
         families.counter(
             "sbc_tls_handshakes_total",
-            "TLS handshakes completed (failures are in sbc_sip_transport_dropped_total with \
-             reason tls_handshake_failed, tls_handshake_timeout or tls_peer_identity_mismatch).",
+            "TLS handshakes completed (failures: sbc_tls_handshake_failures_total).",
             &[("direction", direction)],
             count,
         );
