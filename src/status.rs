@@ -66,9 +66,7 @@ impl ApplianceStatus {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         *guard = readiness;
     }
-}
 
-impl ApplianceStatus {
     /// Whether the appliance takes traffic now.
     pub fn readiness(&self) -> Readiness {
         self.readiness
