@@ -201,10 +201,16 @@ pub fn table(objects: &RoutingObjects) -> anyhow::Result<RoutingTable> {
     crate::routing::table_of(&objects.trunks, &objects.routes)
 }
 
-/// The routing table at start: the file's objects and the store's. A stored object that
-/// no longer fits (the file now defines its name, or a route's trunk is gone) is left
-/// out with an error in the log, rather than keeping the appliance from starting.
+/// The routing table at start: the file's objects and the store's (see
+/// [`initial_objects`]).
 pub fn initial_table(config: &Config, store: &Store) -> anyhow::Result<RoutingTable> {
+    table(&initial_objects(config, store)?)
+}
+
+/// The trunks and routes at start: the file's and the store's. A stored object that no
+/// longer fits (the file now defines its name, or a route's trunk is gone) is left out
+/// with an error in the log, rather than keeping the appliance from starting.
+pub fn initial_objects(config: &Config, store: &Store) -> anyhow::Result<RoutingObjects> {
     let (api_trunks, api_routes) = stored_routing(store)?;
     let file_trunk = |name: &str| config.trunks.iter().any(|trunk| trunk.name == name);
     let file_route = |name: &str| config.routes.iter().any(|route| route.name == name);
@@ -233,7 +239,7 @@ pub fn initial_table(config: &Config, store: &Store) -> anyhow::Result<RoutingTa
     if let Err(problem) = check(config, &objects, None, None) {
         tracing::error!(?problem, "stored routing objects do not validate");
     }
-    table(&objects)
+    Ok(objects)
 }
 
 #[cfg(test)]

@@ -119,7 +119,17 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         );
         (credentials, registrar, gate)
     };
-    let trunks = Arc::new(security::ConfigTrunks::new(&config));
+    // The boundary and the gate know the file's trunks and those of the store.
+    let trunks = {
+        let store = context
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let objects = crate::objects::initial_objects(&config, &store)?;
+        Arc::new(security::LiveTrunks::new(security::ConfigTrunks::of(
+            &objects.trunks,
+        )))
+    };
     gate.set_trunk_sources(trunks.sources());
     let (gate_inputs, gate_work) = mpsc::channel(GATE_QUEUE);
     let nonce_key = security::nonce_key()?;
@@ -135,6 +145,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         credentials: credentials.clone(),
         registrar: Arc::clone(&registrar),
         store: context.store.clone(),
+        trunks: Arc::clone(&trunks),
     });
 
     let sharding = Sharding::new(config.sip.shard_count());

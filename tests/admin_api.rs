@@ -566,3 +566,68 @@ fn the_cdr_of_a_call_with_media_has_the_relay_statistics() {
         assert_eq!(cdr["security"]["a"]["media"]["protection"], "plain");
     }
 }
+
+/// With authentication on (the default), a call from an unknown source is challenged; a
+/// trunk created through the API makes calls from its address trunk calls at once.
+#[test]
+fn a_trunk_created_through_the_api_is_trusted_as_a_source_at_once() {
+    let config = SbcConfig::new()
+        .with_security("[auth]\nenabled = true\n\n[security.rate_limits]\nenabled = false\n");
+    let callee = config.net.host(2);
+    let carrier = config.net.host(3);
+    let [callee_port] = free_ports(callee);
+    let [carrier_port] = free_ports(carrier);
+    let sbc = Sbc::start(config.with_peer(std::net::SocketAddr::new(callee, callee_port)));
+    let _uas = Uas::start(callee, callee_port, 10);
+    let admin = sbc.admin();
+    let sip = sbc.config.sip_address();
+
+    let challenged = uac(
+        sip,
+        carrier,
+        carrier_port,
+        "8000",
+        1,
+        0,
+        Duration::from_secs(10),
+    );
+    assert!(
+        !challenged.succeeded(),
+        "an unknown source must be challenged"
+    );
+
+    let target = std::net::SocketAddr::new(carrier, carrier_port);
+    assert_eq!(admin.post("/trunks", &trunk("carrier", target)).status, 201);
+    let calls = uac(
+        sip,
+        carrier,
+        carrier_port,
+        "8000",
+        3,
+        0,
+        Duration::from_secs(20),
+    );
+    assert!(
+        calls.succeeded(),
+        "{}\n{}",
+        calls.describe(),
+        sbc.log_tail()
+    );
+    let cdrs = wait_for_cdrs(&admin, "trunk=carrier&disposition=answered", 3);
+    assert_eq!(cdrs.len(), 3);
+    assert_eq!(cdrs[0]["trunk_in"], "carrier");
+    assert_eq!(cdrs[0]["trunk_out"], "peer");
+
+    // Deleted, it is a stranger again.
+    assert_eq!(admin.delete("/trunks/carrier").status, 200);
+    let challenged = uac(
+        sip,
+        carrier,
+        carrier_port,
+        "8000",
+        1,
+        0,
+        Duration::from_secs(10),
+    );
+    assert!(!challenged.succeeded());
+}

@@ -154,7 +154,7 @@ impl AdminService {
                 let objects = self.routing_with(kind, &name, Some(&json)).await?;
                 let table = objects::table(&objects)
                     .map_err(|error| ApiError::invalid("spec", format!("{error:#}")))?;
-                Some((Arc::clone(signalling), table))
+                Some((Arc::clone(signalling), table, objects))
             }
             ObjectSpec::Acl(acl) => {
                 self.check_acl(acl).await?;
@@ -172,10 +172,9 @@ impl AdminService {
             })
             .await?;
         match table {
-            Some((signalling, table)) => signalling
-                .replace_routing(table)
-                .await
-                .map_err(|error| ApiError::unavailable(error.to_string()))?,
+            Some((signalling, table, objects)) => {
+                self.apply_routing(&signalling, table, &objects).await?;
+            }
             None => self.publish_access().await?,
         }
         Ok(convert::object(kind, stored))
@@ -208,7 +207,7 @@ impl AdminService {
                 let objects = self.routing_with(kind, &name, None).await?;
                 let table = objects::table(&objects)
                     .map_err(|error| ApiError::conflict(format!("{error:#}")))?;
-                Some((Arc::clone(signalling), table))
+                Some((Arc::clone(signalling), table, objects))
             }
             ObjectKind::Acl => None,
         };
@@ -217,13 +216,33 @@ impl AdminService {
             .store(move |store| store.delete_object(store_kind(kind), &name, &change))
             .await?;
         match table {
-            Some((signalling, table)) => signalling
-                .replace_routing(table)
-                .await
-                .map_err(|error| ApiError::unavailable(error.to_string()))?,
+            Some((signalling, table, objects)) => {
+                self.apply_routing(&signalling, table, &objects).await?;
+            }
             None => self.publish_access().await?,
         }
         Ok(convert::object(kind, deleted))
+    }
+
+    /// Puts a new routing table in force for new calls, and the trunks it holds in the
+    /// ingress policy (so that calls from a new trunk are taken as trunk calls).
+    async fn apply_routing(
+        &self,
+        signalling: &Arc<crate::control::Signalling>,
+        table: sbc_core::routing::RoutingTable,
+        objects: &RoutingObjects,
+    ) -> ApiResult<()> {
+        signalling
+            .replace_routing(table)
+            .await
+            .map_err(|error| ApiError::unavailable(error.to_string()))?;
+        if let Some(security) = self.setup.status.security() {
+            security
+                .replace_trunks(&objects.trunks)
+                .await
+                .map_err(|error| ApiError::unavailable(error.to_string()))?;
+        }
+        Ok(())
     }
 
     /// The routing objects with the stored `kind` object `name` replaced by `spec` (or
