@@ -1,110 +1,31 @@
-//! The edge security's Prometheus families: the admission gate (drops by reason, bans),
-//! the trust boundary of every shard (admissions by origin, challenges by cause,
-//! refusals by reason), the registrar, the users known, and the call limits.
+//! The edge security's Prometheus families that the rest of [`crate::metrics`] does not
+//! carry: the registrar's events, the users known, and the call limits (calls in
+//! progress in all, per trunk, users with calls). The admission gate's and the trust
+//! boundary's counters are in `metrics/edge.rs`.
 //!
-//! Built at scrape time like the rest of [`crate::metrics`]: the gate answers through
-//! its dispatch task ([`crate::security::SecurityHandle::figures`]), the registrar and
-//! the call limits are read under their own locks for a moment, the shards' boundary
-//! counters come with their snapshots. `docs/metrics.md` lists the families.
-
-use std::collections::BTreeMap;
+//! Built at scrape time: the registrar and the call limits are read under their own locks
+//! for a moment ([`crate::security::SecurityHandle::figures`]). `docs/metrics.md` lists
+//! the families.
 
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
-use sbc_core::policy::GateStats;
 use sbc_core::policy::call_limits::CallCounts;
 use sbc_core::registrar::RegistrarStats;
 
 use crate::control::ShardSnapshot;
 
-/// What the edge security reports at one scrape (besides the shards' own counters).
+/// What the edge security reports at one scrape (besides the shards' and the gate's
+/// counters).
 #[derive(Debug, Default, Clone)]
 pub struct SecurityFigures {
-    /// `None` when the gate did not answer (signalling stopping).
-    pub gate: Option<GateStats>,
     pub registrar: RegistrarStats,
-    /// Bindings held now.
-    pub bindings: usize,
     /// Users with credentials.
     pub users: usize,
     pub calls: CallCounts,
 }
 
-/// The families of `figures` and of the boundary counters in `shards`.
-pub fn families(figures: &SecurityFigures, shards: &[ShardSnapshot]) -> Vec<MetricFamily> {
+/// The families of `figures` (`shards` for what is counted per shard).
+pub fn families(figures: &SecurityFigures, _shards: &[ShardSnapshot]) -> Vec<MetricFamily> {
     let mut out = Builder::default();
-    if let Some(gate) = &figures.gate {
-        out.counter(
-            "sbc_gate_passed_total",
-            "Messages the admission gate passed on to signalling.",
-            &[],
-            gate.passed,
-        );
-        for (reason, count) in &gate.dropped {
-            out.counter(
-                "sbc_gate_dropped_total",
-                "Messages the admission gate dropped before parsing, by reason (banned, \
-                 acl_denied, not_a_trunk, scanner, rate_limited, overload).",
-                &[("reason", reason)],
-                *count,
-            );
-        }
-        for (reason, count) in &gate.bans_added {
-            out.counter(
-                "sbc_bans_added_total",
-                "Bans added, by reason (scanner, auth_failures, operator).",
-                &[("reason", reason)],
-                *count,
-            );
-        }
-        out.gauge(
-            "sbc_bans_active",
-            "Bans in force (addresses and networks).",
-            &[],
-            gate.active_bans as f64,
-        );
-        out.counter(
-            "sbc_auth_failures_total",
-            "Failed authentications that count toward a ban (wrong password, replayed \
-             answer).",
-            &[],
-            gate.auth_failures,
-        );
-    }
-    let sum = |pick: fn(&ShardSnapshot) -> &BTreeMap<&'static str, u64>| {
-        let mut total: BTreeMap<&'static str, u64> = BTreeMap::new();
-        for shard in shards {
-            for (&name, &count) in pick(shard) {
-                *total.entry(name).or_default() += count;
-            }
-        }
-        total
-    };
-    for (origin, count) in sum(|shard| &shard.policy.admitted) {
-        out.counter(
-            "sbc_policy_admitted_total",
-            "Requests the trust boundary admitted, by origin (trunk, user, \
-             registered_flow, unauthenticated).",
-            &[("origin", origin)],
-            count,
-        );
-    }
-    for (cause, count) in sum(|shard| &shard.policy.challenged) {
-        out.counter(
-            "sbc_auth_challenges_total",
-            "Digest challenges sent (401/407), by cause (missing, stale, and why an \
-             answer failed).",
-            &[("cause", cause)],
-            count,
-        );
-    }
-    for (reason, count) in sum(|shard| &shard.policy.rejected) {
-        out.counter(
-            "sbc_policy_rejected_total",
-            "Requests the trust boundary refused, by reason.",
-            &[("reason", reason)],
-            count,
-        );
-    }
     let registrar = &figures.registrar;
     for (event, count) in [
         ("registered", registrar.registered),
@@ -121,12 +42,6 @@ pub fn families(figures: &SecurityFigures, shards: &[ShardSnapshot]) -> Vec<Metr
             count,
         );
     }
-    out.gauge(
-        "sbc_registrar_bindings",
-        "Bindings of registered users held.",
-        &[],
-        figures.bindings as f64,
-    );
     out.gauge(
         "sbc_auth_users",
         "Users with digest credentials.",
@@ -147,8 +62,8 @@ pub fn families(figures: &SecurityFigures, shards: &[ShardSnapshot]) -> Vec<Metr
     );
     for (trunk, calls) in &figures.calls.trunks {
         out.gauge(
-            "sbc_trunk_calls",
-            "Calls in progress per trunk, both directions.",
+            "sbc_trunk_calls_active",
+            "Calls in progress per trunk, both directions (what trunk.max_calls limits).",
             &[("trunk", trunk)],
             f64::from(*calls),
         );
@@ -216,28 +131,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shards_are_summed_and_every_family_is_named_by_convention() {
-        let mut gate = GateStats {
-            passed: 10,
-            active_bans: 2,
-            auth_failures: 5,
-            ..GateStats::default()
-        };
-        gate.dropped.insert("rate_limited", 7);
-        gate.bans_added.insert("auth_failures", 1);
-        let mut first = ShardSnapshot::default();
-        first.policy.challenged.insert("missing", 3);
-        first.policy.admitted.insert("user", 1);
-        let mut second = ShardSnapshot::default();
-        second.policy.challenged.insert("missing", 4);
-        second.policy.rejected.insert("overload", 9);
+    fn every_family_is_named_by_convention() {
         let figures = SecurityFigures {
-            gate: Some(gate),
             registrar: RegistrarStats {
                 registered: 2,
+                refused: 1,
                 ..RegistrarStats::default()
             },
-            bindings: 2,
             users: 3,
             calls: CallCounts {
                 total: 4,
@@ -247,16 +147,14 @@ mod tests {
         };
         let mut text = Vec::new();
         TextEncoder::new()
-            .encode(&families(&figures, &[first, second]), &mut text)
+            .encode(&families(&figures, &[]), &mut text)
             .unwrap();
         let text = String::from_utf8(text).unwrap();
         for line in [
-            "sbc_gate_dropped_total{reason=\"rate_limited\"} 7\n",
-            "sbc_bans_active 2\n",
-            "sbc_auth_challenges_total{cause=\"missing\"} 7\n",
-            "sbc_policy_rejected_total{reason=\"overload\"} 9\n",
             "sbc_registrar_events_total{event=\"registered\"} 2\n",
-            "sbc_trunk_calls{trunk=\"carrier\"} 3\n",
+            "sbc_registrar_events_total{event=\"refused\"} 1\n",
+            "sbc_trunk_calls_active{trunk=\"carrier\"} 3\n",
+            "sbc_call_limit_calls 4\n",
             "sbc_auth_users 3\n",
         ] {
             assert!(text.contains(line), "{line}\n{text}");
@@ -267,13 +165,5 @@ mod tests {
             assert!(name.starts_with("sbc_"), "{line}");
             assert_eq!(name.ends_with("_total"), kind == "counter", "{line}");
         }
-        // Without the gate's answer, its families are left out, the rest stays.
-        let quiet = families(&SecurityFigures::default(), &[]);
-        assert!(
-            quiet
-                .iter()
-                .all(|family| !family.name().starts_with("sbc_gate"))
-        );
-        assert!(quiet.iter().any(|family| family.name() == "sbc_auth_users"));
     }
 }

@@ -156,11 +156,13 @@ mod in_dialog;
 mod lifetime;
 mod message;
 mod outgoing;
+mod record;
 mod relay;
 mod reliable;
 mod router;
 mod setup;
 mod strays;
+pub mod summary;
 mod timers;
 
 use std::collections::{BTreeMap, HashMap};
@@ -170,6 +172,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use admission::CallerIdentity;
+pub use record::{CallRecord, CallState, CallView, LegView};
 pub use router::{
     AllowList, CallRouter, DenyList, HeaderFilter, NoRoute, PassAll, RouteChoice, Target,
     TargetOutcome,
@@ -219,6 +222,9 @@ pub struct B2buaConfig {
     /// Call admission control shared by every shard: calls in all, per user, per trunk
     /// (see [`crate::policy::call_limits`]). `None`: only [`B2buaConfig::max_calls`].
     pub call_limits: Option<std::sync::Arc<crate::policy::call_limits::CallLimits>>,
+    /// Call records held for [`B2bua::poll_call_record`] at most (one per ended call
+    /// attempt; past it new ones are dropped and counted); 0: no records are kept.
+    pub call_records: usize,
 }
 
 /// A test of whether a Call-ID is owned.
@@ -248,6 +254,7 @@ impl Default for B2buaConfig {
             max_call_duration: None,
             call_id_owner: None,
             call_limits: None,
+            call_records: 0,
         }
     }
 }
@@ -317,6 +324,10 @@ pub struct B2bua {
     messages: HashMap<TransactionId, Box<message::Relayed>>,
     timers: TimerQueue,
     stats: B2buaStats,
+    /// Records of ended calls, waiting for the driver.
+    records: record::RecordQueue,
+    /// New calls are refused (the appliance drains).
+    draining: bool,
 }
 
 impl std::fmt::Debug for B2bua {
@@ -357,6 +368,8 @@ impl B2bua {
             messages: HashMap::new(),
             timers: TimerQueue::default(),
             stats: B2buaStats::default(),
+            records: record::RecordQueue::default(),
+            draining: false,
         }
     }
 
