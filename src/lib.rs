@@ -27,6 +27,7 @@ pub mod control;
 pub mod logging;
 pub mod media;
 pub mod metrics;
+pub mod metrics_security;
 pub mod objects;
 pub mod outbound;
 pub mod routing;

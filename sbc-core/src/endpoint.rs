@@ -61,7 +61,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::b2bua::B2bua;
+use crate::b2bua::{B2bua, CallerIdentity};
 use crate::media::MediaSessionId;
 use crate::net::{Destination, FlowId, Protocol, Target};
 use crate::policy::{Arrival, Boundary, Origin, PolicyEvent, PolicyStats, Verdict};
@@ -242,6 +242,9 @@ impl Endpoint {
         match parse_message(bytes.clone()) {
             Ok(Message::Request(mut request)) => {
                 stamp_received(&mut request, source.remote);
+                if self.shed(&request, source) {
+                    return;
+                }
                 if let Err(refused) =
                     self.layer
                         .handle_incoming(now, Message::Request(request), source)
@@ -266,6 +269,32 @@ impl Endpoint {
             Err(error) => self.malformed(&bytes, error, source),
         }
         self.drain_events(now);
+    }
+
+    /// Under overload, answers a new call `503` with Retry-After statelessly (see
+    /// [`Boundary::shed`]); `true` when it did. A retransmission of an INVITE accepted
+    /// before the overload began still reaches its transaction.
+    fn shed(&mut self, request: &Request, source: Peer) -> bool {
+        let Some(boundary) = self.boundary.as_mut() else {
+            return false;
+        };
+        if !boundary.is_overloaded() || self.layer.has_server_transaction(request) {
+            return false;
+        }
+        let Some(Verdict::Reject {
+            status, headers, ..
+        }) = boundary.shed(request)
+        else {
+            return false;
+        };
+        let tag = self.new_tag();
+        let mut response = request.make_response(status, None, Some(&tag));
+        for (name, value) in headers {
+            response.headers.push(name, value);
+        }
+        EndpointStats::count(&mut self.stats.rejected, "overload");
+        self.send_stateless(response, source);
+        true
     }
 
     /// Fires the timers due at `now`.
@@ -470,10 +499,13 @@ impl Endpoint {
                         response
                     }
                     Some(Verdict::Reject {
-                        status, headers, ..
+                        status,
+                        phrase,
+                        headers,
+                        ..
                     }) => {
                         let tag = self.new_tag();
-                        let mut response = request.make_response(status, None, Some(&tag));
+                        let mut response = request.make_response(status, phrase, Some(&tag));
                         for (name, value) in headers {
                             response.headers.push(name, value);
                         }
@@ -482,16 +514,21 @@ impl Endpoint {
                     Some(Verdict::Admit(admitted)) if request.method == Method::Register => {
                         self.register(now, &request, source, arrival, &admitted.origin)
                     }
-                    Some(Verdict::Admit(_)) | None => {
+                    verdict @ (Some(Verdict::Admit(_)) | None) => {
+                        let identity = match &verdict {
+                            Some(Verdict::Admit(admitted)) => identity_of(&admitted.origin),
+                            _ => CallerIdentity::default(),
+                        };
                         if let Some(b2bua) = self.b2bua.as_mut()
                             && b2bua.takes(&request, &self.layer)
                         {
-                            b2bua.handle_request(
+                            b2bua.handle_request_from(
                                 now,
                                 &mut self.layer,
                                 transaction,
                                 request,
                                 source,
+                                &identity,
                             );
                             return;
                         }
@@ -518,7 +555,12 @@ impl Endpoint {
         match request.method {
             Method::Options | Method::Cancel => {}
             Method::Register if self.serves_register() => {}
-            Method::Invite | Method::Bye | Method::Info | Method::Update | Method::Prack
+            Method::Invite
+            | Method::Bye
+            | Method::Info
+            | Method::Update
+            | Method::Prack
+            | Method::Message
                 if relayed => {}
             // Outside a dialog, these have nothing to act on (RFC 3261 §12.2.2, §15.1.2;
             // RFC 3262; RFC 3311; RFC 6086); `serve` answers 481.
@@ -554,11 +596,13 @@ impl Endpoint {
         }
 
         // §8.2.3 Content processing: offer/answer methods carry SDP; the bodies of other
-        // in-dialog requests (INFO …) are relayed as they are.
+        // in-dialog requests (INFO …) and of MESSAGE (RFC 3428: any type) are relayed as
+        // they are.
         let offer_answer = matches!(request.method, Method::Invite | Method::Update);
         let in_dialog = request.headers.to().is_ok_and(|to| to.tag().is_some());
+        let message = request.method == Method::Message;
         if !request.body.is_empty()
-            && (offer_answer || !in_dialog || !relayed)
+            && (offer_answer || (!in_dialog && !message) || !relayed)
             && !self.accepts_body(request)
         {
             let accept = Bytes::from_static(ACCEPTED.as_bytes());
@@ -732,6 +776,25 @@ impl Endpoint {
 
     fn new_tag(&mut self) -> String {
         format!("{:016x}", (self.random)())
+    }
+}
+
+/// Who a request admitted as `origin` comes from, for the call limits.
+fn identity_of(origin: &Origin) -> CallerIdentity {
+    match origin {
+        Origin::Trunk(trunk) => CallerIdentity {
+            user: None,
+            trunk: Some(trunk.name.clone()),
+        },
+        Origin::User(identity) => CallerIdentity {
+            user: Some(registrar::aor(&identity.username, &identity.realm)),
+            trunk: None,
+        },
+        Origin::RegisteredFlow { aor } => CallerIdentity {
+            user: Some(aor.clone()),
+            trunk: None,
+        },
+        Origin::Unauthenticated => CallerIdentity::default(),
     }
 }
 

@@ -34,6 +34,7 @@ impl B2bua {
         transaction: TransactionId,
         request: Request,
         source: Peer,
+        identity: &super::CallerIdentity,
     ) {
         if self.draining {
             return self.refuse(
@@ -121,7 +122,7 @@ impl B2bua {
         } else {
             None
         };
-        let route = match self
+        let mut route = match self
             .router
             .route(source.remote, &request, &mut *self.random)
         {
@@ -150,6 +151,15 @@ impl B2bua {
                     "no_target",
                 );
             }
+        };
+        if !super::admission::keep_secure_targets(&request, &mut route) {
+            let unavailable = StatusCode::new(480).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let reason = super::admission::NO_SECURE_TARGET;
+            return self.reject(now, layer, &request, unavailable, reason);
+        }
+        let limit_slot = match self.admit_call(identity, &route) {
+            Ok(slot) => slot,
+            Err(limit) => return self.refuse_over_limit(now, layer, &request, limit),
         };
         let mut targets = route.targets;
         targets.truncate(self.config.max_targets);
@@ -229,6 +239,7 @@ impl B2bua {
             session_interval: None,
             last_ack: None,
             holds_slot: true,
+            limit_slot,
             reliable,
             log,
         });
@@ -324,7 +335,12 @@ impl B2bua {
     /// A fresh B-leg dialog toward `target` for the caller's `invite`: the Request-URI and
     /// To keep their user part with the target as host, From keeps its user part with our
     /// domain as host; new Call-ID and tag.
-    fn callee_dialog(&mut self, invite: &Request, target: &Target, anonymous: bool) -> Dialog {
+    pub(super) fn callee_dialog(
+        &mut self,
+        invite: &Request,
+        target: &Target,
+        anonymous: bool,
+    ) -> Dialog {
         let host = headers::target_host(target.addr, target.server_name.as_deref());
         let tls = target.protocol == Protocol::Tls;
         let bare = || SipUri {
