@@ -3,6 +3,8 @@
 #   sip-tester (SIPp), sipsak, openssl (s_client): the real peers of the black-box tests;
 #   baresip-core (the softphone, with its aufile, aubridge, sndfile and g711 modules) and
 #   sox (writes the tones it plays, decodes what it recorded): tests/softphones.rs;
+#   libsrtp2-dev: the independent SRTP implementation the relay is checked against
+#   (media-relay tests and bench/srtp.sh compile small C peers with it);
 #   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate.
 # Uses sudo only when not root. Safe to run repeatedly (does nothing when all are there).
 set -euo pipefail
@@ -18,6 +20,7 @@ have_command baresip || missing+=(baresip-core)
 have_command sox || missing+=(sox)
 have_command pkg-config || missing+=(pkg-config)
 have_package libssl-dev || missing+=(libssl-dev)
+have_package libsrtp2-dev || missing+=(libsrtp2-dev)
 have_command cc || missing+=(gcc libc6-dev)
 
 if ((${#missing[@]} == 0)); then

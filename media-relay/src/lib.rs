@@ -36,6 +36,7 @@ mod packet;
 mod pool;
 mod rtp_quality;
 mod session;
+pub mod srtp;
 mod stats;
 
 pub use config::{DEFAULT_MAX_STREAMS_PER_SESSION, RelayConfig};
