@@ -19,18 +19,18 @@ use zeroize::Zeroize;
 /// AES with a 128-, 192- or 256-bit key, key schedule expanded once.
 #[derive(Clone)]
 pub(crate) enum Aes {
-    A128(aes::Aes128),
-    A192(aes::Aes192),
-    A256(aes::Aes256),
+    A128(aes::Aes128Enc),
+    A192(aes::Aes192Enc),
+    A256(aes::Aes256Enc),
 }
 
 impl Aes {
     /// `None` when the key is not 16, 24 or 32 bytes long.
     pub(crate) fn new(key: &[u8]) -> Option<Aes> {
         match key.len() {
-            16 => aes::Aes128::new_from_slice(key).ok().map(Aes::A128),
-            24 => aes::Aes192::new_from_slice(key).ok().map(Aes::A192),
-            32 => aes::Aes256::new_from_slice(key).ok().map(Aes::A256),
+            16 => aes::Aes128Enc::new_from_slice(key).ok().map(Aes::A128),
+            24 => aes::Aes192Enc::new_from_slice(key).ok().map(Aes::A192),
+            32 => aes::Aes256Enc::new_from_slice(key).ok().map(Aes::A256),
             _ => None,
         }
     }

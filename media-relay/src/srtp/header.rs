@@ -62,7 +62,7 @@ impl RtpLayout {
 #[derive(Default)]
 pub(crate) struct HeaderProtection {
     /// RFC 6904: ids to encrypt, and the header key and salt.
-    encrypted: Option<EncryptedExtensions>,
+    encrypted: Option<Box<EncryptedExtensions>>,
     /// RFC 9335: protect sent packets with Cryptex (received ones are always understood).
     pub cryptex: bool,
 }
@@ -95,7 +95,7 @@ impl HeaderProtection {
                 ids[usize::from(id / 64)] |= 1 << (id % 64);
             }
             let (cipher, salt) = derive()?;
-            Some(EncryptedExtensions { ids, cipher, salt })
+            Some(Box::new(EncryptedExtensions { ids, cipher, salt }))
         };
         Ok(HeaderProtection {
             encrypted,
