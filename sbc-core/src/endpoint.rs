@@ -64,7 +64,9 @@ use bytes::Bytes;
 use crate::b2bua::B2bua;
 use crate::media::MediaSessionId;
 use crate::net::{Destination, FlowId, Protocol, Target};
+use crate::policy::{Arrival, Boundary, Origin, PolicyEvent, PolicyStats, Verdict};
 use crate::probes::Prober;
+use crate::registrar;
 use crate::routing::{RoutingTable, TargetChange};
 use crate::sip::parse::{ParseError, parse_message, salvage_for_response};
 use crate::sip::{HeaderName, Headers, Host, Message, Method, Request, Response, StatusCode, Uri};
@@ -119,6 +121,11 @@ pub struct Endpoint {
     b2bua: Option<B2bua>,
     /// Trunk keep-alive probes, in the one shard that sends them.
     prober: Option<Prober>,
+    /// The ingress policy (authentication, identity, registrar), when the SBC enforces
+    /// one.
+    boundary: Option<Boundary>,
+    /// How the message being handled arrived.
+    arrival: Option<Arrival>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -143,6 +150,33 @@ impl Endpoint {
             stats: EndpointStats::default(),
             b2bua: None,
             prober: None,
+            boundary: None,
+            arrival: None,
+        }
+    }
+
+    /// The endpoint with `boundary` deciding on every request before it is served or
+    /// relayed (see [`crate::policy`]); with a registrar in it, REGISTER is served.
+    pub fn with_boundary(mut self, boundary: Boundary) -> Endpoint {
+        self.boundary = Some(boundary);
+        self
+    }
+
+    /// The ingress policy's counters, when there is one.
+    pub fn policy_stats(&self) -> Option<&PolicyStats> {
+        self.boundary.as_ref().map(Boundary::stats)
+    }
+
+    /// The next authentication outcome for the admission gate.
+    pub fn poll_policy_event(&mut self) -> Option<PolicyEvent> {
+        self.boundary.as_mut().and_then(Boundary::poll_event)
+    }
+
+    /// Whether new calls are refused with `503` and `Retry-After` (the driver says so
+    /// when this shard's input backs up); in-dialog requests are served as ever.
+    pub fn set_overloaded(&mut self, overloaded: bool) {
+        if let Some(boundary) = self.boundary.as_mut() {
+            boundary.set_overloaded(overloaded);
         }
     }
 
@@ -187,6 +221,24 @@ impl Endpoint {
     /// One whole message (a datagram, or a message the stream framer cut out) arrived from
     /// `source`.
     pub fn handle_inbound(&mut self, now: Instant, bytes: Bytes, source: Peer) {
+        self.handle_inbound_from(now, bytes, source, Arrival::of(&source));
+    }
+
+    /// [`Endpoint::handle_inbound`] with what the transport knows of how it arrived (TLS,
+    /// client certificate), which the policy needs for trunks that require TLS.
+    pub fn handle_inbound_from(
+        &mut self,
+        now: Instant,
+        bytes: Bytes,
+        source: Peer,
+        arrival: Arrival,
+    ) {
+        self.arrival = Some(arrival);
+        self.receive(now, bytes, source);
+        self.arrival = None;
+    }
+
+    fn receive(&mut self, now: Instant, bytes: Bytes, source: Peer) {
         match parse_message(bytes.clone()) {
             Ok(Message::Request(mut request)) => {
                 stamp_received(&mut request, source.remote);
@@ -363,7 +415,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         transaction: TransactionId,
-        request: Request,
+        mut request: Request,
         source: Peer,
     ) {
         let mut response = match self.inspect(&request) {
@@ -376,13 +428,53 @@ impl Endpoint {
                 response
             }
             None => {
-                if let Some(b2bua) = self.b2bua.as_mut()
-                    && b2bua.takes(&request, &self.layer)
-                {
-                    b2bua.handle_request(now, &mut self.layer, transaction, request, source);
-                    return;
+                let arrival = self.arrival.unwrap_or_else(|| Arrival::of(&source));
+                let verdict = self
+                    .boundary
+                    .as_mut()
+                    .map(|boundary| boundary.inspect(now, &mut request, source, arrival));
+                match verdict {
+                    Some(Verdict::Challenge {
+                        status,
+                        header,
+                        values,
+                    }) => {
+                        let tag = self.new_tag();
+                        let mut response = request.make_response(status, None, Some(&tag));
+                        for value in values {
+                            response.headers.push(header.clone(), value);
+                        }
+                        response
+                    }
+                    Some(Verdict::Reject {
+                        status, headers, ..
+                    }) => {
+                        let tag = self.new_tag();
+                        let mut response = request.make_response(status, None, Some(&tag));
+                        for (name, value) in headers {
+                            response.headers.push(name, value);
+                        }
+                        response
+                    }
+                    Some(Verdict::Admit(admitted)) if request.method == Method::Register => {
+                        self.register(now, &request, source, arrival, &admitted.origin)
+                    }
+                    Some(Verdict::Admit(_)) | None => {
+                        if let Some(b2bua) = self.b2bua.as_mut()
+                            && b2bua.takes(&request, &self.layer)
+                        {
+                            b2bua.handle_request(
+                                now,
+                                &mut self.layer,
+                                transaction,
+                                request,
+                                source,
+                            );
+                            return;
+                        }
+                        self.serve(&request)
+                    }
                 }
-                self.serve(&request)
             }
         };
         self.decorate(&mut response);
@@ -397,16 +489,12 @@ impl Endpoint {
     /// (the status and a header to add), or `None` when it passes.
     fn inspect(&self, request: &Request) -> Option<(StatusCode, Option<(HeaderName, Bytes)>)> {
         let relayed = self.b2bua.is_some();
-        let allow = || {
-            Some((
-                HeaderName::Allow,
-                Bytes::from_static(self.allowed().as_bytes()),
-            ))
-        };
+        let allow = || Some((HeaderName::Allow, Bytes::from(self.allowed())));
 
         // §8.2.1 Method inspection.
         match request.method {
             Method::Options | Method::Cancel => {}
+            Method::Register if self.serves_register() => {}
             Method::Invite | Method::Bye | Method::Info | Method::Update | Method::Prack
                 if relayed => {}
             // Outside a dialog, these have nothing to act on (RFC 3261 §12.2.2, §15.1.2;
@@ -481,15 +569,112 @@ impl Endpoint {
     }
 
     /// What `Allow` lists.
-    fn allowed(&self) -> &'static str {
-        self.b2bua
+    fn allowed(&self) -> String {
+        let base = self
+            .b2bua
             .as_ref()
-            .map_or(ALLOWED, |b2bua| b2bua.allowed_methods())
+            .map_or(ALLOWED, |b2bua| b2bua.allowed_methods());
+        if self.serves_register() {
+            format!("{base}, REGISTER")
+        } else {
+            base.to_owned()
+        }
+    }
+
+    /// Whether REGISTER is served (a registrar is configured).
+    fn serves_register(&self) -> bool {
+        self.boundary
+            .as_ref()
+            .is_some_and(|boundary| boundary.registrar().is_some())
+    }
+
+    /// A REGISTER the boundary admitted: the registrar's answer (RFC 3261 §10.3).
+    fn register(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        source: Peer,
+        arrival: Arrival,
+        origin: &Origin,
+    ) -> Response {
+        let tag = self.new_tag();
+        let (Some(boundary), true) = (
+            self.boundary.as_ref(),
+            matches!(origin, Origin::User(_) | Origin::Unauthenticated),
+        ) else {
+            return request.make_response(StatusCode::METHOD_NOT_ALLOWED, None, Some(&tag));
+        };
+        let (Some(registrar), Some(aor)) = (boundary.registrar(), boundary.claimed_aor(request))
+        else {
+            return request.make_response(StatusCode::BAD_REQUEST, None, Some(&tag));
+        };
+        let outcome = registrar::lock(registrar).handle_register(
+            now,
+            request,
+            &aor,
+            source,
+            arrival.protocol,
+        );
+        match outcome {
+            Ok(bindings) => {
+                let mut response = request.make_response(StatusCode::OK, None, Some(&tag));
+                for contact in registrar::contact_values(&bindings, now) {
+                    response.headers.push(HeaderName::Contact, contact);
+                }
+                // RFC 3327 §5.3: the Path is echoed to a UA that supports it.
+                let supports = |tag: &str| {
+                    request
+                        .headers
+                        .supported()
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(tag.as_bytes()))
+                };
+                if supports("path") {
+                    for path in request.headers.get_all(&HeaderName::Path) {
+                        response.headers.push(HeaderName::Path, path.clone());
+                    }
+                }
+                // RFC 3608: requests of this user come through us.
+                if let Some(b2bua) = &self.b2bua {
+                    let local = b2bua.config().local_addr(arrival.protocol);
+                    let transport = match arrival.protocol {
+                        Protocol::Udp => "",
+                        Protocol::Tcp => ";transport=tcp",
+                        Protocol::Tls => ";transport=tls",
+                    };
+                    response.headers.push(
+                        HeaderName::ServiceRoute,
+                        format!("<sip:{local}{transport};lr>"),
+                    );
+                }
+                // RFC 5626 §6: an outbound registration is confirmed with Require.
+                let outbound = bindings
+                    .iter()
+                    .any(|b| b.reg_id.is_some() && b.source == source.remote);
+                if outbound && supports("outbound") {
+                    response.headers.push(HeaderName::Require, "outbound");
+                }
+                response
+            }
+            Err(error) => {
+                let mut response = request.make_response(error.status(), None, Some(&tag));
+                for (name, value) in error.headers() {
+                    response.headers.push(name, value);
+                }
+                EndpointStats::count(&mut self.stats.rejected, error.name());
+                response
+            }
+        }
     }
 
     /// The option tags supported: configured, and the B2BUA's.
     fn supported_tags(&self) -> Vec<&str> {
         let mut tags: Vec<&str> = self.config.supported.iter().map(String::as_str).collect();
+        if self.serves_register() {
+            // The registrar stores Path (RFC 3327) and honours outbound (RFC 5626).
+            tags.extend(["path", "outbound"]);
+        }
         if let Some(b2bua) = &self.b2bua {
             for tag in b2bua.supported() {
                 if !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {

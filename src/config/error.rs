@@ -194,6 +194,18 @@ pub enum ProblemKind {
     UnknownTrunk(String),
     #[error("an empty criterion matches everything: remove it instead")]
     EmptyCriterion,
+    #[error(
+        "{0:?} is not an IP address or CIDR network (e.g. \"192.0.2.0/24\", \"2001:db8::/32\")"
+    )]
+    InvalidNetwork(String),
+    #[error("unknown digest algorithm {0:?}: expected \"MD5\", \"SHA-256\" or \"SHA-512-256\"")]
+    UnknownAlgorithm(String),
+    #[error("at least one algorithm is required")]
+    NoAlgorithms,
+    #[error("invalid realm or domain {0:?}: 1 to 253 printable characters without quotes")]
+    InvalidRealm(String),
+    #[error("min_expires_secs ({min}) must not exceed max_expires_secs ({max})")]
+    ExpiresOrder { min: u64, max: u64 },
 }
 
 impl ProblemKind {
@@ -226,6 +238,11 @@ impl ProblemKind {
             ProblemKind::DuplicateRouteName { .. } => "duplicate_route_name",
             ProblemKind::UnknownTrunk(_) => "unknown_trunk",
             ProblemKind::EmptyCriterion => "empty_criterion",
+            ProblemKind::InvalidNetwork(_) => "invalid_network",
+            ProblemKind::UnknownAlgorithm(_) => "unknown_algorithm",
+            ProblemKind::NoAlgorithms => "no_algorithms",
+            ProblemKind::InvalidRealm(_) => "invalid_realm",
+            ProblemKind::ExpiresOrder { .. } => "expires_order",
         }
     }
 }

@@ -24,6 +24,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     check_media(config, &mut problems);
     check_trunks(config, &mut problems);
     check_routes(config, &mut problems);
+    check_security(config, &mut problems);
     problems.0
 }
 
@@ -441,4 +442,21 @@ fn is_header_name(name: &str) -> bool {
                     b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
                 )
         })
+}
+
+fn check_security(config: &Config, problems: &mut Problems) {
+    for (index, listener) in config.sip.listen.iter().enumerate() {
+        for (key, kind) in listener.acl.problems(&format!("sip.listen[{index}].acl")) {
+            problems.push(key, kind);
+        }
+    }
+    for (index, trunk) in config.trunks.iter().enumerate() {
+        for (key, kind) in trunk.acl.problems(&format!("trunk[{index}].acl")) {
+            problems.push(key, kind);
+        }
+    }
+    for (key, kind) in super::security::problems(&config.auth, &config.registrar, &config.security)
+    {
+        problems.push(key, kind);
+    }
 }
