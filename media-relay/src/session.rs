@@ -211,9 +211,20 @@ impl RelaySession {
         }
     }
 
+    /// Sets how `leg` of `stream` is protected (sans-IO users: tests, tools, fuzzing). DTLS
+    /// handshakes are the driver's: their keys come in with [`RelaySession`]'s driver.
+    pub fn protect(
+        &mut self,
+        stream: usize,
+        leg: Leg,
+        security: &LegSecurity,
+    ) -> Result<(), RelayError> {
+        self.protect_leg(stream, leg, security).map(|_| ())
+    }
+
     /// Sets how `leg` of `stream` is protected; returns the DTLS endpoints the driver must
     /// stop and start.
-    pub(crate) fn protect(
+    pub(crate) fn protect_leg(
         &mut self,
         stream: usize,
         leg: Leg,

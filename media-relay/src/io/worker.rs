@@ -476,7 +476,7 @@ impl Worker {
             return;
         };
         // Refused settings were checked by the handle; nothing else can fail here.
-        let Ok(changes) = entry.session.protect(stream, leg, security) else {
+        let Ok(changes) = entry.session.protect_leg(stream, leg, security) else {
             return;
         };
         let key = |port| DtlsKey {
