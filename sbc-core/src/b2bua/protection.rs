@@ -136,6 +136,13 @@ pub(crate) struct StreamPlan {
     pub ice: Option<IceCredentials>,
     /// The port is 0 (rejected or disabled stream).
     pub disabled: bool,
+    /// The peer offered `a=rtcp-mux`: our answer accepts it whatever the other leg does
+    /// (the relay multiplexes per leg; WebRTC peers require it).
+    pub rtcp_mux: bool,
+    /// The peer's `a=mid` (RFC 5888) and whether its offer bundled it (RFC 8843): an
+    /// answer repeats the mid, and the bundle when it holds one stream.
+    pub mid: Option<Box<str>>,
+    pub bundled: bool,
 }
 
 impl StreamPlan {
@@ -145,6 +152,9 @@ impl StreamPlan {
             exchange: KeyExchange::Plain,
             ice: None,
             disabled,
+            rtcp_mux: false,
+            mid: None,
+            bundled: false,
         }
     }
 
@@ -369,7 +379,23 @@ pub(crate) fn answer_offer(
         exchange,
         ice,
         disabled: false,
+        rtcp_mux: section.lines.rtcp_mux(),
+        mid: None,
+        bundled: false,
     };
+    if let Some(mid) = section
+        .lines
+        .attribute_value("mid")
+        .and_then(|m| std::str::from_utf8(m).ok())
+    {
+        plan.bundled = session.attributes_named("group").any(|group| {
+            group.value.as_ref().is_some_and(|v| {
+                let mut tokens = v.split(|b| *b == b' ');
+                tokens.next() == Some(b"BUNDLE") && tokens.any(|t| t == mid.as_bytes())
+            })
+        });
+        plan.mid = Some(mid.into());
+    }
     if let (KeyExchange::Dtls { role, .. }, Some(_)) = (&mut plan.exchange, &plan.ice)
         && matches!(received.setup, Some(Setup::ActPass))
         && previous.is_none_or(|p| !matches!(p.exchange, KeyExchange::Dtls { .. }))
@@ -487,6 +513,9 @@ pub(crate) fn make_offer(
                 exchange,
                 ice: previous.ice.clone(),
                 disabled,
+                rtcp_mux: false,
+                mid: None,
+                bundled: false,
             });
         }
     }
@@ -529,6 +558,9 @@ pub(crate) fn make_offer(
         exchange,
         ice,
         disabled,
+        rtcp_mux: false,
+        mid: None,
+        bundled: false,
     })
 }
 
@@ -625,6 +657,9 @@ pub(crate) fn accept_answer(
         exchange,
         ice,
         disabled: false,
+        rtcp_mux: section.lines.rtcp_mux(),
+        mid: None,
+        bundled: false,
     })
 }
 
@@ -633,14 +668,31 @@ const LEG_LOCAL: [&str; 3] = ["crypto", "fingerprint", "setup"];
 
 /// Removes the sending leg's security attributes from the session level (the media
 /// sections are handled by [`write_section`]); adds `a=ice-lite` when any stream toward
-/// this leg answers ICE.
-pub(crate) fn write_session(session: &mut Lines, plans: &[StreamPlan]) {
+/// this leg answers ICE. A BUNDLE group (RFC 8843) is kept only for a single stream: the
+/// relay gives every stream its own port, which a bundle of several would contradict.
+pub(crate) fn write_session(session: &mut Lines, plans: &[StreamPlan], offer: bool) {
     for name in LEG_LOCAL {
         session.remove_attributes(name);
     }
     session.remove_ice();
     if plans.iter().any(|p| p.ice.is_some() && !p.disabled) {
         session.set_ice_lite(true);
+    }
+    let active: Vec<&StreamPlan> = plans.iter().filter(|p| !p.disabled).collect();
+    if let ([only], false) = (active.as_slice(), offer)
+        && only.bundled
+        && let Some(mid) = &only.mid
+    {
+        // The peer bundled its one stream (WebRTC): answer the bundle with the same mid.
+        let group = format!("BUNDLE {mid}");
+        session.replace_attributes("group", [Attribute::new("group", group)]);
+    } else if active.len() > 1 {
+        let kept: Vec<Attribute> = session
+            .attributes_named("group")
+            .filter(|a| a.value.as_ref().is_none_or(|v| !v.starts_with(b"BUNDLE")))
+            .cloned()
+            .collect();
+        session.replace_attributes("group", kept);
     }
 }
 
@@ -663,6 +715,17 @@ pub(crate) fn write_section(
     }
     if plan.disabled {
         return;
+    }
+    section.lines.remove_attributes("bundle-only");
+    if !offer {
+        if plan.rtcp_mux {
+            section.lines.set_rtcp_mux(true);
+        }
+        if let Some(mid) = &plan.mid {
+            section
+                .lines
+                .set_attribute(Attribute::new("mid", mid.to_string()));
+        }
     }
     match &plan.exchange {
         KeyExchange::Plain => {}

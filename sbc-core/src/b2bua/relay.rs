@@ -125,7 +125,7 @@ impl B2bua {
         let fingerprint = self.media.dtls_fingerprint();
         let streams = &state.streams;
         let secure = |sdp: &mut SessionDescription| {
-            protection::write_session(&mut sdp.lines, &outcome.plans);
+            protection::write_session(&mut sdp.lines, &outcome.plans, outcome.offer);
             for (index, section) in sdp.media.iter_mut().enumerate() {
                 if let (Some(plan), Some(addrs)) = (outcome.plans.get(index), streams.get(index)) {
                     protection::write_section(
