@@ -405,8 +405,9 @@ fn an_offer_in_the_callees_2xx_is_answered_by_the_callers_ack() {
     h.receive_message(callee(), &ua.respond(&invite, 200, Some(&callee_sdp())));
     let ok = h.response_to(CALLER, 200);
     let offer = body(&sbc_core::sip::Message::Response(ok.clone()));
-    // The caller's side prefers SDES: the SBC's offer to it carries every suite.
-    assert!(offer.contains("RTP/SAVP 0"), "{offer}");
+    // The caller's side prefers SDES: the SBC's offer to it carries every suite,
+    // best-effort (RTP/AVP, so that a phone without SRTP can still answer plain).
+    assert!(offer.contains("m=audio 20000 RTP/AVP 0"), "{offer}");
     assert_eq!(offer.matches("a=crypto:").count(), 4, "{offer}");
     caller.answered(&ok);
     let answer = sdes_answer(4, "AES_CM_128_HMAC_SHA1_32", CALLER_KEY)
@@ -453,4 +454,68 @@ a=rtpmap:96 VP8/90000\r\n";
         2,
         "{toward_caller}"
     );
+}
+
+#[test]
+fn best_effort_srtp_offers_get_srtp_when_sdes_is_usable_and_plain_otherwise() {
+    let best_effort = sdes_offer(CALLER_KEY).replace("RTP/SAVP", "RTP/AVP");
+    // Over plain signalling without the allowance: answered plain, the call goes on.
+    let mut h = harness(MediaPolicy::default(), MediaPolicy::default());
+    let caller = Caller::invite("s11", Some(&best_effort));
+    h.receive_message(self::caller(), &caller.message());
+    let invite = h.request_to(CALLEE, "INVITE");
+    let ua = Ua::callee(&invite, callee(), "bob-s11");
+    h.receive_message(callee(), &ua.respond(&invite, 200, Some(&callee_sdp())));
+    let answer = body(&sbc_core::sip::Message::Response(
+        h.response_to(CALLER, 200),
+    ));
+    assert!(
+        answer.contains("RTP/AVP 0") && !answer.contains("crypto"),
+        "{answer}"
+    );
+
+    // Allowed: SRTP in the best-effort profile.
+    let mut h = harness(
+        policy(Requirement::Allow, Requirement::Allow),
+        MediaPolicy::default(),
+    );
+    let caller = Caller::invite("s12", Some(&best_effort));
+    h.receive_message(self::caller(), &caller.message());
+    let invite = h.request_to(CALLEE, "INVITE");
+    let ua = Ua::callee(&invite, callee(), "bob-s12");
+    h.receive_message(callee(), &ua.respond(&invite, 200, Some(&callee_sdp())));
+    let answer = body(&sbc_core::sip::Message::Response(
+        h.response_to(CALLER, 200),
+    ));
+    assert!(answer.contains("m=audio 20000 RTP/AVP 0"), "{answer}");
+    assert_eq!(
+        answer.matches("a=crypto:1 AES_CM_128_HMAC_SHA1_32").count(),
+        1,
+        "{answer}"
+    );
+    assert!(matches!(
+        protection(&h, Leg::A).map(|s| s.protection),
+        Some(LegProtection::Sdes { .. })
+    ));
+
+    // A callee that ignores a best-effort offer and answers plain: plain on its leg.
+    let mut h = harness(
+        MediaPolicy::default(),
+        policy(Requirement::Prefer, Requirement::Allow),
+    );
+    let caller = Caller::invite("s13", Some(&caller_sdp()));
+    h.receive_message(self::caller(), &caller.message());
+    let invite = h.request_to(CALLEE, "INVITE");
+    let offer = body(&sbc_core::sip::Message::Request(invite.clone()));
+    assert!(
+        offer.contains("RTP/AVP 0 8 101") && offer.contains("a=crypto:"),
+        "{offer}"
+    );
+    let ua = Ua::callee(&invite, callee(), "bob-s13");
+    h.receive_message(callee(), &ua.respond(&invite, 200, Some(&callee_sdp())));
+    let _ = h.response_to(CALLER, 200);
+    assert!(matches!(
+        protection(&h, Leg::B).map(|s| s.protection),
+        Some(LegProtection::Plain)
+    ));
 }

@@ -178,7 +178,15 @@ pub struct DtlsEndpoint {
     events: VecDeque<DtlsEvent>,
     /// Records to send, kept after a failure so that the alert still leaves.
     outbox: VecDeque<Vec<u8>>,
+    /// A client's first flight, sent again on [`DtlsEndpoint::handle_timeout`] until the
+    /// peer answers: OpenSSL waits a whole second before retransmitting, and a ClientHello
+    /// that reaches a peer still reading our SDP answer is lost.
+    first_flight: Vec<Vec<u8>>,
+    early_resends: u8,
 }
+
+/// How often the first flight is sent again before OpenSSL's own timer takes over.
+const EARLY_RESENDS: u8 = 3;
 
 impl std::fmt::Debug for DtlsEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,9 +236,12 @@ impl DtlsEndpoint {
             expected,
             events: VecDeque::new(),
             outbox: VecDeque::new(),
+            first_flight: Vec::new(),
+            early_resends: 0,
         };
         if role == DtlsRole::Client {
             endpoint.drive();
+            endpoint.first_flight = endpoint.outbox.iter().cloned().collect();
         }
         Ok(endpoint)
     }
@@ -249,6 +260,7 @@ impl DtlsEndpoint {
 
     /// A DTLS record from the peer.
     pub fn handle_datagram(&mut self, datagram: &[u8]) {
+        self.first_flight.clear();
         match &mut self.state {
             State::Handshaking(stream) | State::Connected(stream) => {
                 let pipe = stream.get_mut();
@@ -261,11 +273,17 @@ impl DtlsEndpoint {
         self.drive();
     }
 
-    /// Lets OpenSSL retransmit a flight whose timer expired.
+    /// Lets OpenSSL retransmit a flight whose timer expired; a client that has heard
+    /// nothing yet sends its first flight again (the driver calls this every 100 ms or so).
     pub fn handle_timeout(&mut self) {
-        if self.is_handshaking() {
-            self.drive();
+        if !self.is_handshaking() {
+            return;
         }
+        if !self.first_flight.is_empty() && self.early_resends < EARLY_RESENDS {
+            self.early_resends += 1;
+            self.outbox.extend(self.first_flight.iter().cloned());
+        }
+        self.drive();
     }
 
     /// The next datagram to send to the peer.

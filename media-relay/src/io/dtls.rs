@@ -20,8 +20,9 @@ use crate::dtls::{
 };
 use crate::packet::Port;
 
-/// How often handshakes in progress get a chance to retransmit.
-const TICK: Duration = Duration::from_millis(100);
+/// How often handshakes in progress get a chance to retransmit (a client's first flight
+/// goes again on the first ticks, see `DtlsEndpoint::handle_timeout`).
+const TICK: Duration = Duration::from_millis(200);
 /// A handshake that has not completed after this long fails.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Jobs queued for the thread before workers drop DTLS records.

@@ -360,6 +360,15 @@ pub(crate) fn answer_offer(
         return Ok(StreamPlan::plain(None, received.disabled));
     }
     let exchange = match received.family {
+        // Best-effort SRTP: `RTP/AVP` with `a=crypto` (as baresip's `mediaenc=srtp` and
+        // the SBC's own `prefer` offers): SRTP when SDES is usable, else plain.
+        Family::Plain if !received.cryptos.is_empty() && ctx.sdes_usable().is_ok() => {
+            match answer_sdes(ctx, &received, previous) {
+                Ok(exchange) => exchange,
+                Err(_) if ctx.policy.allows_plain() => KeyExchange::Plain,
+                Err(refusal) => return Err(refusal),
+            }
+        }
         Family::Plain => {
             if !ctx.policy.allows_plain() {
                 return Err(Refusal::PlainNotAllowed);
@@ -508,8 +517,13 @@ pub(crate) fn make_offer(
             _ => None,
         };
         if let Some(exchange) = keep {
+            let protocol = match &previous.protocol {
+                // The profile agreed (best-effort SDES stays RTP/AVP).
+                Some(protocol) if !matches!(exchange, KeyExchange::Plain) => protocol.clone(),
+                _ => protocol_of(&exchange, feedback).into(),
+            };
             return Ok(StreamPlan {
-                protocol: Some(protocol_of(&exchange, feedback).into()),
+                protocol: Some(protocol),
                 exchange,
                 ice: previous.ice.clone(),
                 disabled,
@@ -524,6 +538,9 @@ pub(crate) fn make_offer(
     let dtls_first = policy.dtls == Requirement::Require
         || (policy.dtls == Requirement::Prefer && policy.sdes != Requirement::Require);
     let dtls_possible = ctx.relay.dtls_fingerprint().is_some();
+    // `prefer` offers SDES best-effort (`RTP/AVP` with `a=crypto`): a peer without SRTP
+    // answers plain instead of refusing the call.
+    let mut best_effort = false;
     let exchange = if dtls_first && dtls_possible {
         KeyExchange::Dtls {
             role: None,
@@ -537,6 +554,7 @@ pub(crate) fn make_offer(
         if lines.is_empty() {
             return Err(Refusal::NoAcceptableCrypto);
         }
+        best_effort = policy.sdes == Requirement::Prefer;
         KeyExchange::SdesOffered(lines)
     } else if policy.dtls == Requirement::Require {
         return Err(Refusal::Relay(MediaError::Unsupported));
@@ -553,8 +571,13 @@ pub(crate) fn make_offer(
         KeyExchange::Dtls { .. } => Some(ctx.ice(None, "")?),
         _ => None,
     };
+    let protocol = if best_effort {
+        protocol_of(&KeyExchange::Plain, feedback)
+    } else {
+        protocol_of(&exchange, feedback)
+    };
     Ok(StreamPlan {
-        protocol: Some(protocol_of(&exchange, feedback).into()),
+        protocol: Some(protocol.into()),
         exchange,
         ice,
         disabled,
@@ -581,7 +604,12 @@ pub(crate) fn accept_answer(
     if received.family == Family::Other || offered.protocol.is_none() {
         return Ok(StreamPlan::plain(None, false));
     }
-    let plain_answer = received.family == Family::Plain;
+    // A plain answer declines SRTP — unless it answers a best-effort offer with a=crypto.
+    let plain_answer = received.family == Family::Plain
+        && !(matches!(
+            offered.exchange,
+            KeyExchange::SdesOffered(_) | KeyExchange::Sdes { .. }
+        ) && !received.cryptos.is_empty());
     let exchange = match &offered.exchange {
         _ if plain_answer => {
             // The peer declined SRTP (or we offered none).
