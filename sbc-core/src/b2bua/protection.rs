@@ -605,11 +605,12 @@ pub(crate) fn accept_answer(
         return Ok(StreamPlan::plain(None, false));
     }
     // A plain answer declines SRTP — unless it answers a best-effort offer with a=crypto.
-    let plain_answer = received.family == Family::Plain
-        && !(matches!(
-            offered.exchange,
-            KeyExchange::SdesOffered(_) | KeyExchange::Sdes { .. }
-        ) && !received.cryptos.is_empty());
+    let sdes_offered = matches!(
+        offered.exchange,
+        KeyExchange::SdesOffered(_) | KeyExchange::Sdes { .. }
+    );
+    let plain_answer =
+        received.family == Family::Plain && (!sdes_offered || received.cryptos.is_empty());
     let exchange = match &offered.exchange {
         _ if plain_answer => {
             // The peer declined SRTP (or we offered none).
