@@ -6,7 +6,10 @@
 #   sox (writes the tones it plays, decodes what it recorded): tests/softphones.rs;
 #   libsrtp2-dev: the independent SRTP implementation the relay is checked against
 #   (media-relay tests and bench/srtp.sh compile small C peers with it);
-#   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate.
+#   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate;
+#   prometheus (for promtool, which checks the /metrics text format): tests/admin_metrics.rs;
+#   python3 and python3-venv, then schemathesis from PyPI in a virtual environment under
+#   target/tools/schemathesis (pinned version): tests/admin_openapi.rs.
 # Uses sudo only when not root. Safe to run repeatedly (does nothing when all are there).
 set -euo pipefail
 
@@ -24,8 +27,30 @@ have_command pkg-config || missing+=(pkg-config)
 have_package libssl-dev || missing+=(libssl-dev)
 have_package libsrtp2-dev || missing+=(libsrtp2-dev)
 have_command cc || missing+=(gcc libc6-dev)
+have_command promtool || missing+=(prometheus)
+have_command python3 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+
+# schemathesis (PyPI) lives in its own virtual environment, so nothing is installed into
+# the system's Python; the tests look for it at this path.
+SCHEMATHESIS_VERSION=4.32.5
+tools="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/tools"
+install_schemathesis() {
+    local venv="$tools/schemathesis"
+    if [[ -x "$venv/bin/schemathesis" ]] &&
+        "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$SCHEMATHESIS_VERSION')" 2>/dev/null; then
+        return 0
+    fi
+    echo "install-deps: installing schemathesis $SCHEMATHESIS_VERSION into $venv" >&2
+    rm -rf "$venv"
+    mkdir -p "$tools"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "schemathesis==$SCHEMATHESIS_VERSION"
+}
 
 if ((${#missing[@]} == 0)); then
+    install_schemathesis
     exit 0
 fi
 
@@ -43,3 +68,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_schemathesis

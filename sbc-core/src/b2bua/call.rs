@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::anchor::OriginState;
 use super::dialog::Dialog;
 use super::negotiated::{LegPolicies, Negotiated};
+use super::record::CallLog;
 use super::reliable::ReliableToCaller;
 use super::router::{HeaderFilter, Target};
 use crate::media::{Leg, MediaSessionId, RemoteMedia, StreamAddrs};
@@ -184,6 +185,8 @@ pub(crate) struct Call {
     pub holds_slot: bool,
     /// RFC 3262 toward the caller, when its INVITE supports or requires 100rel.
     pub reliable: Option<ReliableToCaller>,
+    /// What the call's record and views report.
+    pub log: CallLog,
 }
 
 impl Call {

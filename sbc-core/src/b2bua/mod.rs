@@ -156,11 +156,13 @@ mod lifetime;
 mod negotiated;
 mod outgoing;
 mod protection;
+mod record;
 mod relay;
 mod reliable;
 mod router;
 mod setup;
 mod strays;
+pub mod summary;
 mod timers;
 
 use std::collections::{BTreeMap, HashMap};
@@ -169,6 +171,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+pub use record::{CallRecord, CallState, CallView, LegView};
 pub use router::{
     AllowList, CallRouter, DenyList, HeaderFilter, NoRoute, PassAll, RouteChoice, Target,
     TargetOutcome,
@@ -215,6 +218,9 @@ pub struct B2buaConfig {
     /// ([`crate::shard`]), only those that hash back to this B2BUA's own shard. `None`:
     /// any.
     pub call_id_owner: Option<CallIdOwner>,
+    /// Call records held for [`B2bua::poll_call_record`] at most (one per ended call
+    /// attempt; past it new ones are dropped and counted); 0: no records are kept.
+    pub call_records: usize,
 }
 
 /// A test of whether a Call-ID is owned.
@@ -243,6 +249,7 @@ impl Default for B2buaConfig {
             max_exchanges: 8,
             max_call_duration: None,
             call_id_owner: None,
+            call_records: 0,
         }
     }
 }
@@ -308,6 +315,10 @@ pub struct B2bua {
     destinations: HashMap<(SocketAddr, Reliability), Registered>,
     timers: TimerQueue,
     stats: B2buaStats,
+    /// Records of ended calls, waiting for the driver.
+    records: record::RecordQueue,
+    /// New calls are refused (the appliance drains).
+    draining: bool,
 }
 
 impl std::fmt::Debug for B2bua {
@@ -347,6 +358,8 @@ impl B2bua {
             destinations: HashMap::new(),
             timers: TimerQueue::default(),
             stats: B2buaStats::default(),
+            records: record::RecordQueue::default(),
+            draining: false,
         }
     }
 
