@@ -519,3 +519,39 @@ fn best_effort_srtp_offers_get_srtp_when_sdes_is_usable_and_plain_otherwise() {
         Some(LegProtection::Plain)
     ));
 }
+
+#[test]
+fn the_call_record_says_how_each_legs_media_was_protected() {
+    use sbc_core::b2bua::B2buaConfig;
+    use sbc_core::b2bua::summary::MediaProtection;
+    let defaults = Options::default();
+    let mut h = Harness::with(Options {
+        caller_media: policy(Requirement::Allow, Requirement::Allow),
+        config: B2buaConfig {
+            call_records: 4,
+            ..defaults.config.clone()
+        },
+        ..defaults
+    });
+    let mut caller = Caller::invite("s14", Some(&sdes_offer(CALLER_KEY)));
+    h.receive_message(self::caller(), &caller.message());
+    let invite = h.request_to(CALLEE, "INVITE");
+    let ua = Ua::callee(&invite, callee(), "bob-s14");
+    h.receive_message(callee(), &ua.respond(&invite, 200, Some(&callee_sdp())));
+    let ok = h.response_to(CALLER, 200);
+    caller.answered(&ok);
+    h.receive_message(self::caller(), &caller.ack(None));
+    h.receive_message(self::caller(), &caller.request("BYE", None));
+    h.response_to(CALLER, 200);
+    let record = std::iter::from_fn(|| h.endpoint.poll_call_record())
+        .next()
+        .expect("a record");
+    assert_eq!(
+        record.security.a.media,
+        MediaProtection::SdesSrtp {
+            suite: "AES_CM_128_HMAC_SHA1_32".into()
+        }
+    );
+    assert!(record.security.a.media.encrypted());
+    assert_eq!(record.security.b.media, MediaProtection::Plain);
+}

@@ -10,6 +10,7 @@
 use super::protection::{
     Negotiation, Refusal, StreamPlan, accept_answer, answer_offer, make_offer,
 };
+use super::summary::MediaProtection;
 use crate::media::security::{LegSecurity, MediaPolicy};
 use crate::media::{Leg, MediaAnchor, MediaSessionId};
 use crate::sdp::SessionDescription;
@@ -264,9 +265,23 @@ impl Negotiated {
         self.last[index(leg)] = None;
     }
 
-    /// What each leg agreed, for the call's security summary.
-    #[allow(dead_code)] // read by the security summary once it lands (operations issue)
-    pub(crate) fn agreed(&self, leg: Leg) -> &[StreamPlan] {
-        &self.current[index(leg)]
+    /// How `leg`'s media is protected, for the call's security summary: what its first
+    /// RTP stream agreed (`None` before anything was agreed). A DTLS-SRTP profile is chosen
+    /// in the handshake, on the relay: signalling reports it as `unknown`, and the relay's
+    /// statistics name it (see the CDR writer).
+    pub(crate) fn protection(&self, leg: Leg) -> Option<MediaProtection> {
+        let plan = self.current[index(leg)]
+            .iter()
+            .find(|p| !p.disabled && p.protocol.is_some())?;
+        match plan.summary() {
+            ("sdes", Some(suite)) => Some(MediaProtection::SdesSrtp {
+                suite: suite.sdes_name().to_owned(),
+            }),
+            ("dtls", _) => Some(MediaProtection::DtlsSrtp {
+                profile: "unknown".to_owned(),
+            }),
+            ("plain", _) => Some(MediaProtection::Plain),
+            _ => None,
+        }
     }
 }

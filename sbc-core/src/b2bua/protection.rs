@@ -194,7 +194,6 @@ impl StreamPlan {
     }
 
     /// How the leg's media is protected, for the call's security summary.
-    #[allow(dead_code)] // read by the security summary once it lands (operations issue)
     pub(crate) fn summary(&self) -> (&'static str, Option<SrtpSuite>) {
         match &self.exchange {
             KeyExchange::Plain => ("plain", None),
