@@ -18,7 +18,9 @@ const CALLER_KEY_2: &str = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk";
 fn sdes_offer(key: &str) -> String {
     format!(
         "v=0\r\no=alice 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
-m=audio 49170 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+m=audio 49170 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=cryptex\r\n\
+a=extmap:1 urn:ietf:params:rtp-hdrext:encrypt urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+a=extmap:2 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
 a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:{key}|2^20|1:4\r\n\
 a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n"
     )
@@ -88,6 +90,14 @@ fn an_sdes_caller_gets_an_srtp_answer_while_the_carrier_gets_plain_rtp() {
     assert!(offer.contains("m=audio 20000 RTP/AVP 0\r\n"), "{offer}");
     assert!(!offer.contains("crypto"), "no key crosses: {offer}");
     assert!(!offer.contains(CALLER_KEY));
+    assert!(
+        !offer.contains("cryptex") && !offer.contains("hdrext:encrypt"),
+        "{offer}"
+    );
+    assert!(
+        offer.contains("a=extmap:2 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"),
+        "{offer}"
+    );
 
     let ua = Ua::callee(&invite, callee(), "bob-s1");
     h.receive_message(callee(), &ua.respond(&invite, 200, Some(&callee_sdp())));

@@ -691,8 +691,28 @@ pub(crate) fn accept_answer(
     })
 }
 
-/// The SDP attributes of the leg it came from that never cross to the other leg.
-const LEG_LOCAL: [&str; 3] = ["crypto", "fingerprint", "setup"];
+/// The SDP attributes of the leg it came from that never cross to the other leg. Cryptex
+/// (RFC 9335) is negotiated by neither leg: the relay protects without it (and still
+/// understands Cryptex packets it receives).
+const LEG_LOCAL: [&str; 4] = ["crypto", "fingerprint", "setup", "cryptex"];
+
+/// RFC 6904 encrypted header extensions are keyed per leg, and not negotiated here: their
+/// `a=extmap` lines do not cross either.
+const ENCRYPTED_EXTMAP: &[u8] = b"urn:ietf:params:rtp-hdrext:encrypt";
+
+fn remove_encrypted_extmaps(lines: &mut Lines) {
+    let kept: Vec<Attribute> = lines
+        .attributes_named("extmap")
+        .filter(|a| {
+            a.value.as_ref().is_none_or(|v| {
+                !v.windows(ENCRYPTED_EXTMAP.len())
+                    .any(|w| w == ENCRYPTED_EXTMAP)
+            })
+        })
+        .cloned()
+        .collect();
+    lines.replace_attributes("extmap", kept);
+}
 
 /// Removes the sending leg's security attributes from the session level (the media
 /// sections are handled by [`write_section`]); adds `a=ice-lite` when any stream toward
@@ -702,6 +722,7 @@ pub(crate) fn write_session(session: &mut Lines, plans: &[StreamPlan], offer: bo
     for name in LEG_LOCAL {
         session.remove_attributes(name);
     }
+    remove_encrypted_extmaps(session);
     session.remove_ice();
     if plans.iter().any(|p| p.ice.is_some() && !p.disabled) {
         session.set_ice_lite(true);
@@ -737,6 +758,7 @@ pub(crate) fn write_section(
     for name in LEG_LOCAL {
         section.lines.remove_attributes(name);
     }
+    remove_encrypted_extmaps(&mut section.lines);
     section.lines.remove_ice();
     if let Some(protocol) = &plan.protocol {
         section.media.protocol = protocol.clone();
