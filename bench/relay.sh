@@ -12,6 +12,9 @@
 # Rows: sessions:packets-per-second-per-session (max = saturation; 50 = G.711 at 20 ms).
 #   relay        the relay as configured by default (GSO for runs of equal-sized datagrams)
 #   relay-mmsg   the relay with `gso = false`: one sendmmsg per run from one socket
+#   srtp→rtp     the generator's leg is SDES-SRTP (AES_CM_128_HMAC_SHA1_80): the relay
+#                verifies, decrypts and forwards plain RTP (ratio: to the plain relay row)
+#   rtp→srtp     the sink's leg is SDES-SRTP: the relay encrypts what it forwards
 # Target: relay >= 80% of the reflector's packets/s per core.
 #
 # Usage: bench/relay.sh [seconds-per-run] [runs]     (default 3, "1:max,100:max,1000:max,2000:50")

@@ -24,7 +24,7 @@ use crate::appliance::SharedStore;
 use crate::config::CdrConfig;
 use crate::metrics::counting::disposition;
 use crate::store::CdrRecord;
-use crate::views::{WallClock, media_stats, security_info};
+use crate::views::{WallClock, media_stats, security_info, with_relay_security};
 
 /// Records written per transaction at most.
 pub const BATCH: usize = 256;
@@ -253,7 +253,11 @@ impl Writer {
             end_reason: record.end_reason.to_owned(),
             duration_ms,
             media_stats: serde_json::to_value(media).unwrap_or_default(),
-            security: serde_json::to_value(security_info(&record.security)).unwrap_or_default(),
+            security: serde_json::to_value(security_info(&match stats {
+                Some(stats) => with_relay_security(&record.security, stats),
+                None => record.security.clone(),
+            }))
+            .unwrap_or_default(),
         }
     }
 

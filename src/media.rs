@@ -11,7 +11,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use media_relay::dtls::{DtlsRole as RelayDtlsRole, Fingerprint, HashFunction};
+use media_relay::srtp::{MasterKey, Suite};
 use media_relay::{Relay, RelayError};
+use sbc_core::media::security::{
+    CertFingerprint, DtlsRole, IceCredentials, LegProtection, LegSecurity, SdesKey, SrtpSuite,
+};
 use sbc_core::media::{
     Leg, LegAddr, MediaAllocation, MediaAnchor, MediaError, MediaSessionId, RemoteMedia,
     StreamAddrs,
@@ -132,6 +137,123 @@ impl MediaAnchor for RelayAnchor {
         // No finaliser, or it is behind: free at once (the CDR goes without statistics).
         self.relay.release(media_relay::SessionId(session.0));
     }
+
+    fn protect(
+        &mut self,
+        session: MediaSessionId,
+        stream: usize,
+        leg: Leg,
+        security: &LegSecurity,
+    ) -> Result<(), MediaError> {
+        let protection = match &security.protection {
+            LegProtection::Plain => media_relay::Protection::Plain,
+            LegProtection::Sdes {
+                suite,
+                send,
+                receive,
+                unencrypted_srtcp,
+            } => {
+                let suite = relay_suite(*suite);
+                let keys = |keys: &[SdesKey]| -> Result<Vec<MasterKey>, MediaError> {
+                    keys.iter().map(|k| master_key(suite, k)).collect()
+                };
+                media_relay::Protection::Sdes(media_relay::SdesKeys {
+                    suite,
+                    send: keys(send)?,
+                    receive: keys(receive)?,
+                    unencrypted_srtcp: *unencrypted_srtcp,
+                })
+            }
+            LegProtection::Dtls { role, fingerprint } => {
+                media_relay::Protection::Dtls(media_relay::DtlsSetup {
+                    role: match role {
+                        DtlsRole::Client => RelayDtlsRole::Client,
+                        DtlsRole::Server => RelayDtlsRole::Server,
+                    },
+                    fingerprint: match fingerprint {
+                        Some(f) => Some(relay_fingerprint(f).ok_or(MediaError::Unsupported)?),
+                        None => None,
+                    },
+                })
+            }
+        };
+        let ice = security
+            .ice
+            .as_ref()
+            .map(|ice| media_relay::IceCredentials {
+                local_ufrag: ice.local_ufrag.clone(),
+                local_pwd: ice.local_pwd.clone(),
+                remote_ufrag: ice.remote_ufrag.clone(),
+            });
+        self.relay
+            .protect(
+                media_relay::SessionId(session.0),
+                stream,
+                relay_leg(leg),
+                media_relay::LegSecurity { protection, ice },
+            )
+            .map_err(media_error)
+    }
+
+    fn new_sdes_key(&mut self, suite: SrtpSuite) -> Result<SdesKey, MediaError> {
+        let key = self
+            .relay
+            .new_sdes_key(relay_suite(suite))
+            .map_err(media_error)?;
+        Ok(SdesKey::new(key.concatenated()))
+    }
+
+    fn new_ice_credentials(&mut self, remote_ufrag: &str) -> Result<IceCredentials, MediaError> {
+        let ice = self
+            .relay
+            .new_ice_credentials(remote_ufrag)
+            .map_err(media_error)?;
+        Ok(IceCredentials {
+            local_ufrag: ice.local_ufrag,
+            local_pwd: ice.local_pwd,
+            remote_ufrag: ice.remote_ufrag,
+        })
+    }
+
+    fn dtls_fingerprint(&self) -> Option<CertFingerprint> {
+        let fingerprint = self.relay.dtls_fingerprint();
+        Some(CertFingerprint {
+            hash: fingerprint.hash.name().to_string(),
+            digest: fingerprint.digest.clone(),
+        })
+    }
+}
+
+fn relay_suite(suite: SrtpSuite) -> Suite {
+    match suite {
+        SrtpSuite::AesCm128HmacSha1_80 => Suite::AesCm128HmacSha1_80,
+        SrtpSuite::AesCm128HmacSha1_32 => Suite::AesCm128HmacSha1_32,
+        SrtpSuite::AesCm192HmacSha1_80 => Suite::AesCm192HmacSha1_80,
+        SrtpSuite::AesCm192HmacSha1_32 => Suite::AesCm192HmacSha1_32,
+        SrtpSuite::AesCm256HmacSha1_80 => Suite::AesCm256HmacSha1_80,
+        SrtpSuite::AesCm256HmacSha1_32 => Suite::AesCm256HmacSha1_32,
+        SrtpSuite::AeadAes128Gcm => Suite::AeadAes128Gcm,
+        SrtpSuite::AeadAes256Gcm => Suite::AeadAes256Gcm,
+    }
+}
+
+fn master_key(suite: Suite, key: &SdesKey) -> Result<MasterKey, MediaError> {
+    let mut master = MasterKey::from_concatenated(suite.profile(), &key.key_salt)
+        .map_err(|_| MediaError::Unsupported)?;
+    if let Some(mki) = &key.mki {
+        master = master.with_mki(mki).map_err(|_| MediaError::Unsupported)?;
+    }
+    if let Some(lifetime) = key.lifetime {
+        master = master.with_lifetime(lifetime);
+    }
+    Ok(master)
+}
+
+fn relay_fingerprint(fingerprint: &CertFingerprint) -> Option<Fingerprint> {
+    Some(Fingerprint {
+        hash: HashFunction::from_name(&fingerprint.hash)?,
+        digest: fingerprint.digest.clone(),
+    })
 }
 
 fn relay_leg(leg: Leg) -> media_relay::Leg {
@@ -149,6 +271,7 @@ fn media_error(error: RelayError) -> MediaError {
         RelayError::UnknownStream { .. } | RelayError::InvalidStreamCount { .. } => {
             MediaError::UnknownStream
         }
+        RelayError::InvalidKeys(_) => MediaError::Unsupported,
         _ => MediaError::Unavailable,
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sbc_core::b2bua::{CallRouter, HeaderFilter, NoRoute, RouteChoice, Target};
+use sbc_core::media::security::MediaPolicy;
 use sbc_core::net::Protocol;
 use sbc_core::net::{
     RefreshSettings, ResolvedTrunk, ResolverSettings, TargetResolver, TrunkResolver,
@@ -131,10 +132,10 @@ fn trunk_of(index: usize, trunk: &config::TrunkConfig) -> anyhow::Result<Trunk> 
     })
 }
 
-/// A trunk's header policy as the B2BUA's filter, and whether the trunk is inside the
-/// trust domain.
+/// A trunk's header policy as the B2BUA's filter, whether the trunk is inside the trust
+/// domain, and its media security policy.
 #[derive(Debug)]
-struct PolicyFilter(HeaderPolicy, bool);
+struct PolicyFilter(HeaderPolicy, bool, MediaPolicy);
 
 impl HeaderFilter for PolicyFilter {
     fn passes(&self, name: &HeaderName) -> bool {
@@ -144,11 +145,45 @@ impl HeaderFilter for PolicyFilter {
     fn trusted(&self) -> bool {
         self.1
     }
+
+    fn media(&self) -> MediaPolicy {
+        self.2.clone()
+    }
 }
 
-/// The filter toward peers that are no trunk (access users): the untrusted defaults.
-pub fn untrusted_filter() -> Arc<dyn HeaderFilter> {
-    Arc::new(PolicyFilter(HeaderPolicy::untrusted_default(), false))
+/// The media security policies of the configuration: `[media.srtp]` and each trunk's
+/// `srtp` (by trunk name; trunks without one use the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaPolicies {
+    pub default: MediaPolicy,
+    pub trunks: HashMap<String, MediaPolicy>,
+}
+
+impl MediaPolicies {
+    pub fn from_config(config: &config::Config) -> MediaPolicies {
+        MediaPolicies {
+            default: config.media.srtp.policy(),
+            trunks: config
+                .trunks
+                .iter()
+                .filter_map(|t| t.srtp.as_ref().map(|srtp| (t.name.clone(), srtp.policy())))
+                .collect(),
+        }
+    }
+
+    fn of(&self, trunk: &str) -> MediaPolicy {
+        self.trunks.get(trunk).unwrap_or(&self.default).clone()
+    }
+}
+
+/// The filter toward peers that are no trunk (access users): the untrusted defaults, and
+/// the default media security policy.
+pub fn untrusted_filter(media: MediaPolicy) -> Arc<dyn HeaderFilter> {
+    Arc::new(PolicyFilter(
+        HeaderPolicy::untrusted_default(),
+        false,
+        media,
+    ))
 }
 
 /// One shard's view of the routing table: a snapshot, refreshed when the table changes
@@ -161,17 +196,19 @@ pub struct TableRouter {
     filters: HashMap<TrunkId, Arc<dyn HeaderFilter>>,
     /// For callers that are no trunk of ours.
     untrusted: Arc<dyn HeaderFilter>,
+    media: MediaPolicies,
 }
 
 impl TableRouter {
-    pub fn new(updates: watch::Receiver<Arc<RoutingTable>>) -> TableRouter {
+    pub fn new(updates: watch::Receiver<Arc<RoutingTable>>, media: MediaPolicies) -> TableRouter {
         let table = Arc::clone(&updates.borrow());
-        let filters = filters_of(&table);
+        let filters = filters_of(&table, &media);
         TableRouter {
             updates,
             table,
             filters,
-            untrusted: untrusted_filter(),
+            untrusted: untrusted_filter(media.default.clone()),
+            media,
         }
     }
 
@@ -187,7 +224,7 @@ impl TableRouter {
                 new.id == old.id && new.headers == old.headers && new.trusted == old.trusted
             });
         if !same_trunks {
-            self.filters = filters_of(&table);
+            self.filters = filters_of(&table, &self.media);
         }
         self.table = table;
     }
@@ -239,12 +276,18 @@ impl CallRouter for TableRouter {
     }
 }
 
-fn filters_of(table: &RoutingTable) -> HashMap<TrunkId, Arc<dyn HeaderFilter>> {
+fn filters_of(
+    table: &RoutingTable,
+    media: &MediaPolicies,
+) -> HashMap<TrunkId, Arc<dyn HeaderFilter>> {
     table
         .trunks()
         .map(|trunk| {
-            let filter: Arc<dyn HeaderFilter> =
-                Arc::new(PolicyFilter(trunk.headers.clone(), trunk.trusted));
+            let filter: Arc<dyn HeaderFilter> = Arc::new(PolicyFilter(
+                trunk.headers.clone(),
+                trunk.trusted,
+                media.of(&trunk.name),
+            ));
             (trunk.id, filter)
         })
         .collect()

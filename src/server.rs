@@ -162,10 +162,13 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         let (control_queue, control) = mpsc::channel(CONTROL_QUEUE);
         let router = LocatingRouter::new(
             Arc::clone(&registrar),
-            Box::new(TableRouter::new(routing_snapshots.clone())),
+            Box::new(TableRouter::new(
+                routing_snapshots.clone(),
+                routing::MediaPolicies::from_config(&config),
+            )),
             config.auth.realm.clone(),
             config.auth.domains.clone(),
-            routing::untrusted_filter(),
+            routing::untrusted_filter(config.media.srtp.policy()),
             Instant::now,
         );
         let b2bua = B2bua::new(

@@ -10,7 +10,7 @@ use admin_api::model::{
     CallInfo, CallLeg, LegMedia, LegSecurityInfo, MediaInfo, MediaProtectionInfo, MediaStats,
     SecurityInfo, SignallingInfo, StreamMedia,
 };
-use sbc_core::b2bua::summary::{LegSecurity, SecuritySummary};
+use sbc_core::b2bua::summary::{LegSecurity, MediaProtection, SecuritySummary};
 use sbc_core::b2bua::{CallView, LegView};
 
 /// Converts the monotonic instants of signalling into unix milliseconds, from one
@@ -59,6 +59,30 @@ fn leg_security(leg: &LegSecurity) -> LegSecurityInfo {
             suite: leg.media.detail().map(str::to_owned),
         },
     }
+}
+
+/// Completes a summary with what only the relay knows: the SRTP profile a DTLS-SRTP
+/// handshake chose (signalling reports it `unknown`).
+pub fn with_relay_security(
+    summary: &SecuritySummary,
+    stats: &media_relay::SessionStats,
+) -> SecuritySummary {
+    let mut summary = summary.clone();
+    let Some(stream) = stats.streams.first() else {
+        return summary;
+    };
+    for (leg, relay) in [(&mut summary.a, &stream.a), (&mut summary.b, &stream.b)] {
+        if let MediaProtection::DtlsSrtp { profile } = &mut leg.media
+            && relay.security.established
+            && let Some(suite) = relay.security.suite
+        {
+            *profile = suite
+                .openssl_profile_name()
+                .unwrap_or(suite.sdes_name())
+                .to_owned();
+        }
+    }
+    summary
 }
 
 /// The security summary as the API and CDRs show it.
@@ -194,5 +218,43 @@ mod tests {
         {
             assert_eq!(clock.unix_ms(earlier), 999_990);
         }
+    }
+}
+
+#[cfg(test)]
+mod relay_security_tests {
+    use super::*;
+    use sbc_core::net::Protocol;
+
+    #[test]
+    fn the_relay_names_the_profile_a_dtls_handshake_chose() {
+        let mut summary = SecuritySummary::new(Protocol::Udp, Some(Protocol::Tls));
+        summary.a.media = MediaProtection::DtlsSrtp {
+            profile: "unknown".into(),
+        };
+        summary.b.media = MediaProtection::Plain;
+        let mut stats = media_relay::SessionStats {
+            streams: vec![media_relay::StreamStats::default()],
+        };
+        stats.streams[0].a.security = media_relay::LegSecurityReport {
+            protection: media_relay::ProtectionKind::Dtls,
+            suite: Some(media_relay::srtp::Suite::AeadAes128Gcm),
+            established: true,
+            ..media_relay::LegSecurityReport::default()
+        };
+        let refined = with_relay_security(&summary, &stats);
+        assert_eq!(
+            refined.a.media,
+            MediaProtection::DtlsSrtp {
+                profile: "SRTP_AEAD_AES_128_GCM".into()
+            }
+        );
+        assert_eq!(refined.b.media, MediaProtection::Plain);
+        // A handshake that never completed names nothing.
+        stats.streams[0].a.security.established = false;
+        assert_eq!(
+            with_relay_security(&summary, &stats).a.media,
+            summary.a.media
+        );
     }
 }

@@ -6,6 +6,8 @@
 #   baresip-core (the softphone, with its aufile, aubridge, sndfile and g711 modules) and
 #   sox (writes the tones it plays, decodes what it recorded): tests/softphones.rs;
 #   linphone-cli (linphone-daemon): the SHA-256 digest client of tests/security.rs;
+#   libsrtp2-dev: the independent SRTP implementation the relay is checked against
+#   (media-relay tests and bench/srtp.sh compile small C peers with it);
 #   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate;
 #   prometheus (for promtool, which checks the /metrics text format): tests/admin_metrics.rs;
 #   python3 and python3-venv, then schemathesis from PyPI in a virtual environment under
@@ -27,6 +29,7 @@ have_command linphone-daemon || missing+=(linphone-cli)
 have_command sox || missing+=(sox)
 have_command pkg-config || missing+=(pkg-config)
 have_package libssl-dev || missing+=(libssl-dev)
+have_package libsrtp2-dev || missing+=(libsrtp2-dev)
 have_command cc || missing+=(gcc libc6-dev)
 have_command promtool || missing+=(prometheus)
 have_command python3 || missing+=(python3)

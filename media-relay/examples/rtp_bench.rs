@@ -16,6 +16,11 @@
 //! the packets per second per session (0 = as fast as the generator can send: saturation;
 //! 50 = G.711 with 20 ms packets).
 //!
+//! The `srtp→rtp` and `rtp→srtp` rows convert media protection on the way: the generator's
+//! leg is SDES-SRTP (AES_CM_128_HMAC_SHA1_80; the generator protects every packet) and the
+//! sink's plain, or the other way round (the relay protects toward the sink). Their ratio
+//! is to the plain relay row.
+//!
 //! Usage: `rtp_bench [--runs 1:0,100:0,1000:0,2000:50] [--seconds 3]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,7 +31,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use media_relay::{Leg, Relay, RelayConfig, RemoteMedia, WorkerStats};
+use media_relay::srtp::{MasterKey, SrtpPolicy, SrtpSender, Suite};
+use media_relay::{
+    Leg, LegSecurity, Protection, Relay, RelayConfig, RemoteMedia, SdesKeys, WorkerStats,
+};
 use quinn_udp::{RecvMeta, UdpSocketState};
 use rustix::event::epoll;
 use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
@@ -82,8 +90,15 @@ fn main() {
     );
     for &(n, rate) in &runs {
         let reflector = run(Forwarder::Reflector, n, rate, measure, cores);
-        let relay = run(Forwarder::Relay { gso: true }, n, rate, measure, cores);
-        let relay_mmsg = run(Forwarder::Relay { gso: false }, n, rate, measure, cores);
+        let plain = |gso| Forwarder::Relay {
+            gso,
+            srtp: Conversion::None,
+        };
+        let relay = run(plain(true), n, rate, measure, cores);
+        let relay_mmsg = run(plain(false), n, rate, measure, cores);
+        let srtp = |srtp| Forwarder::Relay { gso: true, srtp };
+        let from_srtp = run(srtp(Conversion::FromSrtp), n, rate, measure, cores);
+        let to_srtp = run(srtp(Conversion::ToSrtp), n, rate, measure, cores);
         for (name, r, ratio) in [
             ("reflector", &reflector, None),
             ("relay", &relay, Some(relay.per_core / reflector.per_core)),
@@ -91,6 +106,16 @@ fn main() {
                 "relay-mmsg",
                 &relay_mmsg,
                 Some(relay_mmsg.per_core / reflector.per_core),
+            ),
+            (
+                "srtp→rtp",
+                &from_srtp,
+                Some(from_srtp.per_core / relay.per_core),
+            ),
+            (
+                "rtp→srtp",
+                &to_srtp,
+                Some(to_srtp.per_core / relay.per_core),
             ),
         ] {
             println!(
@@ -116,8 +141,32 @@ fn main() {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Forwarder {
-    Relay { gso: bool },
+    Relay { gso: bool, srtp: Conversion },
     Reflector,
+}
+
+/// Which leg of the relay is SDES-SRTP.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Conversion {
+    None,
+    /// The generator's leg: the relay unprotects.
+    FromSrtp,
+    /// The sink's leg: the relay protects.
+    ToSrtp,
+}
+
+const SUITE: Suite = Suite::AesCm128HmacSha1_80;
+
+fn sdes(relay: &Relay, peer: Option<MasterKey>) -> LegSecurity {
+    LegSecurity {
+        protection: Protection::Sdes(SdesKeys {
+            suite: SUITE,
+            send: vec![relay.new_sdes_key(SUITE).unwrap()],
+            receive: peer.into_iter().collect(),
+            unencrypted_srtcp: false,
+        }),
+        ice: None,
+    }
 }
 
 #[derive(Debug)]
@@ -176,9 +225,11 @@ fn run(
 
     let forwarder_core = cores.min(2) - 1;
     let mut threads: Vec<JoinHandle<()>> = vec![sink];
+    // The generator's SRTP contexts, one per session, when its leg is SRTP.
+    let mut senders: Vec<SrtpSender> = Vec::new();
     let (targets, meter, _relay_guard): (Vec<SocketAddr>, Box<dyn Meter>, Option<Relay>) =
         match forwarder {
-            Forwarder::Relay { gso } => {
+            Forwarder::Relay { gso, srtp } => {
                 // The worker thread inherits the affinity of the thread that starts it.
                 pin(forwarder_core);
                 let relay = Relay::start(RelayConfig {
@@ -194,7 +245,7 @@ fn run(
                 pin(0);
                 let mut targets = Vec::new();
                 for _ in 0..sessions {
-                    let allocation = relay.allocate(1).expect("allocate");
+                    let allocation = busy_retry(|| relay.allocate(1));
                     let a = RemoteMedia {
                         rtp: Some(generator_addr),
                         ..RemoteMedia::default()
@@ -203,8 +254,27 @@ fn run(
                         rtp: Some(sink_addr),
                         ..RemoteMedia::default()
                     };
-                    relay.update(allocation.session, 0, Leg::A, a).unwrap();
-                    relay.update(allocation.session, 0, Leg::B, b).unwrap();
+                    busy_retry(|| relay.update(allocation.session, 0, Leg::A, a));
+                    busy_retry(|| relay.update(allocation.session, 0, Leg::B, b));
+                    match srtp {
+                        Conversion::None => {}
+                        Conversion::FromSrtp => {
+                            let key = relay.new_sdes_key(SUITE).unwrap();
+                            senders.push(
+                                SrtpSender::new(&SrtpPolicy::new(SUITE, key.clone())).unwrap(),
+                            );
+                            let security = sdes(&relay, Some(key));
+                            relay
+                                .protect(allocation.session, 0, Leg::A, security)
+                                .unwrap();
+                        }
+                        Conversion::ToSrtp => {
+                            let security = sdes(&relay, None);
+                            relay
+                                .protect(allocation.session, 0, Leg::B, security)
+                                .unwrap();
+                        }
+                    }
                     targets.push(allocation.streams[0].a.rtp);
                 }
                 (targets, Box::new(RelayMeter(relay.clone())), Some(relay))
@@ -230,6 +300,7 @@ fn run(
             generate(
                 generator_socket,
                 &targets,
+                &mut senders,
                 rate * targets.len() as u64,
                 &sent,
                 &stop,
@@ -270,6 +341,20 @@ fn run(
     }
 }
 
+/// Retries a control call while the worker's command queue is full (setting up thousands of
+/// sessions outpaces the worker).
+fn busy_retry<T>(mut call: impl FnMut() -> Result<T, media_relay::RelayError>) -> T {
+    loop {
+        match call() {
+            Ok(value) => return value,
+            Err(media_relay::RelayError::WorkerBusy(_)) => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(error) => panic!("relay control: {error}"),
+        }
+    }
+}
+
 fn bound_socket(address: &str) -> UdpSocket {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
     socket.set_recv_buffer_size(1 << 20).unwrap();
@@ -295,13 +380,15 @@ fn thread_cpu_ns() -> u64 {
 fn generate(
     socket: UdpSocket,
     targets: &[SocketAddr],
+    senders: &mut [SrtpSender],
     rate: u64,
     sent: &AtomicU64,
     stop: &AtomicBool,
 ) {
     let targets: Vec<SocketAddrAny> = targets.iter().map(|t| SocketAddrAny::from(*t)).collect();
     let mut sequence = vec![0u16; targets.len()];
-    let mut packets = [[0u8; PACKET_LEN]; BATCH];
+    let mut packets = [[0u8; PACKET_LEN + 64]; BATCH];
+    let mut lengths = [PACKET_LEN; BATCH];
     let mut next = 0usize;
     let start = Instant::now();
     let mut batches = 0u64;
@@ -316,7 +403,11 @@ fn generate(
             batches += 1;
         }
         let mut destinations = [0usize; BATCH];
-        for (packet, destination) in packets.iter_mut().zip(destinations.iter_mut()) {
+        for ((packet, destination), length) in packets
+            .iter_mut()
+            .zip(destinations.iter_mut())
+            .zip(lengths.iter_mut())
+        {
             *destination = next;
             let seq = sequence[next];
             sequence[next] = seq.wrapping_add(1);
@@ -325,9 +416,15 @@ fn generate(
             packet[2..4].copy_from_slice(&seq.to_be_bytes());
             packet[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
             packet[8..12].copy_from_slice(&(next as u32).to_be_bytes());
+            packet[12..PACKET_LEN].fill(0xd5);
+            *length = match senders.get_mut(next) {
+                Some(sender) => sender.protect_rtp(packet, PACKET_LEN).unwrap(),
+                None => PACKET_LEN,
+            };
             next = (next + 1) % targets.len();
         }
-        let iovs: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&packets[i])]);
+        let iovs: [[IoSlice<'_>; 1]; BATCH] =
+            std::array::from_fn(|i| [IoSlice::new(&packets[i][..lengths[i]])]);
         let mut controls: [SendAncillaryBuffer<'_, '_, '_>; BATCH] =
             std::array::from_fn(|_| SendAncillaryBuffer::default());
         let mut index = 0;

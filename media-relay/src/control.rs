@@ -7,7 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dtls::{DtlsRole, Fingerprint};
 use crate::error::RelayError;
+use crate::srtp::{MasterKey, Suite};
 use crate::stats::{SessionStats, WorkerStats};
 
 /// Identifies one relay session (one call's media). Assigned by the relay.
@@ -93,6 +95,75 @@ pub struct RemoteMedia {
     pub signalling_ip: Option<IpAddr>,
 }
 
+/// How the relay protects the media of one leg of one stream, and whether it answers the
+/// peer's ICE connectivity checks. Each leg is set on its own: the relay converts between
+/// them (plain RTP on one leg and SRTP on the other, or SRTP with different keys).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LegSecurity {
+    pub protection: Protection,
+    /// ICE-lite (RFC 8445 §2.5): answer STUN binding requests that carry these credentials,
+    /// and move the leg's latch to the address an authenticated check came from.
+    #[serde(default)]
+    pub ice: Option<IceCredentials>,
+}
+
+/// The media protection of a leg.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Protection {
+    /// Plain RTP and RTCP.
+    #[default]
+    Plain,
+    /// SRTP with keys exchanged in SDP (RFC 4568 `a=crypto`).
+    Sdes(SdesKeys),
+    /// SRTP with keys from a DTLS handshake with the peer on the media port(s) (RFC 5764).
+    Dtls(DtlsSetup),
+}
+
+/// The SDES keys of a leg. Setting the same keys again keeps the SRTP state (rollover
+/// counters, replay windows); different keys start afresh (re-keying).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SdesKeys {
+    pub suite: Suite,
+    /// What the relay encrypts with (the key of its `a=crypto` line toward the peer). More
+    /// than one only with MKIs; the next is used when one's lifetime is over.
+    pub send: Vec<MasterKey>,
+    /// What the peer encrypts with (its `a=crypto`); empty until its SDP is known, during
+    /// which the peer's packets are dropped as `keys_pending`.
+    pub receive: Vec<MasterKey>,
+    /// Send SRTCP unencrypted (the `UNENCRYPTED_SRTCP` session parameter was agreed).
+    #[serde(default)]
+    pub unencrypted_srtcp: bool,
+}
+
+/// DTLS-SRTP on a leg.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DtlsSetup {
+    /// The relay's role (from the `a=setup` exchange).
+    pub role: DtlsRole,
+    /// The peer's certificate fingerprint from its SDP; `None` until known (no handshake is
+    /// attempted before).
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// ICE credentials of a leg: ours (which the peer's checks must use) and the peer's user
+/// fragment. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceCredentials {
+    pub local_ufrag: String,
+    pub local_pwd: String,
+    pub remote_ufrag: String,
+}
+
+impl std::fmt::Debug for IceCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceCredentials")
+            .field("local_ufrag", &self.local_ufrag)
+            .field("local_pwd", &"<redacted>")
+            .field("remote_ufrag", &self.remote_ufrag)
+            .finish()
+    }
+}
+
 /// Something the relay tells signalling without being asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RelayEvent {
@@ -117,6 +188,12 @@ pub enum ControlRequest {
         session: SessionId,
         count: usize,
     },
+    Protect {
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        security: Box<LegSecurity>,
+    },
     Release {
         session: SessionId,
     },
@@ -132,6 +209,7 @@ pub enum ControlResponse {
     Allocated(Allocation),
     Updated,
     StreamsAdded(Vec<StreamAddrs>),
+    Protected,
     Released,
     SessionStats(SessionStats),
     WorkerStats(Vec<WorkerStats>),

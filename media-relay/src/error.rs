@@ -27,6 +27,9 @@ pub enum RelayError {
     /// The worker did not answer in time, or has stopped.
     #[error("relay worker {0} did not answer")]
     WorkerUnavailable(usize),
+    /// Key material that does not fit its suite (lengths, MKIs), or a suite without a use.
+    #[error("invalid media keys: {0}")]
+    InvalidKeys(String),
     /// The configuration is unusable.
     #[error("invalid relay configuration: {0}")]
     InvalidConfig(String),
@@ -46,6 +49,7 @@ impl RelayError {
             Self::InvalidStreamCount { .. } => "invalid_stream_count",
             Self::WorkerBusy(_) => "worker_busy",
             Self::WorkerUnavailable(_) => "worker_unavailable",
+            Self::InvalidKeys(_) => "invalid_keys",
             Self::InvalidConfig(_) => "invalid_config",
             Self::Start(_) => "start_failed",
         }

@@ -18,6 +18,13 @@
 //! 3. A new SDP address for the leg (re-INVITE/UPDATE that changes its RTP/RTCP address or
 //!    signalling IP) reopens both latches, so a peer that moved can latch again.
 //!
+//! 4. On SRTP legs a packet latches only once it authenticated (so that forged packets
+//!    cannot steal the latch before the real peer's first packet), and an authenticated
+//!    packet may latch an open port from any source: only the key holder can make one,
+//!    which is stronger evidence than a plausible address (a NATed SRTP phone whose SDP
+//!    shows a private address works without the signalling IP). On ICE legs, a connectivity
+//!    check with valid credentials moves the latch to its source (the peer chose that path).
+//!
 //! Until a port latches, the relay sends to the SDP address.
 
 use std::net::{IpAddr, SocketAddr};
@@ -33,7 +40,42 @@ pub enum Latch {
     Latched(SocketAddr),
 }
 
+/// What a latch says of a packet's source, before anything is changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// From exactly the latched source.
+    Latched,
+    /// Not latched yet, and the source is plausible: accepting the packet latches the port.
+    Plausible,
+    /// Not latched yet, and the source is not plausible.
+    Implausible,
+    /// Latched to another source.
+    Elsewhere,
+}
+
 impl Latch {
+    /// Judges a packet from `source` without latching (see [`Latch::admit`]).
+    pub fn check(
+        &self,
+        source: SocketAddr,
+        remote: &RemoteMedia,
+        latched_rtp_ip: Option<IpAddr>,
+    ) -> Admission {
+        match *self {
+            Latch::Latched(latched) if same_address(latched, source) => Admission::Latched,
+            Latch::Latched(_) => Admission::Elsewhere,
+            Latch::Open if is_plausible(source.ip(), remote, latched_rtp_ip) => {
+                Admission::Plausible
+            }
+            Latch::Open => Admission::Implausible,
+        }
+    }
+
+    /// Latches to `source` (after a packet from it was accepted).
+    pub fn latch_to(&mut self, source: SocketAddr) {
+        *self = Latch::Latched(canonical(source));
+    }
+
     /// Decides whether a packet from `source` is accepted, latching on the first plausible one.
     /// `latched_rtp_ip` is the IP the leg's RTP port latched to, offered to the RTCP latch.
     pub fn admit(

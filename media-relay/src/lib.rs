@@ -15,6 +15,13 @@
 //!   items (which name hosts and people) replaced by an opaque CNAME ([`rtcp`]). Where a peer's
 //!   media really comes from is learnt by symmetric latching with hijack protection (see
 //!   [`latch`]).
+//! * Each leg has its own media protection ([`Relay::protect`], [`LegSecurity`]): plain RTP,
+//!   SDES-SRTP with the keys each side uses, or DTLS-SRTP with a handshake on the media port
+//!   (the relay's certificate is made at start, [`Relay::dtls_fingerprint`]); the relay
+//!   converts between them in place ([`srtp`]), and can answer ICE-lite connectivity checks
+//!   ([`stun`]). Every datagram is demultiplexed by its first octet (RFC 7983). DTLS
+//!   handshakes run on a thread of their own, never on a packet loop. Keys come from the
+//!   system CSPRNG ([`Relay::new_sdes_key`]) and never appear in `Debug` output.
 //!
 //! ```no_run
 //! use media_relay::{Leg, Relay, RelayConfig, RemoteMedia};
@@ -30,6 +37,7 @@
 
 mod config;
 mod control;
+pub mod dtls;
 mod error;
 mod io;
 pub mod latch;
@@ -37,20 +45,24 @@ mod packet;
 mod pool;
 pub mod rtcp;
 mod rtp_quality;
+mod security;
 mod session;
+pub mod srtp;
 mod stats;
+pub mod stun;
 
 pub use config::{DEFAULT_MAX_STREAMS_PER_SESSION, RelayConfig};
 pub use control::{
-    Allocation, ControlRequest, ControlResponse, Leg, LegAddr, RelayEvent, RemoteMedia, SessionId,
-    StreamAddrs,
+    Allocation, ControlRequest, ControlResponse, DtlsSetup, IceCredentials, Leg, LegAddr,
+    LegSecurity, Protection, RelayEvent, RemoteMedia, SdesKeys, SessionId, StreamAddrs,
 };
 pub use error::RelayError;
 pub use io::Relay;
 pub use packet::{Packet, Port, RtpHeader, classify, clock_rate};
 pub use pool::PortPool;
 pub use rtp_quality::RtpReceiver;
-pub use session::{RelaySession, Verdict};
+pub use session::{Arrival, MAX_GROWTH, RelaySession, Verdict};
 pub use stats::{
-    DropCounts, DropReason, LegStats, RtpQuality, SessionStats, StreamStats, WorkerStats,
+    DropCounts, DropReason, LegSecurityReport, LegStats, ProtectionKind, RtpQuality, SessionStats,
+    StreamStats, WorkerStats,
 };

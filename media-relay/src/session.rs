@@ -1,36 +1,72 @@
-//! One relay session (sans-IO): its streams, their two legs, latching, forwarding decisions
-//! and statistics. The worker feeds it datagrams with `now` and sends what it says.
+//! One relay session (sans-IO): its streams, their two legs, latching, media protection,
+//! forwarding decisions and statistics. The worker feeds it datagrams with `now` and sends
+//! what it says.
+//!
+//! Every datagram is told apart by its first octet (RFC 7983): STUN (0–3) is an ICE check
+//! the leg answers, DTLS (20–63) belongs to the leg's DTLS-SRTP handshake, RTP and RTCP
+//! (128–191) are media. Media from an SRTP leg is verified and decrypted, RTCP has its SDES
+//! hidden, and what goes to an SRTP leg is encrypted with that leg's keys: each leg in its
+//! own protection, converted in place in the buffer the packet is sent from.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::control::{Leg, RemoteMedia};
-use crate::latch::Latch;
+use crate::control::{Leg, LegSecurity, RemoteMedia};
+use crate::dtls::{DtlsError, DtlsSrtpKeys};
+use crate::error::RelayError;
+use crate::latch::{Admission, Latch};
 use crate::packet::{Packet, Port, classify};
+use crate::rtcp;
 use crate::rtp_quality::RtpReceiver;
+use crate::security::{CryptoDrop, DtlsChanges, LegCrypto};
+use crate::srtp::SrtpError;
 use crate::stats::{DropReason, LegStats, SessionStats, StreamStats};
+
+/// Bytes a packet may grow by on its way through: the SRTP trailer (tag, MKI, SRTCP index).
+pub const MAX_GROWTH: usize = 16 + crate::srtp::MAX_MKI_LEN + 4 + 4;
 
 /// What to do with a received datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Send it from `port` of `leg` (of the same stream) to `to`: unchanged, except that
-    /// an RTCP packet (`rtcp`) has its SDES items hidden (see [`crate::rtcp`]).
+    /// Send the first `len` bytes of the buffer from `port` of `leg` (of the same stream)
+    /// to `to`: the packet as received, converted to that leg's protection, RTCP with its
+    /// SDES items hidden (see [`crate::rtcp`]).
     Forward {
         leg: Leg,
         port: Port,
         to: SocketAddr,
-        rtcp: bool,
+        len: usize,
     },
+    /// Send the first `len` bytes of the buffer (a STUN answer) back to the source, from
+    /// the socket it arrived on.
+    Reply {
+        len: usize,
+    },
+    /// A DTLS record for the handshake of this leg and port: hand the datagram to DTLS.
+    Dtls,
     Drop(DropReason),
+    /// Dropped by SRTP (counted as [`DropReason::Srtp`], and by this reason).
+    DropSrtp(SrtpError),
 }
 
-#[derive(Debug, Clone)]
+/// Where and when a datagram arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    pub now: Instant,
+    pub stream: usize,
+    pub leg: Leg,
+    pub port: Port,
+    pub source: SocketAddr,
+}
+
+#[derive(Debug)]
 struct LegState {
     remote: RemoteMedia,
     rtp_latch: Latch,
     rtcp_latch: Latch,
     counters: LegStats,
     rtp: RtpReceiver,
+    crypto: LegCrypto,
 }
 
 impl LegState {
@@ -41,6 +77,7 @@ impl LegState {
             rtcp_latch: Latch::Open,
             counters: LegStats::default(),
             rtp: RtpReceiver::new(epoch),
+            crypto: LegCrypto::default(),
         }
     }
 
@@ -78,11 +115,31 @@ impl LegState {
             .map(|to| (Port::Rtcp, to))
     }
 
+    fn latch_mut(&mut self, port: Port) -> &mut Latch {
+        match port {
+            Port::Rtp => &mut self.rtp_latch,
+            Port::Rtcp => &mut self.rtcp_latch,
+        }
+    }
+
+    /// What the latch of `port` says of `source`.
+    fn admission(&self, port: Port, source: SocketAddr) -> Admission {
+        match port {
+            Port::Rtp => self.rtp_latch.check(source, &self.remote, None),
+            Port::Rtcp => {
+                let rtp_ip = self.rtp_latch.address().map(|a| a.ip());
+                self.rtcp_latch.check(source, &self.remote, rtp_ip)
+            }
+        }
+    }
+
     fn snapshot(&self) -> LegStats {
         LegStats {
             rtp: self.rtp.quality(),
             latched_rtp: self.rtp_latch.address(),
             latched_rtcp: self.rtcp_latch.address(),
+            srtp_drops: self.crypto.drops,
+            security: self.crypto.report(),
             ..self.counters
         }
     }
@@ -93,7 +150,7 @@ fn usable(address: Option<SocketAddr>) -> Option<SocketAddr> {
     address.filter(|a| a.port() != 0 && !a.ip().is_unspecified())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct MediaStream {
     legs: [LegState; 2],
 }
@@ -115,7 +172,7 @@ impl MediaStream {
 }
 
 /// The media of one call as the relay sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RelaySession {
     epoch: Instant,
     streams: Vec<MediaStream>,
@@ -154,7 +211,76 @@ impl RelaySession {
         }
     }
 
-    /// Decides what to do with `datagram`, received at `now` from `source` on `port` of `leg`.
+    /// Sets how `leg` of `stream` is protected (sans-IO users: tests, tools, fuzzing). DTLS
+    /// handshakes are the driver's: their keys come in with [`RelaySession`]'s driver.
+    pub fn protect(
+        &mut self,
+        stream: usize,
+        leg: Leg,
+        security: &LegSecurity,
+    ) -> Result<(), RelayError> {
+        self.protect_leg(stream, leg, security).map(|_| ())
+    }
+
+    /// Sets how `leg` of `stream` is protected; returns the DTLS endpoints the driver must
+    /// stop and start.
+    pub(crate) fn protect_leg(
+        &mut self,
+        stream: usize,
+        leg: Leg,
+        security: &LegSecurity,
+    ) -> Result<DtlsChanges, RelayError> {
+        let Some(media) = self.streams.get_mut(stream) else {
+            return Err(RelayError::UnknownStream { session: 0, stream });
+        };
+        let state = media.legs_mut(leg).0;
+        let mux = state.remote.rtcp_mux;
+        state.crypto.configure(security, mux)
+    }
+
+    /// A DTLS handshake on `port` of `leg` completed: its keys protect the leg from now on.
+    pub(crate) fn dtls_connected(
+        &mut self,
+        stream: usize,
+        leg: Leg,
+        port: Port,
+        keys: &DtlsSrtpKeys,
+    ) {
+        if let Some(media) = self.streams.get_mut(stream) {
+            media.legs_mut(leg).0.crypto.dtls_connected(port, keys);
+        }
+    }
+
+    pub(crate) fn dtls_failed(&mut self, stream: usize, leg: Leg, port: Port, error: DtlsError) {
+        if let Some(media) = self.streams.get_mut(stream) {
+            media.legs_mut(leg).0.crypto.dtls_failed(port, error);
+        }
+    }
+
+    /// Whether any leg of any stream uses DTLS-SRTP.
+    pub(crate) fn uses_dtls(&self) -> bool {
+        self.streams
+            .iter()
+            .any(|s| s.legs.iter().any(|l| l.crypto.is_dtls()))
+    }
+
+    /// Where DTLS records for the handshake on `port` of `leg` go: where the peer's last
+    /// record came from, else the latched address, else the SDP address.
+    pub(crate) fn dtls_destination(
+        &self,
+        stream: usize,
+        leg: Leg,
+        port: Port,
+    ) -> Option<SocketAddr> {
+        let state = self.streams.get(stream)?.legs.get(leg.index())?;
+        state.crypto.dtls_peer(port).or(match port {
+            Port::Rtp => state.rtp_destination(),
+            Port::Rtcp => state.rtcp_destination().map(|(_, to)| to),
+        })
+    }
+
+    /// Decides what to do with `datagram` (convenience for tests and tools: it copies the
+    /// datagram into a buffer of its own; the worker uses [`RelaySession::handle_packet`]).
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -164,68 +290,184 @@ impl RelaySession {
         source: SocketAddr,
         datagram: &[u8],
     ) -> Verdict {
-        let Some(media) = self.streams.get_mut(stream) else {
+        let mut buf = datagram.to_vec();
+        buf.resize(2 * datagram.len() + MAX_GROWTH, 0);
+        let mut scratch = vec![0u8; 2 * datagram.len() + MAX_GROWTH];
+        let arrival = Arrival {
+            now,
+            stream,
+            leg,
+            port,
+            source,
+        };
+        self.handle_packet(arrival, &mut buf, datagram.len(), &mut scratch)
+    }
+
+    /// Decides what to do with the datagram in `buf[..len]` and converts it in place. `buf`
+    /// must have room for twice the datagram plus [`MAX_GROWTH`] (RTCP with SDES can grow
+    /// when its items are rewritten), and `scratch` as much.
+    pub fn handle_packet(
+        &mut self,
+        arrival: Arrival,
+        buf: &mut [u8],
+        len: usize,
+        scratch: &mut [u8],
+    ) -> Verdict {
+        let Some(media) = self.streams.get_mut(arrival.stream) else {
             return Verdict::Drop(DropReason::NoDestination);
         };
-        let (from, to) = media.legs_mut(leg);
+        let (from, to) = media.legs_mut(arrival.leg);
         from.counters.packets_received += 1;
-        from.counters.bytes_received += datagram.len() as u64;
+        from.counters.bytes_received += len as u64;
 
-        let packet = classify(port, datagram);
-        let verdict = Self::decide(now, from, to, leg, port, source, packet);
+        let verdict = Self::decide(arrival, from, to, buf, len, scratch);
         match verdict {
             // Accepted packets keep the session alive, even while the other leg has no address.
-            Verdict::Forward { .. } => self.last_activity = now,
+            Verdict::Forward { .. } | Verdict::Reply { .. } | Verdict::Dtls => {
+                self.last_activity = arrival.now
+            }
             Verdict::Drop(reason) => {
                 from.counters.drops.add(reason, 1);
                 if reason == DropReason::NoDestination {
-                    self.last_activity = now;
+                    self.last_activity = arrival.now;
                 }
             }
+            Verdict::DropSrtp(_) => from.counters.drops.add(DropReason::Srtp, 1),
         }
         verdict
     }
 
     fn decide(
-        now: Instant,
+        arrival: Arrival,
         from: &mut LegState,
-        to: &LegState,
-        leg: Leg,
-        port: Port,
-        source: SocketAddr,
-        packet: Packet,
+        to: &mut LegState,
+        buf: &mut [u8],
+        len: usize,
+        scratch: &mut [u8],
     ) -> Verdict {
+        let Arrival {
+            now, port, source, ..
+        } = arrival;
+        let Some(datagram) = buf.get(..len) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        match datagram.first() {
+            Some(0..=3) if crate::stun::is_stun(datagram) => {
+                return Self::stun(from, port, source, buf, len, scratch);
+            }
+            // A DTLS record header is 13 bytes.
+            Some(20..=63) if datagram.len() >= 13 => return Self::dtls(from, port, source),
+            _ => {}
+        }
+        let packet = classify(port, datagram);
         if packet == Packet::Malformed {
             return Verdict::Drop(DropReason::Malformed);
         }
-        let admitted = match port {
-            Port::Rtp => from.rtp_latch.admit(source, &from.remote, None),
-            Port::Rtcp => {
-                let rtp_ip = from.rtp_latch.address().map(|a| a.ip());
-                from.rtcp_latch.admit(source, &from.remote, rtp_ip)
-            }
+        let is_rtcp = packet == Packet::Rtcp;
+        let admission = from.admission(port, source);
+        let admitted = match admission {
+            Admission::Latched | Admission::Plausible => true,
+            // An authenticated packet may latch an open SRTP leg from anywhere.
+            Admission::Implausible => from.crypto.is_protected(),
+            Admission::Elsewhere => false,
         };
         if !admitted {
             return Verdict::Drop(DropReason::UnexpectedSource);
         }
-        let destination = match packet {
+        let mut len = match from.crypto.unprotect(is_rtcp, buf, len) {
+            Ok(len) => len,
+            Err(CryptoDrop::KeysPending) => return Verdict::Drop(DropReason::KeysPending),
+            Err(CryptoDrop::Srtp(error)) => return Verdict::DropSrtp(error),
+        };
+        if matches!(admission, Admission::Plausible | Admission::Implausible) {
+            from.latch_mut(port).latch_to(source);
+        }
+        let Some(plain) = buf.get(..len) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let destination = match classify(port, plain) {
             Packet::Rtp(header) => {
                 from.rtp.handle_packet(now, &header);
                 to.rtp_destination().map(|to| (Port::Rtp, to))
             }
-            Packet::Rtcp | Packet::Malformed => {
+            Packet::Rtcp => {
                 from.counters.rtcp_received += 1;
+                if rtcp::has_sdes(plain)
+                    && let Some(hidden) = rtcp::hide_sdes(plain, scratch)
+                    && let (Some(out), Some(src)) = (buf.get_mut(..hidden), scratch.get(..hidden))
+                {
+                    out.copy_from_slice(src);
+                    len = hidden;
+                }
                 to.rtcp_destination()
             }
+            Packet::Malformed => return Verdict::Drop(DropReason::Malformed),
         };
-        match destination {
-            Some((port, to)) => Verdict::Forward {
-                leg: leg.other(),
-                port,
-                to,
-                rtcp: packet == Packet::Rtcp,
-            },
-            None => Verdict::Drop(DropReason::NoDestination),
+        let Some((out_port, out_to)) = destination else {
+            return Verdict::Drop(DropReason::NoDestination);
+        };
+        let len = match to.crypto.protect(is_rtcp, buf, len) {
+            Ok(len) => len,
+            Err(CryptoDrop::KeysPending) => return Verdict::Drop(DropReason::KeysPending),
+            Err(CryptoDrop::Srtp(error)) => {
+                from.crypto.drops.add(error, 1);
+                return Verdict::DropSrtp(error);
+            }
+        };
+        Verdict::Forward {
+            leg: arrival.leg.other(),
+            port: out_port,
+            to: out_to,
+            len,
+        }
+    }
+
+    /// An ICE connectivity check: answered when it carries the leg's credentials, and its
+    /// source becomes the leg's latched address on that port.
+    fn stun(
+        from: &mut LegState,
+        port: Port,
+        source: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+        scratch: &mut [u8],
+    ) -> Verdict {
+        let (Some(agent), Some(request)) = (from.crypto.ice(), buf.get(..len)) else {
+            return Verdict::Drop(DropReason::Stun);
+        };
+        match agent.handle_request(request, source, scratch) {
+            Ok(answered) => {
+                let (Some(out), Some(response)) =
+                    (buf.get_mut(..answered.len), scratch.get(..answered.len))
+                else {
+                    return Verdict::Drop(DropReason::Stun);
+                };
+                out.copy_from_slice(response);
+                let latch = from.latch_mut(port);
+                if latch.address() != Some(source) {
+                    latch.latch_to(source);
+                    if from.remote.rtcp_mux && port == Port::Rtp {
+                        from.rtcp_latch.latch_to(source);
+                    }
+                }
+                Verdict::Reply { len: answered.len }
+            }
+            Err(_) => Verdict::Drop(DropReason::Stun),
+        }
+    }
+
+    /// A DTLS record: for the leg's handshake when the leg uses DTLS-SRTP and the source is
+    /// the latched one (or, before latching, a plausible one).
+    fn dtls(from: &mut LegState, port: Port, source: SocketAddr) -> Verdict {
+        if !from.crypto.is_dtls() {
+            return Verdict::Drop(DropReason::Dtls);
+        }
+        match from.admission(port, source) {
+            Admission::Latched | Admission::Plausible => {
+                from.crypto.set_dtls_peer(port, source);
+                Verdict::Dtls
+            }
+            Admission::Implausible | Admission::Elsewhere => Verdict::Drop(DropReason::Dtls),
         }
     }
 
@@ -318,7 +560,7 @@ mod tests {
                 leg: Leg::B,
                 port: Port::Rtcp,
                 to: addr("10.0.0.2:5001"),
-                rtcp: true,
+                len: RTCP.len(),
             }
         );
         assert_eq!(
@@ -327,7 +569,7 @@ mod tests {
                 leg: Leg::B,
                 port: Port::Rtp,
                 to: addr("10.0.0.2:5000"),
-                rtcp: false,
+                len: RTP.len(),
             }
         );
         assert_eq!(
@@ -336,7 +578,7 @@ mod tests {
                 leg: Leg::A,
                 port: Port::Rtp,
                 to: from_a,
-                rtcp: true,
+                len: RTCP.len(),
             }
         );
     }

@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dtls::DtlsError;
+use crate::srtp::{SrtpDrops, Suite};
+
 /// Why the relay dropped a packet. The names are stable (metric labels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DropReason {
@@ -19,14 +22,28 @@ pub enum DropReason {
     NoDestination,
     /// The operating system refused to send it.
     SendFailed,
+    /// SRTP or SRTCP refused it (forged, replayed, truncated …): see the leg's `srtp_drops`.
+    Srtp,
+    /// An SRTP leg whose keys are not known yet (SDES answer outstanding, DTLS handshake
+    /// not done).
+    KeysPending,
+    /// A STUN message that was not an ICE check for the leg (no ICE, wrong credentials).
+    Stun,
+    /// A DTLS record on a leg without DTLS-SRTP, from an unexpected source, or beyond the
+    /// handshake rate the relay accepts.
+    Dtls,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::UnexpectedSource,
         DropReason::Malformed,
         DropReason::NoDestination,
         DropReason::SendFailed,
+        DropReason::Srtp,
+        DropReason::KeysPending,
+        DropReason::Stun,
+        DropReason::Dtls,
     ];
 
     /// A stable name for metric labels.
@@ -36,6 +53,10 @@ impl DropReason {
             Self::Malformed => "malformed",
             Self::NoDestination => "no_destination",
             Self::SendFailed => "send_failed",
+            Self::Srtp => "srtp",
+            Self::KeysPending => "keys_pending",
+            Self::Stun => "stun",
+            Self::Dtls => "dtls",
         }
     }
 }
@@ -47,6 +68,14 @@ pub struct DropCounts {
     pub malformed: u64,
     pub no_destination: u64,
     pub send_failed: u64,
+    #[serde(default)]
+    pub srtp: u64,
+    #[serde(default)]
+    pub keys_pending: u64,
+    #[serde(default)]
+    pub stun: u64,
+    #[serde(default)]
+    pub dtls: u64,
 }
 
 impl DropCounts {
@@ -56,6 +85,10 @@ impl DropCounts {
             DropReason::Malformed => &mut self.malformed,
             DropReason::NoDestination => &mut self.no_destination,
             DropReason::SendFailed => &mut self.send_failed,
+            DropReason::Srtp => &mut self.srtp,
+            DropReason::KeysPending => &mut self.keys_pending,
+            DropReason::Stun => &mut self.stun,
+            DropReason::Dtls => &mut self.dtls,
         };
         *slot = slot.wrapping_add(packets);
     }
@@ -66,6 +99,10 @@ impl DropCounts {
             DropReason::Malformed => self.malformed,
             DropReason::NoDestination => self.no_destination,
             DropReason::SendFailed => self.send_failed,
+            DropReason::Srtp => self.srtp,
+            DropReason::KeysPending => self.keys_pending,
+            DropReason::Stun => self.stun,
+            DropReason::Dtls => self.dtls,
         }
     }
 
@@ -115,6 +152,50 @@ pub struct LegStats {
     /// Where the relay latched this leg's RTP and RTCP (the actual source of its packets).
     pub latched_rtp: Option<SocketAddr>,
     pub latched_rtcp: Option<SocketAddr>,
+    /// SRTP failures of packets this leg's peer sent (the `srtp` drops, by reason): refused
+    /// when unprotected, or not protectable toward the other leg.
+    #[serde(default)]
+    pub srtp_drops: SrtpDrops,
+    /// How the leg's media is protected, for the call's security summary.
+    #[serde(default)]
+    pub security: LegSecurityReport,
+}
+
+/// How a leg's media was protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum ProtectionKind {
+    #[default]
+    Plain,
+    Sdes,
+    Dtls,
+}
+
+impl ProtectionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtectionKind::Plain => "plain",
+            ProtectionKind::Sdes => "sdes",
+            ProtectionKind::Dtls => "dtls",
+        }
+    }
+}
+
+/// What the relay knows of a leg's media protection: whether media was encrypted, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LegSecurityReport {
+    pub protection: ProtectionKind,
+    /// The SRTP suite in use (SDES: negotiated; DTLS: chosen in the handshake).
+    pub suite: Option<Suite>,
+    /// Keys are in place both ways (SDES: both keys known; DTLS: handshake completed with
+    /// the announced fingerprint).
+    pub established: bool,
+    /// Why the DTLS handshake failed, if it did.
+    pub dtls_failure: Option<DtlsError>,
+    /// The leg answers ICE checks (ICE-lite).
+    pub ice: bool,
+    /// SRTP/SRTCP packets from the peer that authenticated, and packets protected toward it.
+    pub srtp_received: u64,
+    pub srtp_sent: u64,
 }
 
 /// Both legs of one stream.
@@ -141,6 +222,16 @@ pub struct WorkerStats {
     pub packets_forwarded: u64,
     pub bytes_forwarded: u64,
     pub drops: DropCounts,
+    /// SRTP/SRTCP failures by reason, over all legs.
+    #[serde(default)]
+    pub srtp_drops: SrtpDrops,
+    /// STUN binding requests answered and DTLS handshakes completed / failed.
+    #[serde(default)]
+    pub stun_answered: u64,
+    #[serde(default)]
+    pub dtls_handshakes: u64,
+    #[serde(default)]
+    pub dtls_failures: u64,
     /// System calls made to receive and to send (packets per call shows the batching).
     pub receive_calls: u64,
     pub send_calls: u64,
@@ -162,6 +253,10 @@ impl WorkerStats {
             total.packets_forwarded += w.packets_forwarded;
             total.bytes_forwarded += w.bytes_forwarded;
             total.drops.merge(&w.drops);
+            total.srtp_drops.merge(&w.srtp_drops);
+            total.stun_answered += w.stun_answered;
+            total.dtls_handshakes += w.dtls_handshakes;
+            total.dtls_failures += w.dtls_failures;
             total.receive_calls += w.receive_calls;
             total.send_calls += w.send_calls;
             total.events_lost += w.events_lost;

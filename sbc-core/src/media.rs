@@ -16,9 +16,13 @@
 //! the B2BUA (`Endpoint::handle_media_timeout`), which ends the call with BYE on both
 //! legs.
 
+pub mod security;
+
 use std::net::SocketAddr;
 
 use thiserror::Error;
+
+use security::{CertFingerprint, IceCredentials, LegSecurity, SdesKey, SrtpSuite};
 
 /// Names one relay session (one call's media) for as long as it lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -115,6 +119,9 @@ pub enum MediaError {
     /// The relay is not running.
     #[error("the relay is unavailable")]
     Unavailable,
+    /// The relay cannot protect media (no SRTP, or refused key material).
+    #[error("the relay cannot protect this media")]
+    Unsupported,
 }
 
 impl MediaError {
@@ -126,6 +133,7 @@ impl MediaError {
             MediaError::UnknownSession => "unknown_session",
             MediaError::UnknownStream => "unknown_stream",
             MediaError::Unavailable => "unavailable",
+            MediaError::Unsupported => "unsupported",
         }
     }
 }
@@ -155,6 +163,33 @@ pub trait MediaAnchor: Send {
 
     /// Free the session's ports. Releasing an unknown session does nothing.
     fn release(&mut self, session: MediaSessionId);
+
+    /// Set how `leg` of `stream` is protected (SDES-SRTP, DTLS-SRTP, ICE-lite). Call
+    /// [`MediaAnchor::update`] first. The same keys again keep the SRTP state.
+    fn protect(
+        &mut self,
+        _session: MediaSessionId,
+        _stream: usize,
+        _leg: Leg,
+        _security: &LegSecurity,
+    ) -> Result<(), MediaError> {
+        Err(MediaError::Unsupported)
+    }
+
+    /// A fresh SDES master key and salt for `suite` from a CSPRNG.
+    fn new_sdes_key(&mut self, _suite: SrtpSuite) -> Result<SdesKey, MediaError> {
+        Err(MediaError::Unsupported)
+    }
+
+    /// Fresh ICE credentials for a leg whose peer uses `remote_ufrag`.
+    fn new_ice_credentials(&mut self, _remote_ufrag: &str) -> Result<IceCredentials, MediaError> {
+        Err(MediaError::Unsupported)
+    }
+
+    /// The fingerprint of the relay's DTLS certificate; `None`: no DTLS-SRTP.
+    fn dtls_fingerprint(&self) -> Option<CertFingerprint> {
+        None
+    }
 }
 
 /// The CNAME the SBC presents for an RTP source in SDP (RFC 5576 `a=ssrc:<id> cname:`):

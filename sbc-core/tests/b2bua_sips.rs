@@ -22,6 +22,8 @@ fn harness(targets: Vec<Target>) -> Harness {
         targets,
         refuse: None,
         reports: Arc::clone(&reports),
+        caller_media: Default::default(),
+        callee_media: Default::default(),
     };
     let mut counter = 0x3000_u64;
     let b2bua = B2bua::new(

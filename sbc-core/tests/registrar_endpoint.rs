@@ -66,6 +66,8 @@ fn harness_with(limits: Option<Arc<CallLimits>>) -> (Harness, SharedRegistrar) {
         targets: vec![Target::new(Protocol::Udp, addr(CARRIER))],
         refuse: None,
         reports: Arc::clone(&reports),
+        caller_media: Default::default(),
+        callee_media: Default::default(),
     };
     let router = LocatingRouter::new(
         Arc::clone(&registrar),

@@ -192,6 +192,14 @@ pub enum ProblemKind {
     DuplicateRouteName { name: String, other: String },
     #[error("no trunk is named \"{0}\"")]
     UnknownTrunk(String),
+    #[error(
+        "unknown SRTP crypto suite {0:?}: expected an SDES name such as \"AES_CM_128_HMAC_SHA1_80\" or \"AEAD_AES_256_GCM\""
+    )]
+    UnknownSrtpSuite(String),
+    #[error("at least one SRTP crypto suite is required unless sdes = \"forbid\"")]
+    NoSrtpSuites,
+    #[error("sdes and dtls cannot both be \"require\": no peer can meet both")]
+    ConflictingSrtpRequirements,
     #[error("an empty criterion matches everything: remove it instead")]
     EmptyCriterion,
     #[error(
@@ -237,6 +245,9 @@ impl ProblemKind {
             ProblemKind::InvalidRouteName(_) => "invalid_route_name",
             ProblemKind::DuplicateRouteName { .. } => "duplicate_route_name",
             ProblemKind::UnknownTrunk(_) => "unknown_trunk",
+            ProblemKind::UnknownSrtpSuite(_) => "unknown_srtp_suite",
+            ProblemKind::NoSrtpSuites => "no_srtp_suites",
+            ProblemKind::ConflictingSrtpRequirements => "conflicting_srtp_requirements",
             ProblemKind::EmptyCriterion => "empty_criterion",
             ProblemKind::InvalidNetwork(_) => "invalid_network",
             ProblemKind::UnknownAlgorithm(_) => "unknown_algorithm",

@@ -14,6 +14,7 @@
 mod error;
 mod parse;
 pub mod security;
+mod srtp;
 mod validate;
 
 #[cfg(test)]
@@ -28,6 +29,7 @@ use serde::Deserialize;
 
 pub use error::{ConfigError, Location, Problem, ProblemKind};
 pub use security::{AclConfig, AuthConfig, RegistrarSettings, SecurityConfig};
+pub use srtp::{RequirementConfig, SrtpPolicyConfig};
 pub use validate::validate;
 
 /// The whole appliance configuration, after loading and validation.
@@ -352,6 +354,9 @@ pub struct MediaConfig {
     pub inactivity_timeout_secs: u64,
     /// Relay worker threads (packet loops); 0 means one per CPU core.
     pub workers: usize,
+    /// `[media.srtp]`: the media security policy toward peers that are no trunk, and of
+    /// trunks without their own `srtp` table.
+    pub srtp: SrtpPolicyConfig,
 }
 
 impl MediaConfig {
@@ -376,6 +381,7 @@ impl Default for MediaConfig {
             port_max: 29_999,
             inactivity_timeout_secs: 60,
             workers: 0,
+            srtp: SrtpPolicyConfig::default(),
         }
     }
 }
@@ -417,6 +423,9 @@ pub struct TrunkConfig {
     /// requests are exempt from `security.message_date_window_secs`.
     #[serde(default)]
     pub store_and_forward: bool,
+    /// The trunk's media security policy; absent: `[media.srtp]`.
+    #[serde(default)]
+    pub srtp: Option<SrtpPolicyConfig>,
 }
 
 fn default_keepalive_secs() -> u64 {

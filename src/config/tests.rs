@@ -809,3 +809,66 @@ fn cdr_settings_default_and_are_bounded() {
     );
     assert!(problems(&with_minimal("[cdr]\nretention_days = 0\n")).is_empty());
 }
+// ── media security ─────────────────────────────────────────────────────────────────────
+
+#[test]
+fn srtp_policies_default_to_allow_and_take_per_trunk_values() {
+    use sbc_core::media::security::{Requirement, SrtpSuite};
+    let config = load_str(MINIMAL).unwrap();
+    let policy = config.media.srtp.policy();
+    assert_eq!(
+        (policy.sdes, policy.dtls),
+        (Requirement::Allow, Requirement::Allow)
+    );
+    assert_eq!(policy.suites, SrtpSuite::DEFAULT_OFFER.to_vec());
+    assert!(!policy.sdes_over_insecure_signalling);
+
+    let text = with_minimal(
+        r#"
+[media.srtp]
+sdes = "require"
+suites = ["AES_CM_128_HMAC_SHA1_80"]
+
+[[trunk]]
+name = "carrier"
+targets = ["192.0.2.1"]
+transport = "udp"
+srtp = { sdes = "forbid", dtls = "forbid" }
+"#,
+    );
+    let config = load_str(&text).unwrap();
+    let media = config.media.srtp.policy();
+    assert_eq!(media.sdes, Requirement::Require);
+    assert_eq!(media.suites, vec![SrtpSuite::AesCm128HmacSha1_80]);
+    let trunk = config.trunks[0].srtp.as_ref().unwrap().policy();
+    assert_eq!(
+        (trunk.sdes, trunk.dtls),
+        (Requirement::Forbid, Requirement::Forbid)
+    );
+}
+
+#[test]
+fn srtp_policies_that_cannot_work_are_refused() {
+    assert_problem(
+        &with_minimal("[media.srtp]\nsuites = [\"AES_CM_128_HMAC_SHA1_81\"]\n"),
+        "media.srtp.suites[0]",
+        "unknown_srtp_suite",
+    );
+    assert_problem(
+        &with_minimal("[media.srtp]\nsuites = []\n"),
+        "media.srtp.suites",
+        "no_srtp_suites",
+    );
+    assert_problem(
+        &with_minimal(
+            "[[trunk]]\nname = \"t\"\ntargets = [\"192.0.2.1\"]\ntransport = \"tls\"\n\
+             srtp = { sdes = \"require\", dtls = \"require\" }\n",
+        ),
+        "trunk[0].srtp.dtls",
+        "conflicting_srtp_requirements",
+    );
+    assert!(
+        load_str(&with_minimal("[media.srtp]\nsdes = \"sometimes\"\n")).is_err(),
+        "only require, prefer, allow and forbid"
+    );
+}

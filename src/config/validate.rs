@@ -290,7 +290,18 @@ fn check_media(config: &Config, problems: &mut Problems) {
         port_max,
         inactivity_timeout_secs,
         workers,
+        ..
     } = config.media;
+    for (key, kind) in config.media.srtp.problems("media.srtp") {
+        problems.push(key, kind);
+    }
+    for (index, trunk) in config.trunks.iter().enumerate() {
+        if let Some(srtp) = &trunk.srtp {
+            for (key, kind) in srtp.problems(&format!("trunk[{index}].srtp")) {
+                problems.push(key, kind);
+            }
+        }
+    }
     if inactivity_timeout_secs != 0 {
         problems.check_range(
             "media.inactivity_timeout_secs",

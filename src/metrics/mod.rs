@@ -303,6 +303,31 @@ fn relay(families: &mut Families, relay: &RelayFigures) {
                 worker.drops.get(reason),
             );
         }
+        for error in media_relay::srtp::SrtpError::PACKET_ERRORS {
+            families.counter(
+                "sbc_relay_srtp_dropped_total",
+                "SRTP/SRTCP packets the relay refused, per worker and reason.",
+                &[("worker", worker_label.as_str()), ("reason", error.name())],
+                worker.srtp_drops.get(error),
+            );
+        }
+        families.counter(
+            "sbc_relay_stun_answered_total",
+            "ICE connectivity checks (STUN binding requests) the relay answered, per worker.",
+            &labels,
+            worker.stun_answered,
+        );
+        for (outcome, count) in [
+            ("completed", worker.dtls_handshakes),
+            ("failed", worker.dtls_failures),
+        ] {
+            families.counter(
+                "sbc_relay_dtls_handshakes_total",
+                "DTLS-SRTP handshakes of the relay's legs, per worker and outcome.",
+                &[("worker", worker_label.as_str()), ("outcome", outcome)],
+                count,
+            );
+        }
         families.gauge(
             "sbc_relay_worker_sessions",
             "Media sessions owned by each relay worker.",

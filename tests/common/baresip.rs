@@ -61,13 +61,20 @@ impl Softphone {
     /// 16-bit, 8 kHz, mono). Returns once the process is spawned, not once it is ready
     /// (see [`Softphone::wait_for`] and `baresip is ready.`).
     pub fn start(name: &str, sip: SocketAddr, plays: &Path, role: &Role) -> Softphone {
-        let answer = match role {
-            Role::Callee => ";answermode=auto",
-            Role::Caller { .. } => "",
-        };
-        let account =
-            format!("<sip:{name}@{sip}>;regint=0;audio_codecs=PCMU,PCMA;ptime=20{answer}\n");
-        Softphone::spawn(name, sip, plays, role, &account)
+        Softphone::start_with(name, sip, plays, role, None)
+    }
+
+    /// As [`Softphone::start`], with media encryption `mediaenc` (baresip's account
+    /// parameter: `srtp-mand` for SDES, `dtls_srtp` for DTLS-SRTP) and its module loaded.
+    pub fn start_with(
+        name: &str,
+        sip: SocketAddr,
+        plays: &Path,
+        role: &Role,
+        mediaenc: Option<&str>,
+    ) -> Softphone {
+        let account = format!("<sip:{name}@{sip}>;regint=0");
+        Softphone::spawn(name, sip, plays, role, &account, mediaenc)
     }
 
     /// [`Softphone::start`] with an account that registers at `registrar` (the SBC) as
@@ -81,29 +88,50 @@ impl Softphone {
         registrar: SocketAddr,
         (user, password): (&str, &str),
     ) -> Softphone {
+        let account =
+            format!("<sip:{user}@{registrar}>;auth_user={user};auth_pass={password};regint=300");
+        Softphone::spawn(name, sip, plays, role, &account, None)
+    }
+
+    /// Starts baresip with `account` (its address and registration parameters; the codec,
+    /// answer-mode and media-encryption parameters are added here).
+    fn spawn(
+        name: &str,
+        sip: SocketAddr,
+        plays: &Path,
+        role: &Role,
+        account: &str,
+        mediaenc: Option<&str>,
+    ) -> Softphone {
+        let binary = require_tool("baresip");
+        require_modules(&["g711", "aufile", "aubridge", "sndfile", "account", "menu"]);
+        let encryption = mediaenc.map(|mediaenc| {
+            let module = if mediaenc.starts_with("srtp") {
+                "srtp"
+            } else {
+                mediaenc
+            };
+            require_modules(&[module]);
+            (module, mediaenc)
+        });
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let recordings = directory.path().join("rec");
+        fs::create_dir(&recordings).expect("create the recordings directory");
+        let mut config_text = config(name, sip, plays, &recordings);
+        if let Some((module, _)) = encryption {
+            config_text.push_str(&format!("module\t\t\t{module}.so\n"));
+        }
+        fs::write(directory.path().join("config"), config_text).expect("write the baresip config");
         let answer = match role {
             Role::Callee => ";answermode=auto",
             Role::Caller { .. } => "",
         };
-        let account = format!(
-            "<sip:{user}@{registrar}>;auth_user={user};auth_pass={password};\
-             regint=300;audio_codecs=PCMU,PCMA;ptime=20{answer}\n"
-        );
-        Softphone::spawn(name, sip, plays, role, &account)
-    }
-
-    fn spawn(name: &str, sip: SocketAddr, plays: &Path, role: &Role, account: &str) -> Softphone {
-        let binary = require_tool("baresip");
-        require_modules(&["g711", "aufile", "aubridge", "sndfile", "account", "menu"]);
-        let directory = tempfile::tempdir().expect("temporary directory");
-        let recordings = directory.path().join("rec");
-        fs::create_dir(&recordings).expect("create the recordings directory");
+        let mediaenc = encryption.map_or_else(String::new, |(_, m)| format!(";mediaenc={m}"));
         fs::write(
-            directory.path().join("config"),
-            config(name, sip, plays, &recordings),
+            directory.path().join("accounts"),
+            format!("{account};audio_codecs=PCMU,PCMA;ptime=20{answer}{mediaenc}\n"),
         )
-        .expect("write the baresip config");
-        fs::write(directory.path().join("accounts"), account).expect("write the baresip accounts");
+        .expect("write the baresip accounts");
         fs::write(directory.path().join("contacts"), "").expect("write the baresip contacts");
 
         let log_path = directory.path().join("baresip.log");

@@ -13,7 +13,11 @@ pub(crate) const RECV_BATCH: usize = quinn_udp::BATCH_SIZE;
 const RECV_SLOT: usize = 65_536 + 128;
 /// Datagrams queued for sending before the queue is flushed.
 pub(crate) const SEND_QUEUE: usize = 64;
-const SEND_BYTES: usize = 65_536;
+/// The send buffer: room for a largest datagram grown twice (RTCP whose SDES is rewritten)
+/// besides what is queued, so that every datagram fits once the queue is flushed.
+const SEND_BYTES: usize = 4 * 65_536;
+/// The most bytes one GSO system call may carry.
+const MAX_TRAIN: usize = 65_000;
 
 /// The receive side: `RECV_BATCH` buffers and their metadata, allocated once per worker.
 #[derive(Debug)]
@@ -105,17 +109,49 @@ impl SendQueue {
         }
     }
 
-    /// Whether `len` more bytes fit; when not, the caller flushes first.
-    pub fn has_room(&self, len: usize) -> bool {
-        self.queued.len() < SEND_QUEUE && self.used + len <= SEND_BYTES
-    }
-
     pub fn is_empty(&self) -> bool {
         self.queued.is_empty()
     }
 
-    /// Queues a copy of `datagram`. Returns false (nothing queued) when there is no room.
+    /// The free space after the queued datagrams, if `room` bytes and one more datagram
+    /// fit: the caller writes a datagram there and then queues it with [`SendQueue::commit`].
+    pub fn reserve(&mut self, room: usize) -> Option<&mut [u8]> {
+        if self.queued.len() >= SEND_QUEUE {
+            return None;
+        }
+        self.bytes.get_mut(self.used..self.used.checked_add(room)?)
+    }
+
+    /// Queues the `len` bytes written at the start of the space [`SendQueue::reserve`]
+    /// returned. Returns false (nothing queued) when they do not fit.
     #[allow(clippy::too_many_arguments)]
+    pub fn commit(
+        &mut self,
+        token: usize,
+        to: SocketAddr,
+        len: usize,
+        session: usize,
+        stream: usize,
+        leg: crate::Leg,
+    ) -> bool {
+        if self.queued.len() >= SEND_QUEUE || self.used + len > SEND_BYTES {
+            return false;
+        }
+        self.queued.push(Queued {
+            token,
+            to,
+            offset: self.used,
+            len,
+            session,
+            stream,
+            leg,
+        });
+        self.used += len;
+        true
+    }
+
+    /// Queues a copy of `datagram`. Returns false (nothing queued) when there is no room.
+    #[cfg(test)]
     pub fn push(
         &mut self,
         token: usize,
@@ -125,25 +161,11 @@ impl SendQueue {
         stream: usize,
         leg: crate::Leg,
     ) -> bool {
-        if !self.has_room(datagram.len()) {
-            return false;
+        match self.reserve(datagram.len()) {
+            Some(space) => space.copy_from_slice(datagram),
+            None => return false,
         }
-        let offset = self.used;
-        let Some(slot) = self.bytes.get_mut(offset..offset + datagram.len()) else {
-            return false;
-        };
-        slot.copy_from_slice(datagram);
-        self.used += datagram.len();
-        self.queued.push(Queued {
-            token,
-            to,
-            offset,
-            len: datagram.len(),
-            session,
-            stream,
-            leg,
-        });
-        true
+        self.commit(token, to, datagram.len(), session, stream, leg)
     }
 
     /// Hands every run to `send` in order and empties the queue. A run is a sequence of
@@ -153,7 +175,7 @@ impl SendQueue {
         let mut start = 0;
         while let Some(first) = self.queued.get(start).copied() {
             let mut end = start + 1;
-            while end - start < max_segments {
+            while end - start < max_segments && (end - start + 1) * first.len <= MAX_TRAIN {
                 match self.queued.get(end) {
                     Some(next)
                         if next.token == first.token

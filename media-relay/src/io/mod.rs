@@ -2,6 +2,7 @@
 //! the crate that touches sockets, threads and clocks.
 
 mod batch;
+mod dtls;
 mod slab;
 mod socket;
 mod worker;
@@ -18,11 +19,13 @@ use rustix::event::{EventfdFlags, epoll, eventfd};
 
 use crate::config::RelayConfig;
 use crate::control::{
-    Allocation, ControlRequest, ControlResponse, Leg, LegAddr, RelayEvent, RemoteMedia, SessionId,
-    StreamAddrs,
+    Allocation, ControlRequest, ControlResponse, IceCredentials, Leg, LegAddr, LegSecurity,
+    Protection, RelayEvent, RemoteMedia, SessionId, StreamAddrs,
 };
+use crate::dtls::{DtlsContext, DtlsIdentity, Fingerprint};
 use crate::error::RelayError;
 use crate::pool::PortPool;
+use crate::srtp::{MasterKey, Suite};
 use crate::stats::{SessionStats, WorkerStats};
 use socket::{BoundPair, bind_pairs, lock};
 use worker::{BoundStream, Command, REPLY_TIMEOUT, Worker, WorkerSetup};
@@ -44,6 +47,9 @@ struct Shared {
     sessions: Mutex<HashMap<SessionId, SessionRecord>>,
     next_session: AtomicU64,
     events: Receiver<RelayEvent>,
+    fingerprint: Fingerprint,
+    dtls_jobs: Sender<dtls::DtlsJob>,
+    dtls_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[derive(Debug)]
@@ -76,6 +82,13 @@ impl Relay {
         let pool = Arc::new(Mutex::new(pool));
         let (event_sender, events) = crossbeam_channel::bounded(max_sessions.max(1));
         let start_error = |e: std::io::Error| RelayError::Start(e.to_string());
+        let identity = DtlsIdentity::generate()
+            .map_err(|e| RelayError::Start(format!("DTLS certificate: {e}")))?;
+        let fingerprint = identity.fingerprint().clone();
+        let dtls_context = DtlsContext::new(identity)
+            .map_err(|e| RelayError::Start(format!("DTLS context: {e}")))?;
+        let (dtls_jobs, dtls_job_queue) = crossbeam_channel::bounded(dtls::JOB_QUEUE);
+        let mut links = Vec::new();
         let mut workers = Vec::new();
         for index in 0..config.worker_count() {
             // Releases bypass the budget, and there are at most `max_sessions` of them queued.
@@ -88,6 +101,11 @@ impl Relay {
             let epoll =
                 epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| start_error(e.into()))?;
             let budget_used = Arc::new(AtomicUsize::new(0));
+            let (outcomes, dtls_outcomes) = crossbeam_channel::bounded(dtls::OUTCOME_QUEUE);
+            links.push(dtls::WorkerLink {
+                outcomes,
+                wake: wake.clone(),
+            });
             let setup = WorkerSetup {
                 epoll,
                 wake: wake.clone(),
@@ -98,6 +116,9 @@ impl Relay {
                 inactivity_timeout: config.inactivity_timeout,
                 gso: config.gso,
                 offload: socket::offload_state(config.address).map_err(start_error)?,
+                index,
+                dtls_jobs: dtls_jobs.clone(),
+                dtls_outcomes,
             };
             let worker = Worker::new(setup).map_err(start_error)?;
             let thread = std::thread::Builder::new()
@@ -111,6 +132,9 @@ impl Relay {
                 thread: Mutex::new(Some(thread)),
             });
         }
+        // Every leg of every session may run one handshake per port.
+        let dtls_thread = dtls::spawn(dtls_context, dtls_job_queue, links, max_sessions * 8)
+            .map_err(start_error)?;
         Ok(Relay {
             shared: Arc::new(Shared {
                 config,
@@ -119,6 +143,9 @@ impl Relay {
                 sessions: Mutex::new(HashMap::new()),
                 next_session: AtomicU64::new(1),
                 events,
+                fingerprint,
+                dtls_jobs,
+                dtls_thread: Mutex::new(Some(dtls_thread)),
             }),
         })
     }
@@ -170,6 +197,77 @@ impl Relay {
             self.worker_of(session),
             Command::Update(Box::new((session, stream, leg, remote))),
         )
+    }
+
+    /// Sets how `leg` of `stream` is protected (plain, SDES-SRTP or DTLS-SRTP, and ICE-lite).
+    /// Call [`Relay::update`] with the leg's address (and `rtcp_mux`) first: a DTLS leg
+    /// without rtcp-mux runs a second handshake on its RTCP port. Setting the same SDES keys
+    /// again keeps the SRTP state; new keys start afresh.
+    pub fn protect(
+        &self,
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        security: LegSecurity,
+    ) -> Result<(), RelayError> {
+        validate(&security)?;
+        let streams = self
+            .sessions()
+            .get(&session)
+            .map(|r| r.streams)
+            .ok_or(RelayError::UnknownSession(session.0))?;
+        if stream >= streams {
+            return Err(RelayError::UnknownStream {
+                session: session.0,
+                stream,
+            });
+        }
+        self.send_budgeted(
+            self.worker_of(session),
+            Command::Protect(Box::new((session, stream, leg, security))),
+        )
+    }
+
+    /// A fresh master key and salt for `suite` from the system's CSPRNG, for the relay's own
+    /// SDES `a=crypto` line.
+    pub fn new_sdes_key(&self, suite: Suite) -> Result<MasterKey, RelayError> {
+        let mut bytes = [0u8; 32 + 14];
+        let (key_len, salt_len) = (suite.master_key_len(), suite.master_salt_len());
+        let material = bytes
+            .get_mut(..key_len + salt_len)
+            .ok_or_else(|| RelayError::InvalidKeys(suite.to_string()))?;
+        openssl::rand::rand_bytes(material)
+            .map_err(|e| RelayError::Start(format!("CSPRNG: {e}")))?;
+        let (key, salt) = material.split_at(key_len);
+        let master =
+            MasterKey::new(key, salt).map_err(|e| RelayError::InvalidKeys(e.name().into()));
+        zeroize::Zeroize::zeroize(&mut bytes);
+        master
+    }
+
+    /// Fresh ICE credentials for a leg (RFC 8839: a 8-character user fragment and a
+    /// 24-character password from the CSPRNG); `remote_ufrag` is the peer's.
+    pub fn new_ice_credentials(&self, remote_ufrag: &str) -> Result<IceCredentials, RelayError> {
+        const ICE_CHARS: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut random = [0u8; 32];
+        openssl::rand::rand_bytes(&mut random)
+            .map_err(|e| RelayError::Start(format!("CSPRNG: {e}")))?;
+        let text: String = random
+            .iter()
+            .map(|b| char::from(ICE_CHARS[usize::from(b & 63)]))
+            .collect();
+        Ok(IceCredentials {
+            local_ufrag: text[..8].to_string(),
+            local_pwd: text[8..].to_string(),
+            remote_ufrag: remote_ufrag.to_string(),
+        })
+    }
+
+    /// The SHA-256 fingerprint of the relay's DTLS certificate (made at start), for
+    /// `a=fingerprint`.
+    pub fn dtls_fingerprint(&self) -> &Fingerprint {
+        &self.shared.fingerprint
     }
 
     /// Adds `count` streams to a session (re-INVITE with more `m=` lines); returns their
@@ -289,6 +387,14 @@ impl Relay {
             ControlRequest::AddStreams { session, count } => self
                 .add_streams(session, count)
                 .map(ControlResponse::StreamsAdded),
+            ControlRequest::Protect {
+                session,
+                stream,
+                leg,
+                security,
+            } => self
+                .protect(session, stream, leg, *security)
+                .map(|()| ControlResponse::Protected),
             ControlRequest::Release { session } => {
                 self.release(session);
                 Ok(ControlResponse::Released)
@@ -410,8 +516,44 @@ impl Relay {
     }
 }
 
+/// Refuses key material that cannot work, before it reaches a worker.
+fn validate(security: &LegSecurity) -> Result<(), RelayError> {
+    let Protection::Sdes(keys) = &security.protection else {
+        return Ok(());
+    };
+    let profile = keys.suite.profile();
+    if keys.send.is_empty() {
+        return Err(RelayError::InvalidKeys("no key to send with".into()));
+    }
+    for set in [&keys.send, &keys.receive] {
+        if set.iter().any(|k| !k.fits(profile)) {
+            return Err(RelayError::InvalidKeys(format!(
+                "key or salt length does not fit {}",
+                keys.suite
+            )));
+        }
+        let mki_lengths: Vec<usize> = set.iter().map(|k| k.mki().map_or(0, <[u8]>::len)).collect();
+        let first = mki_lengths.first().copied().unwrap_or(0);
+        if mki_lengths.iter().any(|l| *l != first) || (set.len() > 1 && first == 0) {
+            return Err(RelayError::InvalidKeys(
+                "several keys need MKIs of one length".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
+        let _ = self.dtls_jobs.try_send(dtls::DtlsJob::Shutdown);
+        let dtls_thread = self
+            .dtls_thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = dtls_thread {
+            let _ = thread.join();
+        }
         for handle in &self.workers {
             let _ = handle.commands.try_send(Command::Shutdown);
             handle.wake();

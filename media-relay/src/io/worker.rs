@@ -15,14 +15,15 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use quinn_udp::{Transmit, UdpSocketState};
 use rustix::event::epoll;
 
-use crate::control::{Leg, RelayEvent, RemoteMedia, SessionId};
+use crate::control::{Leg, LegSecurity, RelayEvent, RemoteMedia, SessionId};
+use crate::dtls::DtlsError;
 use crate::io::batch::{Queued, RECV_BATCH, RecvBatch, SEND_QUEUE, SendQueue, send_many};
+use crate::io::dtls::{DtlsJob, DtlsKey, DtlsOutcome};
 use crate::io::slab::Slab;
 use crate::io::socket::{BoundPair, lock};
 use crate::packet::Port;
 use crate::pool::PortPool;
-use crate::rtcp;
-use crate::session::{RelaySession, Verdict};
+use crate::session::{Arrival, MAX_GROWTH, RelaySession, Verdict};
 use crate::stats::{DropReason, SessionStats, WorkerStats};
 
 /// The epoll token of the wake-up eventfd (socket tokens are slot indexes).
@@ -50,6 +51,7 @@ pub(crate) enum Command {
     AddSession(SessionId, Vec<BoundStream>),
     AddStreams(SessionId, Vec<BoundStream>),
     Update(Box<(SessionId, usize, Leg, RemoteMedia)>),
+    Protect(Box<(SessionId, usize, Leg, LegSecurity)>),
     /// Not counted against the command budget: it must never be refused.
     Release(SessionId),
     SessionStats(SessionId, Sender<Option<SessionStats>>),
@@ -102,6 +104,10 @@ pub(crate) struct WorkerSetup {
     pub gso: bool,
     /// The batched-I/O state used with every socket of the worker.
     pub offload: UdpSocketState,
+    /// The worker's number (DTLS outcomes come back to it by this number).
+    pub index: usize,
+    pub dtls_jobs: Sender<DtlsJob>,
+    pub dtls_outcomes: Receiver<DtlsOutcome>,
 }
 
 #[derive(Debug)]
@@ -111,9 +117,10 @@ pub(crate) struct Worker {
     sessions: Slab<SessionEntry>,
     by_id: HashMap<SessionId, usize>,
     recv: RecvBatch,
-    /// Where RTCP packets with SDES are rewritten before they are queued (a rewritten
-    /// packet can be up to twice as long as the 64 KiB a datagram can be).
-    rtcp_scratch: Box<[u8]>,
+    /// Scratch space for the sessions' packet handling: RTCP packets with SDES are rewritten
+    /// there (a rewritten packet can be up to twice as long as the 64 KiB a datagram can
+    /// be), STUN answers written.
+    scratch: Box<[u8]>,
     send: SendQueue,
     counters: WorkerStats,
 }
@@ -132,7 +139,7 @@ impl Worker {
             sessions: Slab::new(),
             by_id: HashMap::new(),
             recv: RecvBatch::new(),
-            rtcp_scratch: vec![0u8; 2 * 65_536].into_boxed_slice(),
+            scratch: vec![0u8; 2 * 65_536 + MAX_GROWTH].into_boxed_slice(),
             send: SendQueue::new(),
             counters: WorkerStats::default(),
         })
@@ -208,27 +215,50 @@ impl Worker {
                 for (source, datagram) in self.recv.datagrams(index) {
                     self.counters.packets_received += 1;
                     self.counters.bytes_received += datagram.len() as u64;
-                    let Some(entry) = self.sessions.get_mut(session_slot) else {
+                    if self.sessions.get(session_slot).is_none() {
+                        continue;
+                    }
+                    // The packet is converted where it is sent from: in the send queue.
+                    let room = 2 * datagram.len() + MAX_GROWTH;
+                    if self.send.reserve(room).is_none() {
+                        Self::flush(
+                            &self.setup,
+                            &mut self.send,
+                            &self.sockets,
+                            &mut self.sessions,
+                            &mut self.counters,
+                        );
+                    }
+                    let (Some(buf), Some(entry)) =
+                        (self.send.reserve(room), self.sessions.get_mut(session_slot))
+                    else {
+                        self.counters.drops.add(DropReason::Malformed, 1);
                         continue;
                     };
-                    match entry
-                        .session
-                        .handle_datagram(now, stream, leg, port, source, datagram)
-                    {
+                    let Some(copy) = buf.get_mut(..datagram.len()) else {
+                        continue;
+                    };
+                    copy.copy_from_slice(datagram);
+                    let arrival = Arrival {
+                        now,
+                        stream,
+                        leg,
+                        port,
+                        source,
+                    };
+                    let verdict = entry.session.handle_packet(
+                        arrival,
+                        buf,
+                        datagram.len(),
+                        &mut self.scratch,
+                    );
+                    let (send_token, to, len, to_leg) = match verdict {
                         Verdict::Forward {
                             leg: to_leg,
                             port: to_port,
                             to,
-                            rtcp,
+                            len,
                         } => {
-                            let datagram = if rtcp && rtcp::has_sdes(datagram) {
-                                match rtcp::hide_sdes(datagram, &mut self.rtcp_scratch[..]) {
-                                    Some(len) => &self.rtcp_scratch[..len],
-                                    None => datagram,
-                                }
-                            } else {
-                                datagram
-                            };
                             let Some(from_token) = entry
                                 .tokens
                                 .get(stream)
@@ -236,31 +266,44 @@ impl Worker {
                             else {
                                 continue;
                             };
-                            if !self.send.has_room(datagram.len()) {
-                                Self::flush(
-                                    &self.setup,
-                                    &mut self.send,
-                                    &self.sockets,
-                                    &mut self.sessions,
-                                    &mut self.counters,
-                                );
-                            }
-                            let Some(entry) = self.sessions.get_mut(session_slot) else {
-                                continue;
-                            };
-                            if !self.send.push(
-                                from_token,
-                                to,
-                                datagram,
-                                session_slot,
-                                stream,
-                                to_leg,
-                            ) {
-                                entry.session.record_send_failed(stream, to_leg, 1);
-                                self.counters.drops.add(DropReason::SendFailed, 1);
-                            }
+                            (from_token, to, len, to_leg)
                         }
-                        Verdict::Drop(reason) => self.counters.drops.add(reason, 1),
+                        Verdict::Reply { len } => {
+                            self.counters.stun_answered += 1;
+                            (token, source, len, leg)
+                        }
+                        Verdict::Dtls => {
+                            let key = DtlsKey {
+                                session: entry.id,
+                                stream,
+                                leg,
+                                port,
+                            };
+                            let job = DtlsJob::Datagram {
+                                key,
+                                bytes: datagram.to_vec(),
+                            };
+                            if self.setup.dtls_jobs.try_send(job).is_err() {
+                                self.counters.drops.add(DropReason::Dtls, 1);
+                            }
+                            continue;
+                        }
+                        Verdict::Drop(reason) => {
+                            self.counters.drops.add(reason, 1);
+                            continue;
+                        }
+                        Verdict::DropSrtp(error) => {
+                            self.counters.drops.add(DropReason::Srtp, 1);
+                            self.counters.srtp_drops.add(error, 1);
+                            continue;
+                        }
+                    };
+                    if !self
+                        .send
+                        .commit(send_token, to, len, session_slot, stream, to_leg)
+                    {
+                        entry.session.record_send_failed(stream, to_leg, 1);
+                        self.counters.drops.add(DropReason::SendFailed, 1);
                     }
                 }
             }
@@ -376,8 +419,9 @@ impl Worker {
         counters.drops.add(DropReason::SendFailed, failed);
     }
 
-    /// Handles queued commands; false when the worker must stop.
+    /// Handles queued commands and DTLS outcomes; false when the worker must stop.
     fn handle_commands(&mut self) -> bool {
+        self.handle_dtls_outcomes();
         for _ in 0..COMMANDS_PER_ROUND {
             let command = match self.setup.commands.try_recv() {
                 Ok(command) => command,
@@ -400,6 +444,10 @@ impl Worker {
                         entry.session.update(stream, leg, remote);
                     }
                 }
+                Command::Protect(protect) => {
+                    let (id, stream, leg, security) = *protect;
+                    self.protect(id, stream, leg, &security);
+                }
                 Command::Release(id) => self.release(id),
                 Command::SessionStats(id, reply) => {
                     let stats = self
@@ -416,6 +464,91 @@ impl Worker {
             }
         }
         true
+    }
+
+    /// Applies a leg's protection and starts or stops its DTLS endpoints.
+    fn protect(&mut self, id: SessionId, stream: usize, leg: Leg, security: &LegSecurity) {
+        let Some(entry) = self
+            .by_id
+            .get(&id)
+            .and_then(|slot| self.sessions.get_mut(*slot))
+        else {
+            return;
+        };
+        // Refused settings were checked by the handle; nothing else can fail here.
+        let Ok(changes) = entry.session.protect_leg(stream, leg, security) else {
+            return;
+        };
+        let key = |port| DtlsKey {
+            session: id,
+            stream,
+            leg,
+            port,
+        };
+        for port in changes.stop {
+            let _ = self.setup.dtls_jobs.try_send(DtlsJob::Stop(key(port)));
+        }
+        for start in changes.start {
+            let job = DtlsJob::Start {
+                worker: self.setup.index,
+                key: key(start.port),
+                role: start.role,
+                fingerprint: start.fingerprint,
+            };
+            if self.setup.dtls_jobs.try_send(job).is_err() {
+                entry
+                    .session
+                    .dtls_failed(stream, leg, start.port, DtlsError::Handshake);
+            }
+        }
+    }
+
+    /// Handles what the DTLS thread reported: records to send, keys, failures.
+    fn handle_dtls_outcomes(&mut self) {
+        for _ in 0..COMMANDS_PER_ROUND {
+            let Ok(outcome) = self.setup.dtls_outcomes.try_recv() else {
+                return;
+            };
+            let key = match &outcome {
+                DtlsOutcome::Transmit { key, .. }
+                | DtlsOutcome::Connected { key, .. }
+                | DtlsOutcome::Failed { key, .. } => *key,
+            };
+            let Some(entry) = self
+                .by_id
+                .get(&key.session)
+                .and_then(|slot| self.sessions.get_mut(*slot))
+            else {
+                continue;
+            };
+            match outcome {
+                DtlsOutcome::Transmit { bytes, .. } => {
+                    let to = entry
+                        .session
+                        .dtls_destination(key.stream, key.leg, key.port);
+                    let socket = entry
+                        .tokens
+                        .get(key.stream)
+                        .map(|t| t[key.leg.index()][port_index(key.port)])
+                        .and_then(|token| self.sockets.get(token));
+                    if let (Some(to), Some(socket)) = (to, socket) {
+                        let _ = socket.socket.send_to(&bytes, to);
+                    }
+                }
+                DtlsOutcome::Connected { keys, .. } => {
+                    self.counters.dtls_handshakes += 1;
+                    entry
+                        .session
+                        .dtls_connected(key.stream, key.leg, key.port, &keys);
+                }
+                DtlsOutcome::Failed { error, .. } => {
+                    self.counters.dtls_failures += 1;
+                    entry
+                        .session
+                        .dtls_failed(key.stream, key.leg, key.port, error);
+                }
+            }
+        }
     }
 
     fn stats(&self) -> WorkerStats {
@@ -493,6 +626,9 @@ impl Worker {
         let Some(entry) = self.sessions.remove(slot) else {
             return;
         };
+        if entry.session.uses_dtls() {
+            let _ = self.setup.dtls_jobs.try_send(DtlsJob::StopSession(id));
+        }
         for token in entry.tokens.iter().flatten().flatten() {
             if let Some(socket) = self.sockets.remove(*token) {
                 let _ = epoll::delete(&self.setup.epoll, &socket.socket);

@@ -126,14 +126,16 @@ fn hide_ssrc_cnames(lines: &mut crate::sdp::Lines) {
 }
 
 /// Rewrites `sdp` for the leg `toward` so that every stream goes through the relay
-/// (`streams[i]` for `m=` line `i`; the caller has made sure there are enough), and prints
-/// it with our `o=` line for that leg.
+/// (`streams[i]` for `m=` line `i`; the caller has made sure there are enough), lets
+/// `secure` write that leg's media security (see [`super::protection`]), and prints it
+/// with our `o=` line for that leg.
 pub(crate) fn anchor(
     mut sdp: SessionDescription,
     streams: &[StreamAddrs],
     toward: Leg,
     username: &str,
     origin: &mut OriginState,
+    secure: impl FnOnce(&mut SessionDescription),
 ) -> Bytes {
     let Some(first) = streams.first() else {
         // Not reached: a session always has at least one stream.
@@ -176,6 +178,7 @@ pub(crate) fn anchor(
         hide_ssrc_cnames(&mut section.lines);
     }
     hide_ssrc_cnames(&mut sdp.lines);
+    secure(&mut sdp);
 
     sdp.origin.username = Bytes::copy_from_slice(username.as_bytes());
     sdp.origin.set_session_id(origin.session_id);
@@ -219,7 +222,14 @@ t=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=ssrc:1337 cname:sip:alice@192.0.2.10:5070\r
 a=ssrc:1337 msid:stream track\r\na=ssrc:42 CNAME:alice.example.com\r\n";
         let sdp = parse(&Bytes::from_static(offer)).unwrap();
         let mut origin = OriginState::new(400);
-        let out = anchor(sdp, &[addrs(20000, 20002)], Leg::B, "-", &mut origin);
+        let out = anchor(
+            sdp,
+            &[addrs(20000, 20002)],
+            Leg::B,
+            "-",
+            &mut origin,
+            |_| {},
+        );
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(!text.contains("192.0.2"), "{text}");
         assert!(!text.contains("alice"), "{text}");
@@ -248,6 +258,7 @@ a=ssrc:1337 msid:stream track\r\na=ssrc:42 CNAME:alice.example.com\r\n";
             Leg::B,
             "-",
             &mut origin,
+            |_| {},
         );
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(text.contains("o=- 100 1 IN IP4 203.0.113.1\r\n"), "{text}");
@@ -266,6 +277,7 @@ a=ssrc:1337 msid:stream track\r\na=ssrc:42 CNAME:alice.example.com\r\n";
             Leg::B,
             "-",
             &mut origin,
+            |_| {},
         );
         assert_eq!(again, out);
         let mut changed = sdp;
@@ -276,6 +288,7 @@ a=ssrc:1337 msid:stream track\r\na=ssrc:42 CNAME:alice.example.com\r\n";
             Leg::B,
             "-",
             &mut origin,
+            |_| {},
         );
         assert!(
             String::from_utf8(third.to_vec())

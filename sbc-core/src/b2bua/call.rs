@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::anchor::OriginState;
 use super::dialog::Dialog;
+use super::negotiated::{LegPolicies, Negotiated};
 use super::record::CallLog;
 use super::reliable::ReliableToCaller;
 use super::router::{HeaderFilter, Target};
@@ -92,6 +93,8 @@ pub(crate) struct MediaState {
     /// offer that is rejected).
     pub remote_a: Vec<RemoteMedia>,
     pub remote_b: Vec<RemoteMedia>,
+    /// What each leg's media security is, and the offers and answers under way.
+    pub security: Negotiated,
 }
 
 impl MediaState {
@@ -164,6 +167,8 @@ pub(crate) struct Call {
     pub toward_b: Arc<dyn HeaderFilter>,
     pub toward_a: Arc<dyn HeaderFilter>,
     pub media: Option<MediaState>,
+    /// Each leg's media security policy (from its trunk) and signalling protection.
+    pub media_policies: LegPolicies,
     pub exchanges: Vec<Exchange>,
     pub next_exchange: u32,
     pub ack_wait: Option<AckWait>,

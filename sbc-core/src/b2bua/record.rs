@@ -253,9 +253,14 @@ impl Call {
         let mut summary = self.log.security.clone();
         summary.a.signalling = SignallingProtection::over(self.a.protocol, false);
         summary.b.signalling = SignallingProtection::over(self.b.protocol, true);
-        for leg in [&mut summary.a, &mut summary.b] {
-            if leg.media == MediaProtection::NoMedia && self.media.is_some() {
-                leg.media = MediaProtection::Plain;
+        for (side, leg) in [(Leg::A, &mut summary.a), (Leg::B, &mut summary.b)] {
+            if leg.media == MediaProtection::NoMedia
+                && let Some(media) = &self.media
+            {
+                leg.media = media
+                    .security
+                    .protection(side)
+                    .unwrap_or(MediaProtection::Plain);
             }
         }
         summary

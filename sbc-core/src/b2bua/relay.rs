@@ -4,8 +4,10 @@
 use bytes::Bytes;
 
 use super::anchor::{self, OriginState};
-use super::call::{Call, CallRef, MediaState};
+use super::call::{Call, CallRef, MediaState, Phase};
 use super::headers::Body;
+use super::negotiated::{LegPolicies, Negotiated};
+use super::protection::{self, Refusal};
 use super::{B2bua, count};
 use crate::media::{Leg, MediaError, RemoteMedia};
 use crate::sdp::SessionDescription;
@@ -17,6 +19,8 @@ pub(super) enum AnchorError {
     Malformed,
     TooManyStreams,
     Relay,
+    /// The media security offered (or answered) is not acceptable under the leg's policy.
+    NotAcceptable(Refusal),
 }
 
 impl AnchorError {
@@ -25,6 +29,9 @@ impl AnchorError {
             AnchorError::Malformed => StatusCode::BAD_REQUEST,
             AnchorError::TooManyStreams => StatusCode::new(488).unwrap_or(StatusCode::BAD_REQUEST),
             AnchorError::Relay => StatusCode::SERVICE_UNAVAILABLE,
+            AnchorError::NotAcceptable(_) => {
+                StatusCode::new(488).unwrap_or(StatusCode::BAD_REQUEST)
+            }
         }
     }
 
@@ -33,20 +40,24 @@ impl AnchorError {
             AnchorError::Malformed => "malformed_sdp",
             AnchorError::TooManyStreams => "too_many_streams",
             AnchorError::Relay => "media_unavailable",
+            AnchorError::NotAcceptable(refusal) => refusal.name(),
         }
     }
 }
 
 impl B2bua {
     /// Anchors an SDP that came from `from` for the other leg: allocates the relay session
-    /// (or more streams) as needed, tells the relay where `from` receives, and returns the
-    /// rewritten description.
+    /// (or more streams) as needed, tells the relay where `from` receives, negotiates each
+    /// leg's media security (see [`super::protection`]) and returns the rewritten
+    /// description. `during_setup`: the call is not established yet.
     pub(super) fn anchor_sdp(
         &mut self,
         call_ref: CallRef,
         media: &mut Option<MediaState>,
+        policies: &LegPolicies,
         from: Leg,
         sdp: SessionDescription,
+        during_setup: bool,
     ) -> Result<Bytes, AnchorError> {
         let streams = sdp.media.len();
         if streams > self.config.max_streams {
@@ -69,6 +80,7 @@ impl B2bua {
                 origin_b,
                 remote_a: Vec::new(),
                 remote_b: Vec::new(),
+                security: Negotiated::default(),
             });
         }
         let Some(state) = media.as_mut() else {
@@ -87,6 +99,14 @@ impl B2bua {
         if state.streams.len() < streams.max(1) {
             return Err(AnchorError::Relay);
         }
+        let kind = state.security.classify(from, &sdp, during_setup);
+        let outcome = state
+            .security
+            .negotiate(&mut *self.media, policies, from, kind, &sdp, during_setup)
+            .map_err(|refusal| {
+                count(&mut self.stats.media_errors, refusal.name());
+                AnchorError::NotAcceptable(refusal)
+            })?;
         let remotes = anchor::remote_media(&sdp);
         for (stream, remote) in remotes.iter().enumerate() {
             if let Err(error) = self.media.update(state.session, stream, from, *remote) {
@@ -94,17 +114,37 @@ impl B2bua {
             }
         }
         *state.remote(from) = remotes;
+        for error in state.security.apply(&mut *self.media, state.session) {
+            count(&mut self.stats.media_errors, error);
+        }
         let toward = from.other();
         let origin = match toward {
             Leg::A => &mut state.origin_a,
             Leg::B => &mut state.origin_b,
         };
+        let fingerprint = self.media.dtls_fingerprint();
+        let streams = &state.streams;
+        let secure = |sdp: &mut SessionDescription| {
+            protection::write_session(&mut sdp.lines, &outcome.plans, outcome.offer);
+            for (index, section) in sdp.media.iter_mut().enumerate() {
+                if let (Some(plan), Some(addrs)) = (outcome.plans.get(index), streams.get(index)) {
+                    protection::write_section(
+                        section,
+                        plan,
+                        outcome.offer,
+                        fingerprint.as_ref(),
+                        addrs.toward(toward),
+                    );
+                }
+            }
+        };
         Ok(anchor::anchor(
             sdp,
-            &state.streams,
+            streams,
             toward,
             &self.config.sdp_username,
             origin,
+            secure,
         ))
     }
 
@@ -120,8 +160,17 @@ impl B2bua {
         if !Body::is_sdp(headers, body) {
             return None;
         }
+        let during_setup = matches!(call.phase, Phase::Setup { .. });
+        let policies = call.media_policies.clone();
         Some(match anchor::parse(body) {
-            Ok(sdp) => self.anchor_sdp(call_ref, &mut call.media, from, sdp),
+            Ok(sdp) => self.anchor_sdp(
+                call_ref,
+                &mut call.media,
+                &policies,
+                from,
+                sdp,
+                during_setup,
+            ),
             Err(_) => Err(AnchorError::Malformed),
         })
     }
@@ -136,6 +185,10 @@ impl B2bua {
         let Some(state) = call.media.as_mut() else {
             return;
         };
+        state.security.roll_back(leg);
+        for error in state.security.apply(&mut *self.media, state.session) {
+            count(&mut self.stats.media_errors, error);
+        }
         for stream in 0..state.streams.len() {
             let remote = previous.get(stream).copied().unwrap_or_default();
             if let Err(error) = self.media.update(state.session, stream, leg, remote) {

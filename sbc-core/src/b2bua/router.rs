@@ -55,6 +55,13 @@ pub trait HeaderFilter: Send + Sync + fmt::Debug {
     fn trusted(&self) -> bool {
         true
     }
+
+    /// The peer's media security policy (SDES/DTLS-SRTP required, preferred, allowed or
+    /// forbidden). This trait is the trunk's policy object; its default is the built-in
+    /// policy (SRTP accepted when offered, plain RTP offered).
+    fn media(&self) -> crate::media::security::MediaPolicy {
+        crate::media::security::MediaPolicy::default()
+    }
 }
 
 /// Lets every header through (subject to the B2BUA's own rules).

@@ -9,6 +9,7 @@ use super::anchor::{self};
 use super::call::{Attempt, Call, CallRef, Phase, Role};
 use super::dialog::Dialog;
 use super::headers::{self, Body};
+use super::negotiated::LegPolicies;
 use super::outgoing::route_set;
 use super::record::CallLog;
 use super::reliable::ReliableToCaller;
@@ -167,21 +168,29 @@ impl B2bua {
         let call_ref = CallRef(self.next_call);
         self.next_call += 1;
         let mut media = None;
+        let media_policies = LegPolicies {
+            a: route.toward_caller.media(),
+            b: route.toward_callee.media(),
+            a_secure: caller.protocol == Protocol::Tls,
+            b_secure: targets.first().is_some_and(|t| t.protocol == Protocol::Tls),
+        };
         let offer = match offer {
-            Some(sdp) => match self.anchor_sdp(call_ref, &mut media, Leg::A, sdp) {
-                Ok(anchored) => Some(anchored),
-                Err(error) => {
-                    self.release_media(&mut media);
-                    return self.refuse(
-                        now,
-                        layer,
-                        &request,
-                        &source,
-                        error.status(),
-                        error.name(),
-                    );
+            Some(sdp) => {
+                match self.anchor_sdp(call_ref, &mut media, &media_policies, Leg::A, sdp, true) {
+                    Ok(anchored) => Some(anchored),
+                    Err(error) => {
+                        self.release_media(&mut media);
+                        return self.refuse(
+                            now,
+                            layer,
+                            &request,
+                            &source,
+                            error.status(),
+                            error.name(),
+                        );
+                    }
                 }
-            },
+            }
             None => None,
         };
 
@@ -231,6 +240,7 @@ impl B2bua {
             toward_b: route.toward_callee,
             toward_a: route.toward_caller,
             media,
+            media_policies,
             exchanges: Vec::new(),
             next_exchange: 0,
             ack_wait: None,

@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sbc_core::b2bua::{
-    B2bua, B2buaConfig, CallRouter, NoRoute, PassAll, RouteChoice, Target, TargetOutcome,
+    B2bua, B2buaConfig, CallRouter, NoRoute, RouteChoice, Target, TargetOutcome,
 };
 use sbc_core::endpoint::{Endpoint, EndpointConfig};
+use sbc_core::media::security::{
+    CertFingerprint, IceCredentials, LegSecurity, MediaPolicy, SdesKey, SrtpSuite,
+};
 use sbc_core::media::{
     Leg, LegAddr, MediaAllocation, MediaAnchor, MediaError, MediaSessionId, RemoteMedia,
     StreamAddrs,
@@ -64,6 +67,10 @@ pub struct MediaLog {
     /// Streams per live session.
     pub streams: std::collections::BTreeMap<MediaSessionId, usize>,
     pub refuse_allocation: bool,
+    /// Every `protect` call, in order.
+    pub protected: Vec<(MediaSessionId, usize, Leg, LegSecurity)>,
+    /// Keys handed out so far (each key's bytes are its number, repeated).
+    pub keys_made: u8,
     next_session: u64,
     next_port: u16,
 }
@@ -153,6 +160,53 @@ impl MediaAnchor for FakeRelay {
         log.live.remove(&session);
         log.released.push(session);
     }
+
+    fn protect(
+        &mut self,
+        session: MediaSessionId,
+        stream: usize,
+        leg: Leg,
+        security: &LegSecurity,
+    ) -> Result<(), MediaError> {
+        let mut log = self.0.lock().unwrap();
+        log.protected.push((session, stream, leg, security.clone()));
+        Ok(())
+    }
+
+    fn new_sdes_key(&mut self, suite: SrtpSuite) -> Result<SdesKey, MediaError> {
+        let mut log = self.0.lock().unwrap();
+        log.keys_made += 1;
+        Ok(SdesKey::new(vec![log.keys_made; suite.key_salt_len()]))
+    }
+
+    fn new_ice_credentials(&mut self, remote_ufrag: &str) -> Result<IceCredentials, MediaError> {
+        Ok(IceCredentials {
+            local_ufrag: "sbcufrag".into(),
+            local_pwd: "sbc-ice-password-24chars".into(),
+            remote_ufrag: remote_ufrag.into(),
+        })
+    }
+
+    fn dtls_fingerprint(&self) -> Option<CertFingerprint> {
+        Some(CertFingerprint {
+            hash: "sha-256".into(),
+            digest: vec![0xAB; 32],
+        })
+    }
+}
+
+/// A trunk policy object with a media security policy (headers all pass).
+#[derive(Debug, Clone, Default)]
+pub struct MediaPolicyFilter(pub MediaPolicy);
+
+impl sbc_core::b2bua::HeaderFilter for MediaPolicyFilter {
+    fn passes(&self, _: &sbc_core::sip::HeaderName) -> bool {
+        true
+    }
+
+    fn media(&self) -> MediaPolicy {
+        self.0.clone()
+    }
 }
 
 // ---- the fixed router ----
@@ -162,6 +216,9 @@ pub struct FixedRouter {
     pub targets: Vec<Target>,
     pub refuse: Option<NoRoute>,
     pub reports: Arc<Mutex<Vec<(SocketAddr, TargetOutcome)>>>,
+    /// The media security policies of the caller's and the callee's side.
+    pub caller_media: MediaPolicy,
+    pub callee_media: MediaPolicy,
 }
 
 impl CallRouter for FixedRouter {
@@ -177,8 +234,8 @@ impl CallRouter for FixedRouter {
         Ok(RouteChoice {
             trunk: "carrier".into(),
             targets: self.targets.clone(),
-            toward_callee: Arc::new(PassAll),
-            toward_caller: Arc::new(PassAll),
+            toward_callee: Arc::new(MediaPolicyFilter(self.callee_media.clone())),
+            toward_caller: Arc::new(MediaPolicyFilter(self.caller_media.clone())),
         })
     }
 
@@ -215,6 +272,8 @@ pub struct Harness {
 pub struct Options {
     pub targets: Vec<SocketAddr>,
     pub refuse: Option<NoRoute>,
+    pub caller_media: MediaPolicy,
+    pub callee_media: MediaPolicy,
     pub config: B2buaConfig,
     pub endpoint: EndpointConfig,
 }
@@ -224,6 +283,8 @@ impl Default for Options {
         Options {
             targets: vec![addr(CALLEE)],
             refuse: None,
+            caller_media: MediaPolicy::default(),
+            callee_media: MediaPolicy::default(),
             config: B2buaConfig {
                 local: vec![(Protocol::Udp, addr(SBC))],
                 domain: Some("sbc.example.net".into()),
@@ -257,6 +318,8 @@ impl Harness {
                 .collect(),
             refuse: options.refuse,
             reports: Arc::clone(&reports),
+            caller_media: options.caller_media,
+            callee_media: options.callee_media,
         };
         let mut counter = 0x1000_u64;
         let b2bua = B2bua::new(
