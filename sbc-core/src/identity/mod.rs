@@ -31,19 +31,22 @@
 //! # use openssl::{asn1::Asn1Time, bn::BigNum, ec::{EcGroup, EcKey}, hash::MessageDigest,
 //! #     nid::Nid, pkey::PKey, x509::{X509, X509NameBuilder}};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let key = EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?)?;
+//! # let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+//! # let key = EcKey::generate(&group)?;
 //! # let pkey = PKey::from_ec_key(key.clone())?;
 //! # let mut name = X509NameBuilder::new()?;
 //! # name.append_entry_by_text("CN", "Example STI-SP")?;
 //! # let name = name.build();
 //! # let mut cert = X509::builder()?;
 //! # cert.set_version(2)?;
-//! # cert.set_serial_number(&BigNum::from_u32(1)?.to_asn1_integer()?)?;
+//! # let serial = BigNum::from_u32(1)?.to_asn1_integer()?;
+//! # cert.set_serial_number(&serial)?;
 //! # cert.set_subject_name(&name)?;
 //! # cert.set_issuer_name(&name)?;
 //! # cert.set_pubkey(&pkey)?;
-//! # cert.set_not_before(&Asn1Time::days_from_now(0)?)?;
-//! # cert.set_not_after(&Asn1Time::days_from_now(30)?)?;
+//! # let (from, until) = (Asn1Time::days_from_now(0)?, Asn1Time::days_from_now(30)?);
+//! # cert.set_not_before(&from)?;
+//! # cert.set_not_after(&until)?;
 //! # cert.sign(&pkey, MessageDigest::sha256())?;
 //! # let certificate = cert.build();
 //! // An SP key and a self-signed certificate (a real one is issued by an STI-CA).
