@@ -27,6 +27,7 @@ const ADMIN_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Run the appliance with a validated configuration until a stop signal (`Ok`) or a
 /// failure (`Err`). Blocks the calling thread; starts its own tokio runtime.
 pub fn run(mut config: Config) -> anyhow::Result<()> {
+    raise_open_file_limit();
     tls_material::prepare(&mut config).context("preparing TLS material")?;
     let store = open_store(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -35,6 +36,35 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(run_appliance(config, store))
+}
+
+/// Raises the soft limit on open files to the hard limit: every call with media holds
+/// four UDP sockets on the relay (RTP and RTCP per leg), so the usual soft limit of 1,024
+/// would cap the appliance at about 250 calls. Says what the limit allows.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+    let raised = match (current, maximum) {
+        (Some(current), Some(maximum)) if current < maximum => setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(maximum),
+                maximum: Some(maximum),
+            },
+        )
+        .map(|()| maximum)
+        .unwrap_or(current),
+        (Some(current), _) => current,
+        (None, _) => {
+            info!("open files: no limit");
+            return;
+        }
+    };
+    let calls_with_media = raised.saturating_sub(256) / 4;
+    info!(
+        limit = raised,
+        calls_with_media, "open files limit (4 relay sockets per call with media)"
+    );
 }
 
 /// The database file under the data directory.

@@ -133,3 +133,15 @@ fn media_error(error: RelayError) -> MediaError {
         _ => MediaError::Unavailable,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The CNAME signalling writes in SDP is the one the relay writes in RTCP SDES.
+    #[test]
+    fn sdp_and_rtcp_present_the_same_cname() {
+        for ssrc in [0, 1, 1337, 0x5bc0_5bc0, 0xdead_beef, u32::MAX] {
+            let relay = media_relay::rtcp::opaque_cname(ssrc);
+            assert_eq!(sbc_core::media::opaque_cname(ssrc).as_bytes(), &relay[..]);
+        }
+    }
+}

@@ -11,7 +11,8 @@
 //!   binds them and hands them to the worker; [`Relay::release`] has the worker close them and
 //!   return the ports to the pool.
 //! * Packets from leg A's peer are sent unchanged from leg B's sockets to B's peer and vice
-//!   versa; RTCP follows on rtp+1 or multiplexed on the RTP port (RFC 5761). Where a peer's
+//!   versa; RTCP follows on rtp+1 or multiplexed on the RTP port (RFC 5761), with its SDES
+//!   items (which name hosts and people) replaced by an opaque CNAME ([`rtcp`]). Where a peer's
 //!   media really comes from is learnt by symmetric latching with hijack protection (see
 //!   [`latch`]).
 //!
@@ -34,6 +35,7 @@ mod io;
 pub mod latch;
 mod packet;
 mod pool;
+pub mod rtcp;
 mod rtp_quality;
 mod session;
 mod stats;

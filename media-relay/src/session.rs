@@ -13,11 +13,13 @@ use crate::stats::{DropReason, LegStats, SessionStats, StreamStats};
 /// What to do with a received datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Send it unchanged from `port` of `leg` (of the same stream) to `to`.
+    /// Send it from `port` of `leg` (of the same stream) to `to`: unchanged, except that
+    /// an RTCP packet (`rtcp`) has its SDES items hidden (see [`crate::rtcp`]).
     Forward {
         leg: Leg,
         port: Port,
         to: SocketAddr,
+        rtcp: bool,
     },
     Drop(DropReason),
 }
@@ -221,6 +223,7 @@ impl RelaySession {
                 leg: leg.other(),
                 port,
                 to,
+                rtcp: packet == Packet::Rtcp,
             },
             None => Verdict::Drop(DropReason::NoDestination),
         }
@@ -314,7 +317,8 @@ mod tests {
             Verdict::Forward {
                 leg: Leg::B,
                 port: Port::Rtcp,
-                to: addr("10.0.0.2:5001")
+                to: addr("10.0.0.2:5001"),
+                rtcp: true,
             }
         );
         assert_eq!(
@@ -322,7 +326,8 @@ mod tests {
             Verdict::Forward {
                 leg: Leg::B,
                 port: Port::Rtp,
-                to: addr("10.0.0.2:5000")
+                to: addr("10.0.0.2:5000"),
+                rtcp: false,
             }
         );
         assert_eq!(
@@ -330,7 +335,8 @@ mod tests {
             Verdict::Forward {
                 leg: Leg::A,
                 port: Port::Rtp,
-                to: from_a
+                to: from_a,
+                rtcp: true,
             }
         );
     }

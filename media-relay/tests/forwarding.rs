@@ -260,3 +260,48 @@ fn bursts_of_mixed_sizes_arrive_whole_and_in_order_with_gso_and_with_sendmmsg() 
         assert_eq!(b.packets_sent, sizes.len() as u64);
     }
 }
+
+#[test]
+fn rtcp_sdes_reaches_the_other_side_with_only_an_opaque_cname() {
+    let relay = relay(21300, 4);
+    let allocation = relay.allocate(1).unwrap();
+    let stream = allocation.streams[0];
+    let (caller_rtp, caller_rtcp) = peer_pair(2, 31400);
+    let (callee_rtp, callee_rtcp) = peer_pair(3, 31500);
+    relay
+        .update(allocation.session, 0, Leg::A, sdp(&caller_rtp))
+        .unwrap();
+    relay
+        .update(allocation.session, 0, Leg::B, sdp(&callee_rtp))
+        .unwrap();
+
+    // RR + SDES { CNAME "alice@127.0.0.2", TOOL "softphone 1.0" } from the caller.
+    let mut compound = rtcp_rr(0xaaaa);
+    let mut sdes = vec![0x81, 202, 0, 0, 0, 0, 0xaa, 0xaa];
+    for (kind, value) in [(1u8, &b"alice@127.0.0.2"[..]), (6, b"softphone 1.0")] {
+        sdes.push(kind);
+        sdes.push(value.len() as u8);
+        sdes.extend_from_slice(value);
+    }
+    sdes.push(0);
+    while sdes.len() % 4 != 0 {
+        sdes.push(0);
+    }
+    let words = (sdes.len() / 4 - 1) as u16;
+    sdes[2..4].copy_from_slice(&words.to_be_bytes());
+    compound.extend_from_slice(&sdes);
+    caller_rtcp.send_to(&compound, stream.a.rtcp).unwrap();
+
+    let (got, from) = receive(&callee_rtcp).expect("callee receives the RTCP");
+    assert_eq!(from, stream.b.rtcp);
+    let report = rtcp_rr(0xaaaa);
+    assert_eq!(
+        &got[..report.len()],
+        &report[..],
+        "the report passes unchanged"
+    );
+    let mut expected_sdes = vec![0x81, 202, 0, 4, 0, 0, 0xaa, 0xaa, 1, 8];
+    expected_sdes.extend_from_slice(&media_relay::rtcp::opaque_cname(0xaaaa));
+    expected_sdes.extend_from_slice(&[0, 0]);
+    assert_eq!(&got[report.len()..], &expected_sdes[..]);
+}

@@ -156,3 +156,11 @@ pub trait MediaAnchor: Send {
     /// Free the session's ports. Releasing an unknown session does nothing.
     fn release(&mut self, session: MediaSessionId);
 }
+
+/// The CNAME the SBC presents for an RTP source in SDP (RFC 5576 `a=ssrc:<id> cname:`):
+/// eight lowercase hex digits derived from the SSRC, free of anything the phone wrote. The
+/// relay writes the same value into the SDES of the RTCP it forwards
+/// (`media_relay::rtcp::opaque_cname`; the `sbc` crate tests that the two agree).
+pub fn opaque_cname(ssrc: u32) -> String {
+    format!("{:08x}", ssrc.rotate_left(13) ^ 0x5bc0_5bc0)
+}

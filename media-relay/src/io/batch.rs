@@ -114,11 +114,6 @@ impl SendQueue {
         self.queued.is_empty()
     }
 
-    /// The socket of the first queued datagram.
-    pub fn first_token(&self) -> Option<usize> {
-        self.queued.first().map(|q| q.token)
-    }
-
     /// Queues a copy of `datagram`. Returns false (nothing queued) when there is no room.
     #[allow(clippy::too_many_arguments)]
     pub fn push(

@@ -97,6 +97,7 @@ impl Relay {
                 events: event_sender.clone(),
                 inactivity_timeout: config.inactivity_timeout,
                 gso: config.gso,
+                offload: socket::offload_state(config.address).map_err(start_error)?,
             };
             let worker = Worker::new(setup).map_err(start_error)?;
             let thread = std::thread::Builder::new()

@@ -21,6 +21,7 @@ use crate::io::slab::Slab;
 use crate::io::socket::{BoundPair, lock};
 use crate::packet::Port;
 use crate::pool::PortPool;
+use crate::rtcp;
 use crate::session::{RelaySession, Verdict};
 use crate::stats::{DropReason, SessionStats, WorkerStats};
 
@@ -66,7 +67,6 @@ impl Command {
 #[derive(Debug)]
 struct SocketEntry {
     socket: UdpSocket,
-    state: UdpSocketState,
     session: usize,
     stream: usize,
     leg: Leg,
@@ -100,6 +100,8 @@ pub(crate) struct WorkerSetup {
     pub events: Sender<RelayEvent>,
     pub inactivity_timeout: Duration,
     pub gso: bool,
+    /// The batched-I/O state used with every socket of the worker.
+    pub offload: UdpSocketState,
 }
 
 #[derive(Debug)]
@@ -109,6 +111,9 @@ pub(crate) struct Worker {
     sessions: Slab<SessionEntry>,
     by_id: HashMap<SessionId, usize>,
     recv: RecvBatch,
+    /// Where RTCP packets with SDES are rewritten before they are queued (a rewritten
+    /// packet can be up to twice as long as the 64 KiB a datagram can be).
+    rtcp_scratch: Box<[u8]>,
     send: SendQueue,
     counters: WorkerStats,
 }
@@ -127,6 +132,7 @@ impl Worker {
             sessions: Slab::new(),
             by_id: HashMap::new(),
             recv: RecvBatch::new(),
+            rtcp_scratch: vec![0u8; 2 * 65_536].into_boxed_slice(),
             send: SendQueue::new(),
             counters: WorkerStats::default(),
         })
@@ -188,9 +194,10 @@ impl Worker {
             };
             let (session_slot, stream, leg, port) =
                 (entry.session, entry.stream, entry.leg, entry.port);
+            let io = &self.setup.offload;
             let received = self
                 .recv
-                .receive(|bufs, meta| entry.state.recv((&entry.socket).into(), bufs, meta));
+                .receive(|bufs, meta| io.recv((&entry.socket).into(), bufs, meta));
             let count = match received {
                 Ok(count) => count,
                 Err(_) => return, // WouldBlock (spurious readiness) or a transient error.
@@ -212,7 +219,16 @@ impl Worker {
                             leg: to_leg,
                             port: to_port,
                             to,
+                            rtcp,
                         } => {
+                            let datagram = if rtcp && rtcp::has_sdes(datagram) {
+                                match rtcp::hide_sdes(datagram, &mut self.rtcp_scratch[..]) {
+                                    Some(len) => &self.rtcp_scratch[..len],
+                                    None => datagram,
+                                }
+                            } else {
+                                datagram
+                            };
                             let Some(from_token) = entry
                                 .tokens
                                 .get(stream)
@@ -222,7 +238,7 @@ impl Worker {
                             };
                             if !self.send.has_room(datagram.len()) {
                                 Self::flush(
-                                    self.setup.gso,
+                                    &self.setup,
                                     &mut self.send,
                                     &self.sockets,
                                     &mut self.sessions,
@@ -249,7 +265,7 @@ impl Worker {
                 }
             }
             Self::flush(
-                self.setup.gso,
+                &self.setup,
                 &mut self.send,
                 &self.sockets,
                 &mut self.sessions,
@@ -262,7 +278,7 @@ impl Worker {
     }
 
     fn flush(
-        gso: bool,
+        setup: &WorkerSetup,
         send: &mut SendQueue,
         sockets: &Slab<SocketEntry>,
         sessions: &mut Slab<SessionEntry>,
@@ -271,12 +287,9 @@ impl Worker {
         if send.is_empty() {
             return;
         }
-        // All sockets of a worker share the same offload capabilities; ask the first one.
-        let max_segments = send
-            .first_token()
-            .and_then(|t| sockets.get(t))
-            .map_or(1, |s| s.state.max_gso_segments());
-        if !gso {
+        let io = &setup.offload;
+        let max_segments = io.max_gso_segments();
+        if !setup.gso {
             send.drain_by_socket(SEND_QUEUE, |run, addresses| {
                 let Some(first) = run.queued.first().copied() else {
                     return;
@@ -291,12 +304,7 @@ impl Worker {
                             src_ip: None,
                         };
                         counters.send_calls += 1;
-                        usize::from(
-                            socket
-                                .state
-                                .try_send((&socket.socket).into(), &transmit)
-                                .is_ok(),
-                        )
+                        usize::from(io.try_send((&socket.socket).into(), &transmit).is_ok())
                     }
                     Some(socket) => {
                         counters.send_calls += 1;
@@ -329,10 +337,7 @@ impl Worker {
                         src_ip: None,
                     };
                     counters.send_calls += 1;
-                    socket
-                        .state
-                        .try_send((&socket.socket).into(), &transmit)
-                        .is_ok()
+                    io.try_send((&socket.socket).into(), &transmit).is_ok()
                 }
                 None => false,
             };
@@ -459,8 +464,7 @@ impl Worker {
                 entry.rtp_ports.push(pair.rtp_port);
                 for (port, bound) in [(Port::Rtp, pair.rtp), (Port::Rtcp, pair.rtcp)] {
                     let socket_entry = SocketEntry {
-                        socket: bound.socket,
-                        state: bound.state,
+                        socket: bound,
                         session: slot,
                         stream: stream_index,
                         leg,

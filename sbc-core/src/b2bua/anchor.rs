@@ -88,7 +88,8 @@ fn remote_of_stream(sdp: &SessionDescription, index: usize) -> RemoteMedia {
 
 /// RFC 5576 `a=ssrc:<id> cname:<value>` names the sender, often as `user@host:port`:
 /// the value is replaced by an opaque one derived from the SSRC (stable, so both the offer
-/// and a later re-offer say the same). Other source attributes are kept; the SSRC itself
+/// and a later re-offer say the same, and equal to the CNAME the relay writes into the
+/// RTCP it forwards). Other source attributes are kept; the SSRC itself
 /// passes, as the relay passes it unchanged in RTP.
 fn hide_ssrc_cnames(lines: &mut crate::sdp::Lines) {
     let rewritten: Vec<Attribute> = lines
@@ -104,7 +105,7 @@ fn hide_ssrc_cnames(lines: &mut crate::sdp::Lines) {
                     let ssrc = std::str::from_utf8(id)
                         .ok()
                         .and_then(|id| id.parse::<u32>().ok());
-                    let opaque = format!("{:08x}", ssrc.unwrap_or(0).rotate_left(13) ^ 0x5bc0_5bc0);
+                    let opaque = crate::media::opaque_cname(ssrc.unwrap_or(0));
                     let mut new = id.to_vec();
                     new.extend_from_slice(b" cname:");
                     new.extend_from_slice(opaque.as_bytes());
