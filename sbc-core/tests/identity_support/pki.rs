@@ -16,7 +16,8 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
 };
 use openssl::x509::{X509, X509Builder, X509Extension, X509NameBuilder};
 
@@ -122,6 +123,22 @@ impl Pki {
         Issued { cert, key }
     }
 
+    /// A TLS server certificate for `ip` (subjectAltName IP), issued by the
+    /// intermediate: for the HTTPS server that serves certificates in tests.
+    pub fn tls_server(&self, ip: std::net::IpAddr) -> Issued {
+        let key = p256();
+        let cert = build_with(
+            "test x5u server",
+            &key,
+            Some(&self.intermediate),
+            false,
+            (-86_400, 30 * 86_400),
+            None,
+            Some(ip),
+        );
+        Issued { cert, key }
+    }
+
     /// What an `x5u` URL serves: the SP certificate, then the intermediate.
     pub fn chain_pem(&self, sp: &Issued) -> Vec<u8> {
         let mut pem = sp.pem();
@@ -135,8 +152,20 @@ fn build(
     key: &PKey<Private>,
     issuer: Option<&Issued>,
     ca: bool,
+    validity: (i64, i64),
+    tn_auth_list: Option<Vec<u8>>,
+) -> X509 {
+    build_with(common_name, key, issuer, ca, validity, tn_auth_list, None)
+}
+
+fn build_with(
+    common_name: &str,
+    key: &PKey<Private>,
+    issuer: Option<&Issued>,
+    ca: bool,
     (not_before, not_after): (i64, i64),
     tn_auth_list: Option<Vec<u8>>,
+    server_ip: Option<std::net::IpAddr>,
 ) -> X509 {
     let mut name = X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", common_name).unwrap();
@@ -198,6 +227,13 @@ fn build(
             .build(&builder.x509v3_context(issuer.map(|i| i.cert.as_ref()), None))
             .unwrap();
         builder.append_extension(authority).unwrap();
+    }
+    if let Some(ip) = server_ip {
+        let san = SubjectAlternativeName::new()
+            .ip(&ip.to_string())
+            .build(&builder.x509v3_context(issuer.map(|i| i.cert.as_ref()), None))
+            .unwrap();
+        builder.append_extension(san).unwrap();
     }
     if let Some(der) = tn_auth_list {
         let oid = Asn1Object::from_str("1.3.6.1.5.5.7.1.26").unwrap();
