@@ -238,6 +238,30 @@ impl Endpoint {
         }
     }
 
+    /// A STIR certificate the driver fetched for `url` (after
+    /// [`Endpoint::poll_certificate_fetch`] asked for it), or why there is none: the calls
+    /// waiting for it resume.
+    pub fn handle_certificate(
+        &mut self,
+        now: Instant,
+        url: &str,
+        outcome: Result<
+            std::sync::Arc<crate::identity::certs::CertChain>,
+            crate::identity::Failure,
+        >,
+        fresh_until: std::time::SystemTime,
+    ) {
+        if let Some(b2bua) = self.b2bua.as_mut() {
+            b2bua.handle_certificate(now, &mut self.layer, url, outcome, fresh_until);
+            self.drain_events(now);
+        }
+    }
+
+    /// The next STIR certificate URL to fetch (for calls waiting for their verification).
+    pub fn poll_certificate_fetch(&mut self) -> Option<String> {
+        self.b2bua.as_mut()?.poll_certificate_fetch()
+    }
+
     /// The transport failed to send a transmit of `transaction`.
     pub fn handle_transport_error(&mut self, now: Instant, transmit: &Transmit) {
         if let Some(transaction) = transmit.transaction {

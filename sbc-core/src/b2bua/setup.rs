@@ -11,15 +11,31 @@ use super::dialog::Dialog;
 use super::headers::{self, Body};
 use super::outgoing::route_set;
 use super::reliable::ReliableToCaller;
-use super::router::{HeaderFilter, NoRoute, Target};
+use super::router::{HeaderFilter, NoRoute, RouteChoice, Target};
 use super::{B2bua, SUPPORTED, add_product, count};
+use crate::identity::egress;
+use crate::identity::service::CallIdentity;
 use crate::media::Leg;
 use crate::net::Protocol;
+use crate::sdp::SessionDescription;
 use crate::sip::{
     Contact, HeaderName, Host, HostPort, Method, NameAddr, Params, Request, SipUri, StatusCode,
     Transport, Uri,
 };
 use crate::transaction::{Peer, Reliability, SendError, TransactionId, TransactionLayer};
+
+/// A new call that passed the checks before its identity: what starting it needs.
+#[derive(Debug)]
+pub(super) struct NewCall {
+    pub transaction: TransactionId,
+    pub request: Request,
+    pub source: Peer,
+    /// Our tag toward the caller.
+    pub tag: String,
+    pub route: RouteChoice,
+    pub hops: u8,
+    pub offer: Option<SessionDescription>,
+}
 
 /// Max-Forwards when a request carries none (RFC 3261 §8.1.1.6).
 pub(super) const DEFAULT_MAX_FORWARDS: u8 = 70;
@@ -79,7 +95,7 @@ impl B2bua {
             );
         }
         let tag = self.ids().tag();
-        let Some(caller) = caller_dialog(&request, source, &tag) else {
+        if caller_dialog(&request, source, &tag).is_none() {
             return self.reject(
                 now,
                 layer,
@@ -87,7 +103,7 @@ impl B2bua {
                 StatusCode::BAD_REQUEST,
                 "bad_dialog_headers",
             );
-        };
+        }
         let offer = if Body::is_sdp(&request.headers, &request.body) {
             match anchor::parse(&request.body) {
                 Ok(sdp) => Some(sdp),
@@ -126,6 +142,46 @@ impl B2bua {
                 );
             }
         };
+        let setup = NewCall {
+            transaction,
+            request,
+            source,
+            tag,
+            route,
+            hops,
+            offer,
+        };
+        if let Some((setup, identity)) = self.admit_identity(now, layer, setup) {
+            self.start_call(now, layer, setup, identity);
+        }
+    }
+
+    /// Re-originates a call that passed every check (identity included).
+    pub(super) fn start_call(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        setup: NewCall,
+        identity: Option<Box<CallIdentity>>,
+    ) {
+        let NewCall {
+            transaction,
+            request,
+            source,
+            tag,
+            route,
+            hops,
+            offer,
+        } = setup;
+        let Some(caller) = caller_dialog(&request, source, &tag) else {
+            return self.reject(
+                now,
+                layer,
+                &request,
+                StatusCode::BAD_REQUEST,
+                "bad_dialog_headers",
+            );
+        };
         let mut targets = route.targets;
         targets.truncate(self.config.max_targets);
 
@@ -160,6 +216,7 @@ impl B2bua {
                 offer.as_ref(),
                 &target,
                 &*route.toward_callee,
+                identity.as_deref(),
             ) {
                 Ok(started) => break Some(started),
                 Err(error) => {
@@ -197,6 +254,7 @@ impl B2bua {
             last_ack: None,
             holds_slot: true,
             reliable,
+            identity,
         });
         self.track(transaction, call_ref, &mut call, Role::CallerInvite);
         self.track(attempt_transaction, call_ref, &mut call, Role::CalleeInvite);
@@ -224,6 +282,7 @@ impl B2bua {
         offer: Option<&Bytes>,
         target: &Target,
         filter: &dyn HeaderFilter,
+        identity: Option<&CallIdentity>,
     ) -> Result<(Dialog, Attempt), SendError> {
         let mut callee = self.callee_dialog(invite, target);
         let seq = callee.next_cseq();
@@ -232,6 +291,13 @@ impl B2bua {
         let mut request =
             callee.request(Method::Invite, seq, local, &branch, hops.saturating_sub(1));
         headers::copy_passing(&invite.headers, &mut request.headers, filter, &SUPPORTED);
+        if let Some(identity) = identity {
+            // Identity and verstat are set on purpose, whatever the header policy.
+            egress::apply(identity, &mut request.headers, &mut callee.local);
+            request
+                .headers
+                .set(HeaderName::From, callee.local.to_bytes());
+        }
         request
             .headers
             .push(HeaderName::Allow, headers::ALLOWED_METHODS);

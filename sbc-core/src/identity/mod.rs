@@ -87,11 +87,13 @@
 
 pub mod certs;
 mod der;
+pub mod egress;
 pub mod es256;
 pub mod header;
 pub mod json;
 pub mod numbers;
 pub mod passport;
+pub mod service;
 pub mod sign;
 pub mod tnauth;
 pub mod url;

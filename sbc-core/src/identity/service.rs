@@ -1,0 +1,515 @@
+//! What the B2BUA uses: per-trunk identity policy, the verifier and the signer, the
+//! certificates this shard holds, and what a call's INVITE carries on the egress side.
+//!
+//! The B2BUA asks [`IdentityService::admit`] about each new call. The answer is to go on
+//! (with the call's [`CallIdentity`]), to reject it (the trunk's policy says so for this
+//! verdict), or to wait for a certificate: the service then queues a fetch
+//! ([`IdentityService::poll_fetch`]), the driver fetches it and hands it back
+//! ([`IdentityService::handle_fetched`]), and the B2BUA resumes the calls waiting for it
+//! ([`IdentityService::resume`]). Time comes from an injected wall clock.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use crate::sip::{HeaderName, Headers, Request};
+
+use super::certs::{CertChain, TrustAnchors};
+use super::numbers;
+use super::passport::{Attestation, Party};
+use super::sign::{CallerEstablishment, Signer, origid_from};
+use super::verdict::{Failure, Verdict, Verstat};
+use super::verify::{Pending, RequestIdentity, Step, Verifier, VerifyPolicy};
+
+/// What happens to calls from a trunk whose Identity does not verify.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// No verification.
+    #[default]
+    Off,
+    /// Verify; a failed call goes on, marked `TN-Validation-Failed`.
+    Mark,
+    /// Verify; a failed call is rejected with the RFC 8224 status of its failure.
+    Enforce,
+}
+
+/// What to do with the Identity headers a call arrived with, toward a trunk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IncomingIdentity {
+    /// Keep them unless this SBC signs the call (a new PASSporT replaces them).
+    #[default]
+    Auto,
+    Keep,
+    Remove,
+}
+
+/// One trunk's identity policy (both directions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrunkIdentity {
+    /// Calls from the trunk: verify, and what a failure does.
+    pub verify: VerifyMode,
+    /// Calls from the trunk without Identity fail verification (`428` when enforced)
+    /// rather than pass as `No-TN-Validation`.
+    pub require: bool,
+    /// Rejections carry RFC 9410 `Reason: STIR` (for peers that support it).
+    pub stir_reason: bool,
+    /// Calls from the trunk come from a customer the SBC knows (attestation B).
+    pub customer: bool,
+    /// Calls from the trunk keep the attestation their verified PASSporT had when this
+    /// SBC re-signs them (else they are signed as a gateway, C).
+    pub trust_attestation: bool,
+    /// The trust domain (calls crossing between two domains are re-signed). Trunks
+    /// without one are each their own domain.
+    pub domain: Option<String>,
+    /// Calls to the trunk are signed by this SBC.
+    pub sign: bool,
+    /// The Identity headers a call arrived with, toward the trunk.
+    pub incoming_identity: IncomingIdentity,
+    /// Calls to the trunk carry the verification status as `verstat`.
+    pub verstat: bool,
+    /// The trunk is inside the trust boundary (its P-Asserted-Identity is believed).
+    pub trusted: bool,
+}
+
+impl Default for TrunkIdentity {
+    fn default() -> Self {
+        TrunkIdentity {
+            verify: VerifyMode::Off,
+            require: false,
+            stir_reason: true,
+            customer: false,
+            trust_attestation: false,
+            domain: None,
+            sign: false,
+            incoming_identity: IncomingIdentity::Auto,
+            verstat: false,
+            trusted: false,
+        }
+    }
+}
+
+/// The identity configuration of the B2BUA.
+#[derive(Debug)]
+pub struct IdentityConfig {
+    /// The verification policy and STI-CA roots (`None`: nothing is verified).
+    pub verification: Option<(VerifyPolicy, TrustAnchors)>,
+    /// The signing service (`None`: nothing is signed).
+    pub signer: Option<Signer>,
+    /// Policy by trunk name.
+    pub trunks: HashMap<String, TrunkIdentity>,
+    /// How long a call may wait for a certificate; then it fails as `x5u_unreachable`.
+    pub max_wait: Duration,
+    /// Calls waiting for a certificate at most (one more is treated as unreachable).
+    pub max_waiting: usize,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            verification: None,
+            signer: None,
+            trunks: HashMap::new(),
+            max_wait: Duration::from_secs(3),
+            max_waiting: 1_024,
+        }
+    }
+}
+
+/// What verification and signing did, by stable name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityStats {
+    /// Verdicts of verified calls: `passed`, `absent`, or the failure's name.
+    pub verdicts: BTreeMap<&'static str, u64>,
+    /// Calls rejected for their verdict, by failure name.
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Calls signed, by attestation (`A`, `B`, `C`).
+    pub signed: BTreeMap<&'static str, u64>,
+    /// Calls that could not be signed, by reason.
+    pub sign_failures: BTreeMap<&'static str, u64>,
+    /// Certificate fetches asked of the driver.
+    pub fetches: u64,
+    /// Calls that waited for a certificate.
+    pub waited: u64,
+}
+
+fn count(map: &mut BTreeMap<&'static str, u64>, key: &'static str) {
+    *map.entry(key).or_default() += 1;
+}
+
+/// How the verstat URI parameter is treated on the egress INVITE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerstatEdit {
+    /// Left as the caller sent it (a trusted source toward a trusted trunk).
+    Keep,
+    /// Removed: an untrusted peer could have written it.
+    Strip,
+    /// Set to our verdict.
+    Set(Verstat),
+}
+
+/// The identity of one call: what verification concluded and what its egress INVITE
+/// carries. Kept on the call for its records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallIdentity {
+    /// `None` when the source trunk is not verified.
+    pub verdict: Option<Verdict>,
+    /// The attestation this SBC signed with, if it signed.
+    pub signed: Option<Attestation>,
+    /// Identity header values the egress INVITE carries (replacing the caller's).
+    pub identity_headers: Vec<Bytes>,
+    pub verstat: VerstatEdit,
+}
+
+/// What to do with a new call.
+#[derive(Debug)]
+pub enum Admission {
+    Proceed(Box<CallIdentity>),
+    /// Reject with the failure's status (and `Reason: STIR` when `reason`).
+    Reject {
+        failure: Failure,
+        reason: bool,
+    },
+    /// Wait for the certificate at the URL of [`Waiting::url`].
+    Wait(Box<Waiting>),
+}
+
+/// A call waiting for a certificate.
+#[derive(Debug)]
+pub struct Waiting {
+    pending: Pending,
+    source: Option<String>,
+    destination: String,
+    /// When the wait began (wall clock), for its bound.
+    pub since: SystemTime,
+}
+
+impl Waiting {
+    pub fn url(&self) -> &str {
+        &self.pending.url().url
+    }
+}
+
+/// Chains this shard holds at most.
+const MAX_HELD: usize = 1_024;
+
+/// The identity service of one B2BUA.
+pub struct IdentityService {
+    config: IdentityConfig,
+    verifier: Option<Verifier>,
+    clock: Box<dyn Fn() -> SystemTime + Send>,
+    /// Chains at hand, until they must be asked for again.
+    held: HashMap<String, (Arc<CertChain>, SystemTime)>,
+    /// URLs asked of the driver and not answered yet.
+    asked: HashSet<String>,
+    outbox: VecDeque<String>,
+}
+
+impl std::fmt::Debug for IdentityService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityService")
+            .field("verifying", &self.verifier.is_some())
+            .field("signing", &self.config.signer.is_some())
+            .field("held", &self.held.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdentityService {
+    /// A service reading the time from `clock` (the system's wall clock in production,
+    /// a fixed time in tests).
+    pub fn new(
+        mut config: IdentityConfig,
+        clock: impl Fn() -> SystemTime + Send + 'static,
+    ) -> IdentityService {
+        let verifier = config
+            .verification
+            .take()
+            .map(|(policy, anchors)| Verifier::new(policy, anchors));
+        IdentityService {
+            config,
+            verifier,
+            clock: Box::new(clock),
+            held: HashMap::new(),
+            asked: HashSet::new(),
+            outbox: VecDeque::new(),
+        }
+    }
+
+    pub fn max_wait(&self) -> Duration {
+        self.config.max_wait
+    }
+
+    pub fn max_waiting(&self) -> usize {
+        self.config.max_waiting
+    }
+
+    fn policy(&self, trunk: Option<&str>) -> TrunkIdentity {
+        trunk
+            .and_then(|name| self.config.trunks.get(name))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A new call from `source` (a trunk name, `None` for an unknown peer) to
+    /// `destination`. `random` draws the `origid` of a PASSporT we sign.
+    pub fn admit(
+        &mut self,
+        request: &Request,
+        source: Option<&str>,
+        destination: &str,
+        random: &mut dyn FnMut() -> u64,
+        stats: &mut IdentityStats,
+    ) -> Admission {
+        let from = self.policy(source);
+        let Some(verifier) = self
+            .verifier
+            .as_mut()
+            .filter(|_| from.verify != VerifyMode::Off)
+        else {
+            return Admission::Proceed(Box::new(self.egress(
+                request,
+                None,
+                source,
+                destination,
+                random,
+                stats,
+            )));
+        };
+        let now = (self.clock)();
+        let held = &self.held;
+        let lookup = |url: &str| {
+            held.get(url)
+                .filter(|(_, until)| *until > now)
+                .map(|(chain, _)| Arc::clone(chain))
+        };
+        match verifier.start(&RequestIdentity::of(request), now, &lookup) {
+            Step::Done(verdict) => {
+                self.conclude(request, verdict, source, destination, random, stats)
+            }
+            Step::Fetch(pending) => {
+                self.ask(pending.url().url.clone(), stats);
+                stats.waited += 1;
+                Admission::Wait(Box::new(Waiting {
+                    pending,
+                    source: source.map(str::to_owned),
+                    destination: destination.to_owned(),
+                    since: now,
+                }))
+            }
+        }
+    }
+
+    /// Continues a waiting call once its certificate came (or the wait ended:
+    /// `fetched` is then the failure).
+    pub fn resume(
+        &mut self,
+        request: &Request,
+        waiting: Waiting,
+        fetched: Result<Arc<CertChain>, Failure>,
+        random: &mut dyn FnMut() -> u64,
+        stats: &mut IdentityStats,
+    ) -> Admission {
+        let Waiting {
+            pending,
+            source,
+            destination,
+            since,
+        } = waiting;
+        let now = (self.clock)();
+        let Some(verifier) = self.verifier.as_mut() else {
+            return Admission::Proceed(Box::new(self.egress(
+                request,
+                None,
+                source.as_deref(),
+                &destination,
+                random,
+                stats,
+            )));
+        };
+        let held = &self.held;
+        let lookup = |url: &str| {
+            held.get(url)
+                .filter(|(_, until)| *until > now)
+                .map(|(chain, _)| Arc::clone(chain))
+        };
+        match verifier.resume(pending, fetched, now, &lookup) {
+            Step::Done(verdict) => self.conclude(
+                request,
+                verdict,
+                source.as_deref(),
+                &destination,
+                random,
+                stats,
+            ),
+            Step::Fetch(pending) => {
+                self.ask(pending.url().url.clone(), stats);
+                Admission::Wait(Box::new(Waiting {
+                    pending,
+                    source,
+                    destination,
+                    since,
+                }))
+            }
+        }
+    }
+
+    fn ask(&mut self, url: String, stats: &mut IdentityStats) {
+        if self.asked.insert(url.clone()) {
+            stats.fetches += 1;
+            self.outbox.push_back(url);
+        }
+    }
+
+    /// The next certificate URL the driver should fetch.
+    pub fn poll_fetch(&mut self) -> Option<String> {
+        self.outbox.pop_front()
+    }
+
+    /// A fetch's result: the chain is held until `fresh_until` when it succeeded. The
+    /// B2BUA then resumes the calls waiting for `url` with `outcome`.
+    pub fn handle_fetched(
+        &mut self,
+        url: &str,
+        outcome: &Result<Arc<CertChain>, Failure>,
+        fresh_until: SystemTime,
+    ) {
+        self.asked.remove(url);
+        if let Ok(chain) = outcome
+            && fresh_until > (self.clock)()
+        {
+            if self.held.len() >= MAX_HELD {
+                let now = (self.clock)();
+                self.held.retain(|_, (_, until)| *until > now);
+                if self.held.len() >= MAX_HELD {
+                    self.held.clear();
+                }
+            }
+            self.held
+                .insert(url.to_owned(), (Arc::clone(chain), fresh_until));
+        }
+    }
+
+    /// Forgets that `url` was asked for (its waiters gave up), so a later call asks again.
+    pub fn forget_asked(&mut self, url: &str) {
+        self.asked.remove(url);
+    }
+
+    /// The verdict is in: the trunk's policy decides.
+    fn conclude(
+        &mut self,
+        request: &Request,
+        verdict: Verdict,
+        source: Option<&str>,
+        destination: &str,
+        random: &mut dyn FnMut() -> u64,
+        stats: &mut IdentityStats,
+    ) -> Admission {
+        let from = self.policy(source);
+        let verdict = match verdict {
+            Verdict::Absent if from.require => Verdict::Failed(Failure::Missing),
+            other => other,
+        };
+        count(&mut stats.verdicts, verdict.name());
+        if let (Some(failure), VerifyMode::Enforce) = (verdict.failure(), from.verify) {
+            count(&mut stats.rejected, failure.name());
+            return Admission::Reject {
+                failure,
+                reason: from.stir_reason,
+            };
+        }
+        Admission::Proceed(Box::new(self.egress(
+            request,
+            Some(verdict),
+            source,
+            destination,
+            random,
+            stats,
+        )))
+    }
+
+    /// What the egress INVITE carries: our PASSporT (signing or re-signing), the
+    /// caller's Identity kept or not, and verstat.
+    fn egress(
+        &mut self,
+        request: &Request,
+        verdict: Option<Verdict>,
+        source: Option<&str>,
+        destination: &str,
+        random: &mut dyn FnMut() -> u64,
+        stats: &mut IdentityStats,
+    ) -> CallIdentity {
+        let from = self.policy(source);
+        let to = self.policy(Some(destination));
+        let domain_of = |policy: &TrunkIdentity, name: Option<&str>| {
+            policy.domain.clone().or_else(|| name.map(str::to_owned))
+        };
+        let same_domain = domain_of(&from, source).is_some()
+            && domain_of(&from, source) == domain_of(&to, Some(destination));
+        let passed = matches!(verdict, Some(Verdict::Passed { .. }));
+        // A verified call staying in its trust domain keeps its PASSporT as it is.
+        let resign = to.sign && !(passed && same_domain);
+        let mut signed = None;
+        let mut identity_headers = Vec::new();
+        let keep_incoming = match to.incoming_identity {
+            IncomingIdentity::Keep => true,
+            IncomingIdentity::Remove => false,
+            IncomingIdentity::Auto => !resign,
+        };
+        if keep_incoming {
+            identity_headers.extend(request.headers.get_all(&HeaderName::Identity).cloned());
+        }
+        if resign && let Some(signer) = &self.config.signer {
+            let establishment = match &verdict {
+                Some(Verdict::Passed { attestation, .. }) => CallerEstablishment::Verified {
+                    attestation: *attestation,
+                },
+                _ if from.customer => CallerEstablishment::CustomerTrunk,
+                _ => CallerEstablishment::Unknown,
+            };
+            let attestation = establishment.attestation(from.trust_attestation);
+            let orig = caller_to_sign(&request.headers, from.trusted);
+            let dest = numbers::callees(request).into_iter().next();
+            let origid = origid_from(random(), random());
+            let outcome = match (orig, dest) {
+                (None, _) => Err(super::sign::SignFailure::NoCaller),
+                (_, None) => Err(super::sign::SignFailure::NoCallee),
+                (Some(orig), Some(dest)) => {
+                    signer.sign(orig, &dest, attestation, origid, (self.clock)())
+                }
+            };
+            match outcome {
+                Ok(header) => {
+                    count(&mut stats.signed, attestation.as_str());
+                    signed = Some(attestation);
+                    identity_headers.push(header.to_bytes());
+                }
+                Err(failure) => count(&mut stats.sign_failures, failure.name()),
+            }
+        }
+        let verstat = match &verdict {
+            Some(verdict) if to.verstat => VerstatEdit::Set(verdict.verstat()),
+            _ if from.trusted && to.trusted => VerstatEdit::Keep,
+            _ => VerstatEdit::Strip,
+        };
+        CallIdentity {
+            verdict,
+            signed,
+            identity_headers,
+            verstat,
+        }
+    }
+}
+
+/// The caller a PASSporT we sign names: P-Asserted-Identity only from a trusted source,
+/// else From.
+fn caller_to_sign(headers: &Headers, trusted: bool) -> Option<Party> {
+    if trusted {
+        return numbers::caller(headers);
+    }
+    headers
+        .from()
+        .ok()
+        .and_then(|from| numbers::party_of_uri(&from.uri))
+}
