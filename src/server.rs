@@ -12,6 +12,7 @@ use media_relay::{Relay, RelayConfig, RelayEvent};
 use sbc_core::b2bua::{B2bua, B2buaConfig, CallIdOwner, OwnsCallId};
 use sbc_core::endpoint::{Endpoint, EndpointConfig};
 use sbc_core::media::MediaSessionId;
+use sbc_core::net::x5u::{CertFetcher, Fetched};
 use sbc_core::net::{
     self, CertificateFiles, Inbound, Protocol, TlsListenerConfig, Transport, TransportConfig,
     TransportHandle,
@@ -68,6 +69,10 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         context.shutdown.clone(),
     );
 
+    let identity = crate::identity::IdentityRuntime::start(&config)
+        .await
+        .context("cannot start STIR/SHAKEN")?;
+
     let sharding = Sharding::new(config.sip.shard_count());
     let mut shards = Vec::with_capacity(sharding.shards());
     let mut controls = Vec::with_capacity(sharding.shards());
@@ -78,12 +83,14 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         let (queue, work) = mpsc::channel(SHARD_QUEUE);
         let (media_queue, media_work) = mpsc::channel(SHARD_QUEUE);
         let (control_queue, control) = mpsc::channel(CONTROL_QUEUE);
+        let (certificates_tx, certificates) = mpsc::channel(CERTIFICATE_QUEUE);
         let b2bua = B2bua::new(
             b2bua_config(&local, &sharding, shard),
             Box::new(TableRouter::new(routing_snapshots.clone())),
             Box::new(RelayAnchor::new(relay.clone(), config.media.advertised())),
             random_u64,
-        );
+        )
+        .with_identity(identity.service());
         let mut endpoint = Endpoint::new(endpoint_config(&config), random_u64).with_b2bua(b2bua);
         // Shard 0 sends the trunk keep-alive probes and follows the routing table for it.
         let keepalive = if shard == 0 {
@@ -105,6 +112,11 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
                 media: media_work,
                 control,
                 keepalive,
+                certificates: Certificates {
+                    fetcher: identity.fetcher.clone(),
+                    replies: certificates_tx,
+                    answers: certificates,
+                },
             },
             context.shutdown.clone(),
         ));
@@ -133,6 +145,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     transport.shutdown().await;
     let _ = tokio::task::spawn_blocking(move || media_thread.join()).await;
     let _ = routing_state.await;
+    drop(identity);
     Ok(())
 }
 
@@ -143,7 +156,19 @@ struct Inputs {
     media: mpsc::Receiver<MediaSessionId>,
     control: mpsc::Receiver<ShardRequest>,
     keepalive: Option<Keepalive>,
+    certificates: Certificates,
 }
+
+/// A shard's link to the STIR certificate fetcher: it asks with a non-blocking send and
+/// the answers come back on its own queue.
+struct Certificates {
+    fetcher: Option<CertFetcher>,
+    replies: mpsc::Sender<Fetched>,
+    answers: mpsc::Receiver<Fetched>,
+}
+
+/// Certificate answers waiting for one shard at most (each stands for calls waiting).
+const CERTIFICATE_QUEUE: usize = 256;
 
 /// The keep-alive shard's link to the routing state: it follows the table (to know what
 /// to probe) and reports targets going down or up.
@@ -308,6 +333,17 @@ async fn serve(
                 let _ = link.changes.try_send((change.target.addr, change.up));
             }
         }
+        while let Some(url) = endpoint.poll_certificate_fetch() {
+            match &inputs.certificates.fetcher {
+                Some(fetcher) => fetcher.request(url, &inputs.certificates.replies),
+                None => endpoint.handle_certificate(
+                    Instant::now(),
+                    &url,
+                    Err(sbc_core::identity::Failure::X5uUnreachable),
+                    std::time::SystemTime::now(),
+                ),
+            }
+        }
         while let Some(transmit) = endpoint.poll_transmit() {
             let target = endpoint.target_of(&transmit);
             let payload = transmit.payload.clone();
@@ -330,6 +366,14 @@ async fn serve(
                 endpoint.handle_transport_error(Instant::now(), &failure.token);
             }
             Some(request) = inputs.control.recv() => request.answer(&mut endpoint, Instant::now()),
+            Some(fetched) = inputs.certificates.answers.recv() => {
+                endpoint.handle_certificate(
+                    Instant::now(),
+                    &fetched.url,
+                    fetched.outcome,
+                    fetched.fresh_until,
+                );
+            }
             Some(session) = inputs.media.recv() => {
                 endpoint.handle_media_timeout(Instant::now(), session);
             }

@@ -194,6 +194,13 @@ pub enum ProblemKind {
     UnknownTrunk(String),
     #[error("an empty criterion matches everything: remove it instead")]
     EmptyCriterion,
+    #[error("`{key}` is required: {needed_by}")]
+    IdentitySettingMissing {
+        key: &'static str,
+        needed_by: String,
+    },
+    #[error("{0}")]
+    InvalidIdentitySetting(String),
 }
 
 impl ProblemKind {
@@ -226,6 +233,8 @@ impl ProblemKind {
             ProblemKind::DuplicateRouteName { .. } => "duplicate_route_name",
             ProblemKind::UnknownTrunk(_) => "unknown_trunk",
             ProblemKind::EmptyCriterion => "empty_criterion",
+            ProblemKind::IdentitySettingMissing { .. } => "identity_setting_missing",
+            ProblemKind::InvalidIdentitySetting(_) => "invalid_identity_setting",
         }
     }
 }

@@ -12,6 +12,7 @@
 //! Every key is documented in `docs/configuration.md`; keep the two in step.
 
 mod error;
+mod identity;
 mod parse;
 mod validate;
 
@@ -26,6 +27,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use error::{ConfigError, Location, Problem, ProblemKind};
+pub use identity::{
+    FetchSettings, IdentityConfig, IncomingIdentity, PublishSettings, TrunkIdentityConfig,
+    VerifyMode,
+};
 pub use validate::validate;
 
 /// The whole appliance configuration, after loading and validation.
@@ -43,6 +48,9 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     #[serde(default)]
     pub media: MediaConfig,
+    /// STIR/SHAKEN: verification, signing, certificate fetching and publishing.
+    #[serde(default)]
+    pub identity: IdentityConfig,
     #[serde(default, rename = "trunk")]
     pub trunks: Vec<TrunkConfig>,
     /// Where calls go, tried in order; the first route whose criteria all match wins.
@@ -337,6 +345,9 @@ pub struct TrunkConfig {
     /// builds itself). Absent: the built-in policy for the trunk's trust.
     #[serde(default)]
     pub headers: Option<HeaderPolicyConfig>,
+    /// Caller identity policy (STIR/SHAKEN) of calls from and to the trunk.
+    #[serde(default)]
+    pub identity: TrunkIdentityConfig,
 }
 
 fn default_keepalive_secs() -> u64 {
@@ -459,6 +470,22 @@ impl Config {
             {
                 resolve(file);
             }
+        }
+        let identity = &mut self.identity;
+        for file in [
+            &mut identity.trust_anchors,
+            &mut identity.certificate,
+            &mut identity.private_key,
+            &mut identity.fetch.https_ca,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resolve(file);
+        }
+        if let Some(publish) = &mut identity.publish {
+            resolve(&mut publish.tls_certificate);
+            resolve(&mut publish.tls_private_key);
         }
     }
 }

@@ -91,7 +91,7 @@ impl Default for TrunkIdentity {
 }
 
 /// The identity configuration of the B2BUA.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct IdentityConfig {
     /// The verification policy and STI-CA roots (`None`: nothing is verified).
     pub verification: Option<(VerifyPolicy, TrustAnchors)>,
