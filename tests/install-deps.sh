@@ -3,7 +3,9 @@
 #   sip-tester (SIPp), sipsak, openssl (s_client): the real peers of the black-box tests;
 #   baresip-core (the softphone, with its aufile, aubridge, sndfile and g711 modules) and
 #   sox (writes the tones it plays, decodes what it recorded): tests/softphones.rs;
-#   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate.
+#   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate;
+#   python3-jwt, python3-cryptography (PyJWT): the independent PASSporT implementation
+#   tests/identity.rs checks the SBC's STIR/SHAKEN signatures against (and the reverse).
 # Uses sudo only when not root. Safe to run repeatedly (does nothing when all are there).
 set -euo pipefail
 
@@ -19,6 +21,8 @@ have_command sox || missing+=(sox)
 have_command pkg-config || missing+=(pkg-config)
 have_package libssl-dev || missing+=(libssl-dev)
 have_command cc || missing+=(gcc libc6-dev)
+have_package python3-jwt || missing+=(python3-jwt)
+have_package python3-cryptography || missing+=(python3-cryptography)
 
 if ((${#missing[@]} == 0)); then
     exit 0
