@@ -15,11 +15,11 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 
-declare -A seeds=([sip_parser]=sip [stream_framer]=framer [sdp_parser]=sdp)
+declare -A seeds=([sip_parser]=sip [stream_framer]=framer [sdp_parser]=sdp [identity]=identity)
 cargo fuzz build --fuzz-dir fuzz
 
 logs="$(mktemp -d)"
-for target in sip_parser stream_framer sdp_parser; do
+for target in sip_parser stream_framer sdp_parser identity; do
     corpus="$(mktemp -d)"
     if cargo fuzz run --fuzz-dir fuzz "$target" "$corpus" "fuzz/seeds/${seeds[$target]}" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
