@@ -47,6 +47,8 @@ pub struct ShardSnapshot {
     pub b2bua: B2buaStats,
     pub transactions: usize,
     pub calls: usize,
+    /// The ingress policy's counters (authentication, identity, overload).
+    pub policy: sbc_core::policy::PolicyStats,
 }
 
 impl ShardSnapshot {
@@ -59,6 +61,7 @@ impl ShardSnapshot {
                 .unwrap_or_default(),
             transactions: endpoint.transactions(),
             calls: endpoint.b2bua().map_or(0, |b2bua| b2bua.calls()),
+            policy: endpoint.policy_stats().cloned().unwrap_or_default(),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod media;
 pub mod metrics;
 pub mod outbound;
 pub mod routing;
+pub mod security;
 pub mod server;
 pub mod shutdown;
 pub mod status;

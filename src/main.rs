@@ -35,6 +35,35 @@ struct Cli {
     /// Log filter, RUST_LOG syntax (e.g. "info,sbc_core=debug"); overrides RUST_LOG.
     #[arg(long, value_name = "FILTER")]
     log_filter: Option<String>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Offline administration (the appliance need not run; it reads the data directory of
+/// the configuration).
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// SIP digest users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum UserCommand {
+    /// Create a user (or set a new password with --replace). The password is read from
+    /// the SBC_PASSWORD environment variable, else from the first line of standard input;
+    /// only its HA1 values (MD5, SHA-256, SHA-512-256) are stored.
+    Add {
+        /// The digest username.
+        username: String,
+        /// The realm (default: auth.realm of the configuration).
+        #[arg(long)]
+        realm: Option<String>,
+        /// Replace the password of an existing user.
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +83,18 @@ fn main() -> ExitCode {
     };
     if cli.check_config {
         return check_config(&cli, &config);
+    }
+    if let Some(Command::User(command)) = &cli.command {
+        return match user_command(&config, command) {
+            Ok(message) => {
+                println!("{message}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(1)
+            }
+        };
     }
     info!(config = %cli.config.display(), version = env!("CARGO_PKG_VERSION"), "starting sbc");
     match appliance::run(config) {
@@ -79,5 +120,42 @@ fn check_config(cli: &Cli, config: &Config) -> ExitCode {
             eprintln!("error: {}: {error:#}", cli.config.display());
             ExitCode::from(2)
         }
+    }
+}
+
+fn user_command(config: &Config, command: &UserCommand) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let UserCommand::Add {
+        username,
+        realm,
+        replace,
+    } = command;
+    let realm = realm.clone().unwrap_or_else(|| config.auth.realm.clone());
+    let password = match std::env::var("SBC_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let path = appliance::store_path(config);
+    let mut store = sbc::store::Store::open(&path)
+        .with_context(|| format!("cannot open the store {}", path.display()))?;
+    let change = sbc::store::Change::new("cli", None);
+    if *replace {
+        store.set_password(username, &realm, &password, &change)?;
+        Ok(format!(
+            "password of {username}@{realm} replaced (a running sbc picks it up at its next start or credential reload)"
+        ))
+    } else {
+        store.create_user(username, &realm, &password, serde_json::json!({}), &change)?;
+        Ok(format!(
+            "user {username}@{realm} created (a running sbc picks it up at its next start or credential reload)"
+        ))
     }
 }

@@ -131,14 +131,24 @@ fn trunk_of(index: usize, trunk: &config::TrunkConfig) -> anyhow::Result<Trunk> 
     })
 }
 
-/// A trunk's header policy as the B2BUA's filter.
+/// A trunk's header policy as the B2BUA's filter, and whether the trunk is inside the
+/// trust domain.
 #[derive(Debug)]
-struct PolicyFilter(HeaderPolicy);
+struct PolicyFilter(HeaderPolicy, bool);
 
 impl HeaderFilter for PolicyFilter {
     fn passes(&self, name: &HeaderName) -> bool {
         self.0.passes(name)
     }
+
+    fn trusted(&self) -> bool {
+        self.1
+    }
+}
+
+/// The filter toward peers that are no trunk (access users): the untrusted defaults.
+pub fn untrusted_filter() -> Arc<dyn HeaderFilter> {
+    Arc::new(PolicyFilter(HeaderPolicy::untrusted_default(), false))
 }
 
 /// One shard's view of the routing table: a snapshot, refreshed when the table changes
@@ -161,7 +171,7 @@ impl TableRouter {
             updates,
             table,
             filters,
-            untrusted: Arc::new(PolicyFilter(HeaderPolicy::untrusted_default())),
+            untrusted: untrusted_filter(),
         }
     }
 
@@ -173,10 +183,9 @@ impl TableRouter {
         let table = Arc::clone(&self.updates.borrow_and_update());
         // DNS and up/down updates keep the trunks; a replaced configuration may not.
         let same_trunks = table.trunks().count() == self.table.trunks().count()
-            && table
-                .trunks()
-                .zip(self.table.trunks())
-                .all(|(new, old)| new.id == old.id && new.headers == old.headers);
+            && table.trunks().zip(self.table.trunks()).all(|(new, old)| {
+                new.id == old.id && new.headers == old.headers && new.trusted == old.trusted
+            });
         if !same_trunks {
             self.filters = filters_of(&table);
         }
@@ -215,6 +224,7 @@ impl CallRouter for TableRouter {
                 addr: target.addr,
                 protocol: target.protocol,
                 server_name: target.server_name,
+                registered: None,
             })
             .collect();
         if targets.is_empty() {
@@ -236,7 +246,8 @@ fn filters_of(table: &RoutingTable) -> HashMap<TrunkId, Arc<dyn HeaderFilter>> {
     table
         .trunks()
         .map(|trunk| {
-            let filter: Arc<dyn HeaderFilter> = Arc::new(PolicyFilter(trunk.headers.clone()));
+            let filter: Arc<dyn HeaderFilter> =
+                Arc::new(PolicyFilter(trunk.headers.clone(), trunk.trusted));
             (trunk.id, filter)
         })
         .collect()

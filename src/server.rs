@@ -30,8 +30,12 @@ use crate::control::{CONTROL_QUEUE, ShardRequest, Signalling};
 use crate::media::RelayAnchor;
 use crate::outbound::Outbound;
 use crate::routing::{self, TableRouter};
+use crate::security;
 use crate::shutdown::Shutdown;
 use crate::status::ApplianceStatus;
+use sbc_core::auth::Authenticator;
+use sbc_core::policy::{Admission as GateAdmission, Arrival, Boundary, Gate};
+use sbc_core::registrar::LocatingRouter;
 
 use std::sync::Arc;
 
@@ -73,6 +77,44 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         .await
         .context("cannot start STIR/SHAKEN")?;
 
+    // Edge security: credentials in memory, the shared registrar, the admission gate.
+    let (credentials, registrar, mut gate) = {
+        let store = context
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let credentials = security::CredentialSnapshot::load(&store)?;
+        let registrar = security::new_registrar(&config);
+        let restored = security::restore_registrations(&store, &registrar)?;
+        let mut gate = Gate::new(security::gate_config(&config), Instant::now());
+        let bans = security::restore_bans(&store, &mut gate, Instant::now())?;
+        info!(
+            users = credentials_count(&credentials),
+            registrations = restored,
+            bans,
+            auth = config.auth.enabled,
+            "edge security loaded"
+        );
+        (credentials, registrar, gate)
+    };
+    let trunks = Arc::new(security::ConfigTrunks::new(&config));
+    gate.set_trunk_sources(trunks.sources());
+    let (gate_inputs, gate_work) = mpsc::channel(GATE_QUEUE);
+    let nonce_key = security::nonce_key()?;
+    let nonce_epoch = Instant::now();
+    let persistence = security::spawn_registrar_persistence(
+        Arc::clone(&registrar),
+        context.store.clone(),
+        credentials.clone(),
+        context.shutdown.clone(),
+    );
+    context.status.set_security(security::SecurityHandle {
+        gate: gate_inputs.clone(),
+        credentials: credentials.clone(),
+        registrar: Arc::clone(&registrar),
+        store: context.store.clone(),
+    });
+
     let sharding = Sharding::new(config.sip.shard_count());
     let mut shards = Vec::with_capacity(sharding.shards());
     let mut controls = Vec::with_capacity(sharding.shards());
@@ -84,14 +126,36 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         let (media_queue, media_work) = mpsc::channel(SHARD_QUEUE);
         let (control_queue, control) = mpsc::channel(CONTROL_QUEUE);
         let (certificates_tx, certificates) = mpsc::channel(CERTIFICATE_QUEUE);
+        let router = LocatingRouter::new(
+            Arc::clone(&registrar),
+            Box::new(TableRouter::new(routing_snapshots.clone())),
+            config.auth.realm.clone(),
+            config.auth.domains.clone(),
+            routing::untrusted_filter(),
+            Instant::now,
+        );
         let b2bua = B2bua::new(
             b2bua_config(&local, &sharding, shard),
-            Box::new(TableRouter::new(routing_snapshots.clone())),
+            Box::new(router),
             Box::new(RelayAnchor::new(relay.clone(), config.media.advertised())),
             random_u64,
         )
         .with_identity(identity.service());
-        let mut endpoint = Endpoint::new(endpoint_config(&config), random_u64).with_b2bua(b2bua);
+        let boundary = Boundary::new(
+            security::boundary_config(&config),
+            Authenticator::new(
+                security::digest_config(&config),
+                &nonce_key,
+                nonce_epoch,
+                u16::try_from(shard).unwrap_or(u16::MAX),
+            ),
+            Arc::new(credentials.clone()),
+            trunks.clone(),
+            Some(Arc::clone(&registrar)),
+        );
+        let mut endpoint = Endpoint::new(endpoint_config(&config), random_u64)
+            .with_b2bua(b2bua)
+            .with_boundary(boundary);
         // Shard 0 sends the trunk keep-alive probes and follows the routing table for it.
         let keepalive = if shard == 0 {
             let owner = sharding.clone();
@@ -117,6 +181,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
                     replies: certificates_tx,
                     answers: certificates,
                 },
+                reports: gate_inputs.clone(),
             },
             context.shutdown.clone(),
         ));
@@ -136,7 +201,19 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     }));
     context.status.mark_ready();
 
-    dispatch(&sharding, &shards, inbound, context.shutdown).await;
+    drop(gate_inputs);
+    dispatch(
+        &sharding,
+        &shards,
+        inbound,
+        Admission {
+            gate,
+            inputs: gate_work,
+            store: context.store.clone(),
+        },
+        context.shutdown,
+    )
+    .await;
 
     // Closing the queues ends the shards once they have taken what is queued.
     drop(shards);
@@ -145,6 +222,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     transport.shutdown().await;
     let _ = tokio::task::spawn_blocking(move || media_thread.join()).await;
     let _ = routing_state.await;
+    let _ = persistence.await;
     drop(identity);
     Ok(())
 }
@@ -157,6 +235,8 @@ struct Inputs {
     control: mpsc::Receiver<ShardRequest>,
     keepalive: Option<Keepalive>,
     certificates: Certificates,
+    /// Where authentication outcomes go (the admission gate, for bans).
+    reports: mpsc::Sender<security::GateInput>,
 }
 
 /// A shard's link to the STIR certificate fetcher: it asks with a non-blocking send and
@@ -272,11 +352,24 @@ fn b2bua_config(
 /// over UDP; a stream peer sees no answer and times out).
 const SHARD_QUEUE: usize = 4_096;
 
-/// Hands each received message to the shard that owns its Call-ID.
+/// Gate inputs queued at most (shard reports and orders); past it reports are lost (a
+/// ban then comes a few failures later).
+const GATE_QUEUE: usize = 4_096;
+
+/// The admission gate as the dispatch task owns it.
+struct Admission {
+    gate: Gate,
+    inputs: mpsc::Receiver<security::GateInput>,
+    store: crate::appliance::SharedStore,
+}
+
+/// Admits each received message through the gate (bans, ACLs, scanners, rate limits:
+/// before any parsing) and hands it to the shard that owns its Call-ID.
 async fn dispatch(
     sharding: &Sharding,
     shards: &[mpsc::Sender<Inbound>],
     mut inbound: mpsc::Receiver<Inbound>,
+    mut admission: Admission,
     shutdown: Shutdown,
 ) {
     let stop = shutdown.requested();
@@ -286,6 +379,11 @@ async fn dispatch(
         let message = tokio::select! {
             biased;
             () = &mut stop => return,
+            Some(input) = admission.inputs.recv() => {
+                security::handle_gate_input(&mut admission.gate, input, Instant::now());
+                security::persist_gate_events(&mut admission.gate, &admission.store);
+                continue;
+            }
             received = inbound.recv() => match received {
                 Some(message) => message,
                 None => {
@@ -294,6 +392,18 @@ async fn dispatch(
                 }
             },
         };
+        match admission.gate.admit(
+            Instant::now(),
+            &message.bytes,
+            message.source,
+            message.local,
+        ) {
+            GateAdmission::Pass => {}
+            GateAdmission::Drop(_) => {
+                security::persist_gate_events(&mut admission.gate, &admission.store);
+                continue;
+            }
+        }
         let shard = sharding.shard_of_message(&message.bytes);
         let Some(queue) = shards.get(shard) else {
             continue;
@@ -383,12 +493,26 @@ async fn serve(
             received = inputs.messages.recv() => match received {
                 Some(message) => {
                     let source = peer_of(&message);
-                    endpoint.handle_inbound(Instant::now(), message.bytes, source);
+                    let arrival = Arrival {
+                        protocol: message.protocol,
+                        client_certificate: message.tls_peer.is_some(),
+                    };
+                    // Overload control: while this shard's input backs up, new calls
+                    // get 503 with Retry-After; calls in progress go on.
+                    endpoint.set_overloaded(inputs.messages.len() > SHARD_QUEUE / 2);
+                    endpoint.handle_inbound_from(Instant::now(), message.bytes, source, arrival);
+                    while let Some(event) = endpoint.poll_policy_event() {
+                        let _ = inputs.reports.try_send(security::GateInput::Policy(event));
+                    }
                 }
                 None => break,
             },
         }
     }
+}
+
+fn credentials_count(credentials: &security::CredentialSnapshot) -> usize {
+    credentials.users()
 }
 
 async fn sleep_until(wake: Option<tokio::time::Instant>) {

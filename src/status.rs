@@ -11,6 +11,8 @@ pub struct ApplianceStatus {
     readiness: RwLock<Readiness>,
     /// The signalling runtime, once it has started.
     signalling: OnceLock<crate::control::SignallingHandle>,
+    /// The edge security (ban lifts, credential reloads, gate counters), once started.
+    security: OnceLock<crate::security::SecurityHandle>,
 }
 
 impl ApplianceStatus {
@@ -19,12 +21,24 @@ impl ApplianceStatus {
         ApplianceStatus {
             readiness: RwLock::new(Readiness::NotReady("starting".to_owned())),
             signalling: OnceLock::new(),
+            security: OnceLock::new(),
         }
     }
 
     /// Signalling has started: the admin side may reach it through `handle`.
     pub fn set_signalling(&self, handle: crate::control::SignallingHandle) {
         let _ = self.signalling.set(handle);
+    }
+
+    /// Edge security has started: bans can be lifted and credentials reloaded through
+    /// `handle`.
+    pub fn set_security(&self, handle: crate::security::SecurityHandle) {
+        let _ = self.security.set(handle);
+    }
+
+    /// The edge security (`None` while starting).
+    pub fn security(&self) -> Option<&crate::security::SecurityHandle> {
+        self.security.get()
     }
 
     /// The running signalling runtime (`None` while starting).

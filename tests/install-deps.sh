@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, when missing, the Debian packages that building and testing sbc need:
 #   sip-tester (SIPp), sipsak, openssl (s_client): the real peers of the black-box tests;
+#   sipvicious (svmap, svwar, svcrack): the attacker of tests/security.rs;
 #   baresip-core (the softphone, with its aufile, aubridge, sndfile and g711 modules) and
 #   sox (writes the tones it plays, decodes what it recorded): tests/softphones.rs;
 #   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate;
@@ -15,6 +16,7 @@ have_package() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "instal
 
 have_command sipp || missing+=(sip-tester)
 have_command sipsak || missing+=(sipsak)
+have_command svcrack || missing+=(sipvicious)
 have_command openssl || missing+=(openssl)
 have_command baresip || missing+=(baresip-core)
 have_command sox || missing+=(sox)

@@ -62,9 +62,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::b2bua::B2bua;
+use crate::identity::sign::CallerEstablishment;
 use crate::media::MediaSessionId;
 use crate::net::{Destination, FlowId, Protocol, Target};
+use crate::policy::{Arrival, Boundary, Origin, PolicyEvent, PolicyStats, Verdict};
 use crate::probes::Prober;
+use crate::registrar;
 use crate::routing::{RoutingTable, TargetChange};
 use crate::sip::parse::{ParseError, parse_message, salvage_for_response};
 use crate::sip::{HeaderName, Headers, Host, Message, Method, Request, Response, StatusCode, Uri};
@@ -119,6 +122,11 @@ pub struct Endpoint {
     b2bua: Option<B2bua>,
     /// Trunk keep-alive probes, in the one shard that sends them.
     prober: Option<Prober>,
+    /// The ingress policy (authentication, identity, registrar), when the SBC enforces
+    /// one.
+    boundary: Option<Boundary>,
+    /// How the message being handled arrived.
+    arrival: Option<Arrival>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -143,6 +151,33 @@ impl Endpoint {
             stats: EndpointStats::default(),
             b2bua: None,
             prober: None,
+            boundary: None,
+            arrival: None,
+        }
+    }
+
+    /// The endpoint with `boundary` deciding on every request before it is served or
+    /// relayed (see [`crate::policy`]); with a registrar in it, REGISTER is served.
+    pub fn with_boundary(mut self, boundary: Boundary) -> Endpoint {
+        self.boundary = Some(boundary);
+        self
+    }
+
+    /// The ingress policy's counters, when there is one.
+    pub fn policy_stats(&self) -> Option<&PolicyStats> {
+        self.boundary.as_ref().map(Boundary::stats)
+    }
+
+    /// The next authentication outcome for the admission gate.
+    pub fn poll_policy_event(&mut self) -> Option<PolicyEvent> {
+        self.boundary.as_mut().and_then(Boundary::poll_event)
+    }
+
+    /// Whether new calls are refused with `503` and `Retry-After` (the driver says so
+    /// when this shard's input backs up); in-dialog requests are served as ever.
+    pub fn set_overloaded(&mut self, overloaded: bool) {
+        if let Some(boundary) = self.boundary.as_mut() {
+            boundary.set_overloaded(overloaded);
         }
     }
 
@@ -187,6 +222,24 @@ impl Endpoint {
     /// One whole message (a datagram, or a message the stream framer cut out) arrived from
     /// `source`.
     pub fn handle_inbound(&mut self, now: Instant, bytes: Bytes, source: Peer) {
+        self.handle_inbound_from(now, bytes, source, Arrival::of(&source));
+    }
+
+    /// [`Endpoint::handle_inbound`] with what the transport knows of how it arrived (TLS,
+    /// client certificate), which the policy needs for trunks that require TLS.
+    pub fn handle_inbound_from(
+        &mut self,
+        now: Instant,
+        bytes: Bytes,
+        source: Peer,
+        arrival: Arrival,
+    ) {
+        self.arrival = Some(arrival);
+        self.receive(now, bytes, source);
+        self.arrival = None;
+    }
+
+    fn receive(&mut self, now: Instant, bytes: Bytes, source: Peer) {
         match parse_message(bytes.clone()) {
             Ok(Message::Request(mut request)) => {
                 stamp_received(&mut request, source.remote);
@@ -387,7 +440,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         transaction: TransactionId,
-        request: Request,
+        mut request: Request,
         source: Peer,
     ) {
         let mut response = match self.inspect(&request) {
@@ -400,13 +453,60 @@ impl Endpoint {
                 response
             }
             None => {
-                if let Some(b2bua) = self.b2bua.as_mut()
-                    && b2bua.takes(&request, &self.layer)
-                {
-                    b2bua.handle_request(now, &mut self.layer, transaction, request, source);
-                    return;
+                let arrival = self.arrival.unwrap_or_else(|| Arrival::of(&source));
+                let verdict = self
+                    .boundary
+                    .as_mut()
+                    .map(|boundary| boundary.inspect(now, &mut request, source, arrival));
+                match verdict {
+                    Some(Verdict::Challenge {
+                        status,
+                        header,
+                        values,
+                    }) => {
+                        let tag = self.new_tag();
+                        let mut response = request.make_response(status, None, Some(&tag));
+                        for value in values {
+                            response.headers.push(header.clone(), value);
+                        }
+                        response
+                    }
+                    Some(Verdict::Reject {
+                        status, headers, ..
+                    }) => {
+                        let tag = self.new_tag();
+                        let mut response = request.make_response(status, None, Some(&tag));
+                        for (name, value) in headers {
+                            response.headers.push(name, value);
+                        }
+                        response
+                    }
+                    Some(Verdict::Admit(admitted)) if request.method == Method::Register => {
+                        self.register(now, &request, source, arrival, &admitted.origin)
+                    }
+                    Some(Verdict::Admit(_)) | None => {
+                        let caller = match &verdict {
+                            Some(Verdict::Admit(admitted)) => {
+                                caller_establishment(&admitted.origin, &request)
+                            }
+                            _ => CallerEstablishment::default(),
+                        };
+                        if let Some(b2bua) = self.b2bua.as_mut()
+                            && b2bua.takes(&request, &self.layer)
+                        {
+                            b2bua.handle_admitted_request(
+                                now,
+                                &mut self.layer,
+                                transaction,
+                                request,
+                                source,
+                                caller,
+                            );
+                            return;
+                        }
+                        self.serve(&request)
+                    }
                 }
-                self.serve(&request)
             }
         };
         self.decorate(&mut response);
@@ -421,16 +521,12 @@ impl Endpoint {
     /// (the status and a header to add), or `None` when it passes.
     fn inspect(&self, request: &Request) -> Option<(StatusCode, Option<(HeaderName, Bytes)>)> {
         let relayed = self.b2bua.is_some();
-        let allow = || {
-            Some((
-                HeaderName::Allow,
-                Bytes::from_static(self.allowed().as_bytes()),
-            ))
-        };
+        let allow = || Some((HeaderName::Allow, Bytes::from(self.allowed())));
 
         // §8.2.1 Method inspection.
         match request.method {
             Method::Options | Method::Cancel => {}
+            Method::Register if self.serves_register() => {}
             Method::Invite | Method::Bye | Method::Info | Method::Update | Method::Prack
                 if relayed => {}
             // Outside a dialog, these have nothing to act on (RFC 3261 §12.2.2, §15.1.2;
@@ -505,15 +601,112 @@ impl Endpoint {
     }
 
     /// What `Allow` lists.
-    fn allowed(&self) -> &'static str {
-        self.b2bua
+    fn allowed(&self) -> String {
+        let base = self
+            .b2bua
             .as_ref()
-            .map_or(ALLOWED, |b2bua| b2bua.allowed_methods())
+            .map_or(ALLOWED, |b2bua| b2bua.allowed_methods());
+        if self.serves_register() {
+            format!("{base}, REGISTER")
+        } else {
+            base.to_owned()
+        }
+    }
+
+    /// Whether REGISTER is served (a registrar is configured).
+    fn serves_register(&self) -> bool {
+        self.boundary
+            .as_ref()
+            .is_some_and(|boundary| boundary.registrar().is_some())
+    }
+
+    /// A REGISTER the boundary admitted: the registrar's answer (RFC 3261 §10.3).
+    fn register(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        source: Peer,
+        arrival: Arrival,
+        origin: &Origin,
+    ) -> Response {
+        let tag = self.new_tag();
+        let (Some(boundary), true) = (
+            self.boundary.as_ref(),
+            matches!(origin, Origin::User(_) | Origin::Unauthenticated),
+        ) else {
+            return request.make_response(StatusCode::METHOD_NOT_ALLOWED, None, Some(&tag));
+        };
+        let (Some(registrar), Some(aor)) = (boundary.registrar(), boundary.claimed_aor(request))
+        else {
+            return request.make_response(StatusCode::BAD_REQUEST, None, Some(&tag));
+        };
+        let outcome = registrar::lock(registrar).handle_register(
+            now,
+            request,
+            &aor,
+            source,
+            arrival.protocol,
+        );
+        match outcome {
+            Ok(bindings) => {
+                let mut response = request.make_response(StatusCode::OK, None, Some(&tag));
+                for contact in registrar::contact_values(&bindings, now) {
+                    response.headers.push(HeaderName::Contact, contact);
+                }
+                // RFC 3327 §5.3: the Path is echoed to a UA that supports it.
+                let supports = |tag: &str| {
+                    request
+                        .headers
+                        .supported()
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(tag.as_bytes()))
+                };
+                if supports("path") {
+                    for path in request.headers.get_all(&HeaderName::Path) {
+                        response.headers.push(HeaderName::Path, path.clone());
+                    }
+                }
+                // RFC 3608: requests of this user come through us.
+                if let Some(b2bua) = &self.b2bua {
+                    let local = b2bua.config().local_addr(arrival.protocol);
+                    let transport = match arrival.protocol {
+                        Protocol::Udp => "",
+                        Protocol::Tcp => ";transport=tcp",
+                        Protocol::Tls => ";transport=tls",
+                    };
+                    response.headers.push(
+                        HeaderName::ServiceRoute,
+                        format!("<sip:{local}{transport};lr>"),
+                    );
+                }
+                // RFC 5626 §6: an outbound registration is confirmed with Require.
+                let outbound = bindings
+                    .iter()
+                    .any(|b| b.reg_id.is_some() && b.source == source.remote);
+                if outbound && supports("outbound") {
+                    response.headers.push(HeaderName::Require, "outbound");
+                }
+                response
+            }
+            Err(error) => {
+                let mut response = request.make_response(error.status(), None, Some(&tag));
+                for (name, value) in error.headers() {
+                    response.headers.push(name, value);
+                }
+                EndpointStats::count(&mut self.stats.rejected, error.name());
+                response
+            }
+        }
     }
 
     /// The option tags supported: configured, and the B2BUA's.
     fn supported_tags(&self) -> Vec<&str> {
         let mut tags: Vec<&str> = self.config.supported.iter().map(String::as_str).collect();
+        if self.serves_register() {
+            // The registrar stores Path (RFC 3327) and honours outbound (RFC 5626).
+            tags.extend(["path", "outbound"]);
+        }
         if let Some(b2bua) = &self.b2bua {
             for tag in b2bua.supported() {
                 if !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
@@ -604,5 +797,86 @@ fn status_class_name(status: StatusCode) -> &'static str {
         4 => "4xx",
         5 => "5xx",
         _ => "6xx",
+    }
+}
+
+/// How the trust boundary established the caller, for the attestation of a PASSporT the
+/// SBC signs: an authenticated user (or one calling on its registration's flow) calling
+/// with its own number earns A, with another number B; anything else is left to the
+/// identity policy of the trunk it came from.
+fn caller_establishment(origin: &Origin, request: &Request) -> CallerEstablishment {
+    let user = match origin {
+        Origin::User(identity) => identity.username.as_str(),
+        Origin::RegisteredFlow { aor } => aor
+            .strip_prefix("sip:")
+            .or_else(|| aor.strip_prefix("sips:"))
+            .unwrap_or(aor)
+            .split('@')
+            .next()
+            .unwrap_or_default(),
+        Origin::Trunk(_) | Origin::Unauthenticated => return CallerEstablishment::Unknown,
+    };
+    let calling = request
+        .headers
+        .from()
+        .ok()
+        .and_then(|from| crate::identity::numbers::party_of_uri(&from.uri));
+    let owns_number = match (
+        calling,
+        crate::identity::numbers::canonical_tn(user.as_bytes()),
+    ) {
+        (Some(crate::identity::Party::Tn(calling)), Some(own)) => calling == own,
+        _ => false,
+    };
+    CallerEstablishment::AuthenticatedUser { owns_number }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn invite_from(from: &str) -> Request {
+        let text = format!(
+            "INVITE sip:bob@sbc SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+             From: <{from}>;tag=1\r\nTo: <sip:bob@sbc>\r\nCall-ID: 1\r\nCSeq: 1 INVITE\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        match crate::sip::parse_message(Bytes::from(text)).unwrap() {
+            crate::sip::Message::Request(request) => request,
+            crate::sip::Message::Response(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn an_authenticated_user_calling_with_its_own_number_earns_full_attestation() {
+        let user = |name: &str| {
+            Origin::User(crate::auth::AuthIdentity {
+                username: name.into(),
+                realm: "example.net".into(),
+                algorithm: crate::auth::Algorithm::Sha256,
+            })
+        };
+        let own = invite_from("sip:+12155551212@example.net");
+        assert_eq!(
+            caller_establishment(&user("+1-215-555-1212"), &own),
+            CallerEstablishment::AuthenticatedUser { owns_number: true }
+        );
+        assert_eq!(
+            caller_establishment(&user("alice"), &own),
+            CallerEstablishment::AuthenticatedUser { owns_number: false }
+        );
+        let flow = Origin::RegisteredFlow {
+            aor: "sip:12155551212@example.net".into(),
+        };
+        assert_eq!(
+            caller_establishment(&flow, &own),
+            CallerEstablishment::AuthenticatedUser { owns_number: true }
+        );
+        assert_eq!(
+            caller_establishment(&Origin::Unauthenticated, &own),
+            CallerEstablishment::Unknown
+        );
     }
 }

@@ -13,12 +13,15 @@
 //! * [`endpoint`]: the SBC's own SIP endpoint (parse, transactions, RFC 3261 §8.2 answers).
 //! * [`net`]: the tokio driver: UDP, TCP and TLS transports.
 
+pub mod auth;
 pub mod b2bua;
 pub mod endpoint;
 pub mod identity;
 pub mod media;
 pub mod net;
+pub mod policy;
 pub mod probes;
+pub mod registrar;
 pub mod routing;
 pub mod sdp;
 pub mod shard;

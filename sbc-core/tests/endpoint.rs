@@ -563,6 +563,7 @@ impl sbc_core::b2bua::CallRouter for ToTlsTrunk {
                 addr: "198.51.100.30:5061".parse().expect("address"),
                 protocol: Protocol::Tls,
                 server_name: Some("trunk.example.org".into()),
+                registered: None,
             }],
             toward_callee: std::sync::Arc::new(PassAll),
             toward_caller: std::sync::Arc::new(PassAll),

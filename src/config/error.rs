@@ -201,6 +201,18 @@ pub enum ProblemKind {
     },
     #[error("{0}")]
     InvalidIdentitySetting(String),
+    #[error(
+        "{0:?} is not an IP address or CIDR network (e.g. \"192.0.2.0/24\", \"2001:db8::/32\")"
+    )]
+    InvalidNetwork(String),
+    #[error("unknown digest algorithm {0:?}: expected \"MD5\", \"SHA-256\" or \"SHA-512-256\"")]
+    UnknownAlgorithm(String),
+    #[error("at least one algorithm is required")]
+    NoAlgorithms,
+    #[error("invalid realm or domain {0:?}: 1 to 253 printable characters without quotes")]
+    InvalidRealm(String),
+    #[error("min_expires_secs ({min}) must not exceed max_expires_secs ({max})")]
+    ExpiresOrder { min: u64, max: u64 },
 }
 
 impl ProblemKind {
@@ -235,6 +247,11 @@ impl ProblemKind {
             ProblemKind::EmptyCriterion => "empty_criterion",
             ProblemKind::IdentitySettingMissing { .. } => "identity_setting_missing",
             ProblemKind::InvalidIdentitySetting(_) => "invalid_identity_setting",
+            ProblemKind::InvalidNetwork(_) => "invalid_network",
+            ProblemKind::UnknownAlgorithm(_) => "unknown_algorithm",
+            ProblemKind::NoAlgorithms => "no_algorithms",
+            ProblemKind::InvalidRealm(_) => "invalid_realm",
+            ProblemKind::ExpiresOrder { .. } => "expires_order",
         }
     }
 }

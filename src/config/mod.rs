@@ -14,6 +14,7 @@
 mod error;
 mod identity;
 mod parse;
+pub mod security;
 mod validate;
 
 #[cfg(test)]
@@ -31,6 +32,7 @@ pub use identity::{
     FetchSettings, IdentityConfig, IncomingIdentity, PublishSettings, TrunkIdentityConfig,
     VerifyMode,
 };
+pub use security::{AclConfig, AuthConfig, RegistrarSettings, SecurityConfig};
 pub use validate::validate;
 
 /// The whole appliance configuration, after loading and validation.
@@ -56,6 +58,15 @@ pub struct Config {
     /// Where calls go, tried in order; the first route whose criteria all match wins.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
+    /// SIP Digest on the access side.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// The registrar of access users.
+    #[serde(default)]
+    pub registrar: RegistrarSettings,
+    /// Bans, scanners, rate limits, overload.
+    #[serde(default)]
+    pub security: SecurityConfig,
 }
 
 /// `[sip]`: signalling listeners, limits and transaction timers.
@@ -150,6 +161,12 @@ pub struct ListenerConfig {
     pub client_ca: Option<PathBuf>,
     #[serde(default)]
     pub client_auth: ClientAuth,
+    /// Which sources may use this listener.
+    #[serde(default)]
+    pub acl: AclConfig,
+    /// Only trunk sources may use this listener (others are dropped unparsed).
+    #[serde(default)]
+    pub trunks_only: bool,
 }
 
 /// A listener's `advertise` value: an IP address, with or without a port.
@@ -348,6 +365,16 @@ pub struct TrunkConfig {
     /// Caller identity policy (STIR/SHAKEN) of calls from and to the trunk.
     #[serde(default)]
     pub identity: TrunkIdentityConfig,
+    /// Networks, besides its targets' addresses, the trunk's traffic comes from
+    /// (`allow`), and networks never taken for it (`deny`).
+    #[serde(default)]
+    pub acl: AclConfig,
+    /// Requests from this trunk must come over TLS.
+    #[serde(default)]
+    pub require_tls: bool,
+    /// ... with a client certificate that verified against the listener's `client_ca`.
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 fn default_keepalive_secs() -> u64 {

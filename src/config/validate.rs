@@ -25,6 +25,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     check_trunks(config, &mut problems);
     check_routes(config, &mut problems);
     check_identity(config, &mut problems);
+    check_security(config, &mut problems);
     problems.0
 }
 
@@ -557,5 +558,22 @@ fn check_identity(config: &Config, problems: &mut Problems) {
                 );
             }
         }
+    }
+}
+
+fn check_security(config: &Config, problems: &mut Problems) {
+    for (index, listener) in config.sip.listen.iter().enumerate() {
+        for (key, kind) in listener.acl.problems(&format!("sip.listen[{index}].acl")) {
+            problems.push(key, kind);
+        }
+    }
+    for (index, trunk) in config.trunks.iter().enumerate() {
+        for (key, kind) in trunk.acl.problems(&format!("trunk[{index}].acl")) {
+            problems.push(key, kind);
+        }
+    }
+    for (key, kind) in super::security::problems(&config.auth, &config.registrar, &config.security)
+    {
+        problems.push(key, kind);
     }
 }

@@ -21,6 +21,7 @@
 
 pub mod audit;
 pub mod cdr;
+pub mod credentials;
 mod error;
 pub mod objects;
 mod page;

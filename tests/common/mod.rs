@@ -111,6 +111,10 @@ pub struct SbcConfig {
     pub sip_advertise: Option<String>,
     /// `media.advertise` (none by default).
     pub media_advertise: Option<String>,
+    /// The `[auth]` and `[security]` tables. By default authentication and rate limits are
+    /// off, so that tests of call handling need no credentials; the security tests set
+    /// their own.
+    pub security: String,
 }
 
 impl SbcConfig {
@@ -134,7 +138,15 @@ impl SbcConfig {
             keepalive_secs: 0,
             sip_advertise: None,
             media_advertise: None,
+            security: "[auth]\nenabled = false\n\n[security.rate_limits]\nenabled = false\n"
+                .to_owned(),
         }
+    }
+
+    /// Replaces the default `[auth]`/`[security]` tables (authentication off).
+    pub fn with_security(mut self, toml: &str) -> Self {
+        self.security = toml.to_owned();
+        self
     }
 
     /// Replaces the default route with these `[[route]]` tables.
@@ -217,6 +229,7 @@ transport = "udp"
 keepalive_secs = {keepalive}
 
 {routes}
+{security}
 {extra}
 "#,
             sip = self.sip_address(),
@@ -227,6 +240,7 @@ keepalive_secs = {keepalive}
             extra = self.extra,
             routes = self.routes,
             keepalive = self.keepalive_secs,
+            security = self.security,
             sip_advertise = advertise_line(self.sip_advertise.as_deref()),
             media_advertise = advertise_line(self.media_advertise.as_deref()),
         )
@@ -249,8 +263,29 @@ pub struct Sbc {
 impl Sbc {
     /// Write the configuration, start the binary and wait until `GET /ready` answers 200.
     pub fn start(config: SbcConfig) -> Sbc {
+        Sbc::start_with_users(config, &[])
+    }
+
+    /// [`Sbc::start`] after creating digest users `(username, password)` in the realm of
+    /// the configuration, with `sbc user add` (as an operator would).
+    pub fn start_with_users(config: SbcConfig, users: &[(&str, &str)]) -> Sbc {
         let directory = tempfile::tempdir().expect("temporary directory");
         fs::write(directory.path().join("sbc.toml"), config.toml()).expect("write config");
+        for (user, password) in users {
+            let added = run_bounded(
+                Command::new(sbc_binary())
+                    .arg("--config")
+                    .arg(directory.path().join("sbc.toml"))
+                    .args(["user", "add", user])
+                    .env("SBC_PASSWORD", password),
+                Duration::from_secs(20),
+            );
+            assert!(
+                added.succeeded(),
+                "sbc user add {user}: {}",
+                added.describe()
+            );
+        }
         let log_path = directory.path().join("sbc.log");
         let mut sbc = Sbc {
             config,

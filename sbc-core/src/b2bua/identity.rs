@@ -39,6 +39,7 @@ impl B2bua {
             &setup.request,
             setup.route.source_trunk.as_deref(),
             &setup.route.trunk,
+            &setup.caller,
             &mut *self.random,
             &mut self.stats.identity,
         );
@@ -66,6 +67,7 @@ impl B2bua {
                     let admission = service.resume(
                         &setup.request,
                         *waiting,
+                        &setup.caller,
                         Err(Failure::X5uUnreachable),
                         &mut *self.random,
                         &mut self.stats.identity,
@@ -170,6 +172,7 @@ impl B2bua {
         let admission = service.resume(
             &parked.setup.request,
             *parked.waiting,
+            &parked.setup.caller,
             outcome,
             &mut *self.random,
             &mut self.stats.identity,

@@ -177,6 +177,7 @@ pub use router::{
 use self::call::{Call, CallRef, CallTimer, Role};
 use self::timers::TimerQueue;
 use crate::identity::service::{IdentityService, IdentityStats};
+use crate::identity::sign::CallerEstablishment;
 use crate::media::{MediaAnchor, MediaSessionId};
 use crate::net::{Destination, Protocol};
 use crate::sip::{HeaderName, Method, Request};
@@ -438,10 +439,32 @@ impl B2bua {
         request: Request,
         source: Peer,
     ) {
+        self.handle_admitted_request(
+            now,
+            layer,
+            transaction,
+            request,
+            source,
+            CallerEstablishment::default(),
+        );
+    }
+
+    /// [`B2bua::handle_request`] for a request the trust boundary admitted, saying how the
+    /// caller was established (an authenticated user, …): what a PASSporT this SBC signs
+    /// for the call attests.
+    pub fn handle_admitted_request(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        transaction: TransactionId,
+        request: Request,
+        source: Peer,
+        caller: CallerEstablishment,
+    ) {
         match request.method {
             Method::Cancel => self.on_cancel(now, layer, transaction, request),
             Method::Invite if !has_to_tag(&request) => {
-                self.on_new_invite(now, layer, transaction, request, source);
+                self.on_new_invite(now, layer, transaction, request, source, caller);
             }
             _ => self.on_in_dialog_request(now, layer, transaction, request, source),
         }

@@ -18,6 +18,9 @@ pub struct Target {
     /// B-leg Request-URI and To, and checked against the certificate on TLS. `None`: the
     /// address is used.
     pub server_name: Option<String>,
+    /// A registered contact of an access user (see [`crate::registrar`]): the B-leg goes
+    /// to its Contact URI, through its Path, on the flow it registered on only.
+    pub registered: Option<std::sync::Arc<crate::registrar::RegisteredContact>>,
 }
 
 impl Target {
@@ -26,6 +29,7 @@ impl Target {
             addr,
             protocol,
             server_name: None,
+            registered: None,
         }
     }
 
@@ -44,6 +48,13 @@ impl Target {
 /// always because they reveal topology (Record-Route, Warning, Server …).
 pub trait HeaderFilter: Send + Sync + fmt::Debug {
     fn passes(&self, name: &HeaderName) -> bool;
+
+    /// Whether the peer is inside the trust domain: it then receives identity headers
+    /// and the caller's Privacy request untouched; otherwise the SBC applies the privacy
+    /// the caller asked for (see [`crate::policy::egress`]).
+    fn trusted(&self) -> bool {
+        true
+    }
 }
 
 /// Lets every header through (subject to the B2BUA's own rules).

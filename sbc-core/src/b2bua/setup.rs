@@ -15,6 +15,7 @@ use super::router::{HeaderFilter, NoRoute, RouteChoice, Target};
 use super::{B2bua, SUPPORTED, add_product, count};
 use crate::identity::egress;
 use crate::identity::service::CallIdentity;
+use crate::identity::sign::CallerEstablishment;
 use crate::media::Leg;
 use crate::net::Protocol;
 use crate::sdp::SessionDescription;
@@ -35,6 +36,8 @@ pub(super) struct NewCall {
     pub route: RouteChoice,
     pub hops: u8,
     pub offer: Option<SessionDescription>,
+    /// How the caller was established (what our signature attests).
+    pub caller: CallerEstablishment,
 }
 
 /// Max-Forwards when a request carries none (RFC 3261 §8.1.1.6).
@@ -49,6 +52,7 @@ impl B2bua {
         transaction: TransactionId,
         request: Request,
         source: Peer,
+        caller: CallerEstablishment,
     ) {
         if self.active >= self.config.max_calls {
             return self.reject(
@@ -150,6 +154,7 @@ impl B2bua {
             route,
             hops,
             offer,
+            caller,
         };
         if let Some((setup, identity)) = self.admit_identity(now, layer, setup) {
             self.start_call(now, layer, setup, identity);
@@ -172,6 +177,7 @@ impl B2bua {
             route,
             hops,
             offer,
+            caller: _,
         } = setup;
         let Some(caller) = caller_dialog(&request, source, &tag) else {
             return self.reject(
@@ -284,15 +290,19 @@ impl B2bua {
         filter: &dyn HeaderFilter,
         identity: Option<&CallIdentity>,
     ) -> Result<(Dialog, Attempt), SendError> {
-        let mut callee = self.callee_dialog(invite, target);
+        let privacy = crate::policy::egress::Privacy::of(&invite.headers);
+        let anonymous = !filter.trusted() && privacy.anonymous_from();
+        let mut callee = self.callee_dialog(invite, target, anonymous);
         let seq = callee.next_cseq();
         let local = self.config.local_addr(target.protocol);
         let branch = self.ids().branch(&callee.remote_target);
         let mut request =
             callee.request(Method::Invite, seq, local, &branch, hops.saturating_sub(1));
         headers::copy_passing(&invite.headers, &mut request.headers, filter, &SUPPORTED);
+        crate::policy::egress::apply(&mut request.headers, privacy, filter.trusted());
         if let Some(identity) = identity {
-            // Identity and verstat are set on purpose, whatever the header policy.
+            // Identity and verstat are set on purpose, whatever the header policy (after
+            // privacy, so verstat goes on From when P-Asserted-Identity was withheld).
             egress::apply(identity, &mut request.headers, &mut callee.local);
             request
                 .headers
@@ -339,7 +349,7 @@ impl B2bua {
     /// A fresh B-leg dialog toward `target` for the caller's `invite`: the Request-URI and
     /// To keep their user part with the target as host, From keeps its user part with our
     /// domain as host; new Call-ID and tag.
-    fn callee_dialog(&mut self, invite: &Request, target: &Target) -> Dialog {
+    fn callee_dialog(&mut self, invite: &Request, target: &Target, anonymous: bool) -> Dialog {
         let host = headers::target_host(target.addr, target.server_name.as_deref());
         let tls = target.protocol == Protocol::Tls;
         let bare = || SipUri {
@@ -350,7 +360,15 @@ impl B2bua {
             params: Params::default(),
             headers: None,
         };
-        let request_uri = headers::rehost(&invite.uri, &host, tls).unwrap_or_else(bare);
+        let mut request_uri = headers::rehost(&invite.uri, &host, tls).unwrap_or_else(bare);
+        // A registered contact is called at its Contact URI (RFC 3261 §10), the To
+        // keeping the address of record.
+        if let Some(registered) = &target.registered
+            && let Uri::Sip(contact) = &registered.uri
+        {
+            request_uri = contact.clone();
+            request_uri.secure = contact.secure && tls;
+        }
         let secure = request_uri.secure;
         let to = invite.headers.to().ok();
         let to = NameAddr {
@@ -395,11 +413,19 @@ impl B2bua {
         let tag = self.ids().tag();
         let mut params = Params::default();
         params.set("tag", Some(Bytes::from(tag.clone())));
-        let local = NameAddr {
-            display_name: from.and_then(|from| from.display_name),
-            uri: Uri::Sip(from_uri),
-            params,
-            angle_brackets: true,
+        let local = if anonymous {
+            // RFC 3323: the caller asked for privacy and the peer is outside the trust
+            // domain.
+            let mut anonymous = crate::policy::egress::anonymous_from(secure);
+            anonymous.params = params;
+            anonymous
+        } else {
+            NameAddr {
+                display_name: from.and_then(|from| from.display_name),
+                uri: Uri::Sip(from_uri),
+                params,
+                angle_brackets: true,
+            }
         };
         Dialog {
             call_id: Bytes::from(self.new_call_id()),
@@ -409,7 +435,11 @@ impl B2bua {
             local_cseq: 0,
             remote_cseq: None,
             remote_target: Uri::Sip(request_uri),
-            route_set: Vec::new(),
+            route_set: target
+                .registered
+                .as_ref()
+                .map(|registered| registered.path.clone())
+                .unwrap_or_default(),
             peer: Peer {
                 remote: target.addr,
                 reliability: if target.protocol.is_stream() {
@@ -417,7 +447,11 @@ impl B2bua {
                 } else {
                     Reliability::Unreliable
                 },
-                flow: None,
+                // A registered user is reached on its registered flow only.
+                flow: target
+                    .registered
+                    .as_ref()
+                    .and_then(|registered| registered.flow),
             },
             protocol: target.protocol,
             secure,

@@ -259,6 +259,7 @@ impl IdentityService {
         request: &Request,
         source: Option<&str>,
         destination: &str,
+        caller: &CallerEstablishment,
         random: &mut dyn FnMut() -> u64,
         stats: &mut IdentityStats,
     ) -> Admission {
@@ -273,6 +274,7 @@ impl IdentityService {
                 None,
                 source,
                 destination,
+                caller,
                 random,
                 stats,
             )));
@@ -286,7 +288,7 @@ impl IdentityService {
         };
         match verifier.start(&RequestIdentity::of(request), now, &lookup) {
             Step::Done(verdict) => {
-                self.conclude(request, verdict, source, destination, random, stats)
+                self.conclude(request, verdict, source, destination, caller, random, stats)
             }
             Step::Fetch(pending) => {
                 self.ask(pending.url().url.clone(), stats);
@@ -307,6 +309,7 @@ impl IdentityService {
         &mut self,
         request: &Request,
         waiting: Waiting,
+        caller: &CallerEstablishment,
         fetched: Result<Arc<CertChain>, Failure>,
         random: &mut dyn FnMut() -> u64,
         stats: &mut IdentityStats,
@@ -324,6 +327,7 @@ impl IdentityService {
                 None,
                 source.as_deref(),
                 &destination,
+                caller,
                 random,
                 stats,
             )));
@@ -340,6 +344,7 @@ impl IdentityService {
                 verdict,
                 source.as_deref(),
                 &destination,
+                caller,
                 random,
                 stats,
             ),
@@ -403,6 +408,7 @@ impl IdentityService {
         verdict: Verdict,
         source: Option<&str>,
         destination: &str,
+        caller: &CallerEstablishment,
         random: &mut dyn FnMut() -> u64,
         stats: &mut IdentityStats,
     ) -> Admission {
@@ -424,6 +430,7 @@ impl IdentityService {
             Some(verdict),
             source,
             destination,
+            caller,
             random,
             stats,
         )))
@@ -437,6 +444,7 @@ impl IdentityService {
         verdict: Option<Verdict>,
         source: Option<&str>,
         destination: &str,
+        caller: &CallerEstablishment,
         random: &mut dyn FnMut() -> u64,
         stats: &mut IdentityStats,
     ) -> CallIdentity {
@@ -462,6 +470,10 @@ impl IdentityService {
         }
         if resign && let Some(signer) = &self.config.signer {
             let establishment = match &verdict {
+                // What the trust boundary established (an authenticated user) comes first.
+                _ if matches!(caller, CallerEstablishment::AuthenticatedUser { .. }) => {
+                    caller.clone()
+                }
                 Some(Verdict::Passed { attestation, .. }) => CallerEstablishment::Verified {
                     attestation: *attestation,
                 },

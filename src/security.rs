@@ -1,0 +1,526 @@
+//! Wiring of the edge security: the admission gate, each shard's boundary, the
+//! credential snapshot, and persistence of registrations and bans.
+//!
+//! * Credentials: the shards never touch SQLite. [`CredentialSnapshot`] holds every HA1
+//!   in memory; it is loaded from the store at start and [`CredentialSnapshot::reload`]
+//!   replaces it (call it after users change, e.g. from the admin API; lookups in
+//!   progress keep the old table, new ones see the new one).
+//! * Bans: the live table is the gate's (in the dispatch task). Bans it adds are written
+//!   to the store's `bans` table; bans found there at start are loaded; an operator lifts
+//!   one at run time with [`SecurityHandle::lift_ban`] (and deletes it from the store).
+//! * Registrations: the shared registrar's changes are written to the store's
+//!   `registrations` table twice a second; live ones are restored at start.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use sbc_core::auth::{Algorithm, CredentialTable, Credentials, DigestConfig};
+use sbc_core::net::Protocol;
+use sbc_core::policy::{
+    BoundaryConfig, Cidr, Gate, GateConfig, GateEvent, GateStats, ListenerRule, PolicyEvent,
+    TrunkDirectory, TrunkPolicy,
+};
+use sbc_core::registrar::{self, Binding, BindingChange, Registrar, SharedRegistrar};
+use sbc_core::sip::NameAddr;
+use sbc_core::transaction::Peer;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::appliance::SharedStore;
+use crate::config::{Config, TargetHost};
+use crate::store::{DigestAlgorithm, NewBan, Registration, Store};
+
+/// Every HA1 of the store, in memory, replaceable at run time.
+#[derive(Debug, Default, Clone)]
+pub struct CredentialSnapshot {
+    table: Arc<RwLock<Arc<CredentialTable>>>,
+}
+
+impl CredentialSnapshot {
+    /// Loads every credential from `store`.
+    pub fn load(store: &Store) -> anyhow::Result<CredentialSnapshot> {
+        let snapshot = CredentialSnapshot::default();
+        snapshot.reload(store)?;
+        Ok(snapshot)
+    }
+
+    /// Replaces the table with what `store` holds now; returns the number of users.
+    pub fn reload(&self, store: &Store) -> anyhow::Result<usize> {
+        let mut table = CredentialTable::new();
+        for credential in store.all_credentials().context("reading credentials")? {
+            let algorithm = match credential.algorithm {
+                DigestAlgorithm::Md5 => Algorithm::Md5,
+                DigestAlgorithm::Sha256 => Algorithm::Sha256,
+                DigestAlgorithm::Sha512_256 => Algorithm::Sha512_256,
+            };
+            table.insert(
+                &credential.realm,
+                &credential.username,
+                algorithm,
+                credential.ha1,
+            );
+        }
+        let users = table.users();
+        *self.table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
+        Ok(users)
+    }
+
+    /// Users in the snapshot.
+    pub fn users(&self) -> usize {
+        self.current().users()
+    }
+
+    fn current(&self) -> Arc<CredentialTable> {
+        Arc::clone(&self.table.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Credentials for CredentialSnapshot {
+    fn ha1(&self, realm: &str, username: &str, algorithm: Algorithm) -> Option<String> {
+        self.current().ha1(realm, username, algorithm)
+    }
+}
+
+/// The configured trunks as the boundary sees them: by source network.
+#[derive(Debug, Clone)]
+pub struct ConfigTrunks {
+    trunks: Vec<(Vec<Cidr>, sbc_core::policy::Acl, TrunkPolicy)>,
+}
+
+impl ConfigTrunks {
+    pub fn new(config: &Config) -> ConfigTrunks {
+        let trunks = config
+            .trunks
+            .iter()
+            .map(|trunk| {
+                let acl = trunk.acl.acl();
+                let mut networks: Vec<Cidr> = trunk
+                    .targets
+                    .iter()
+                    .filter_map(|target| match target.host {
+                        TargetHost::Ip(ip) => Some(Cidr::host(ip)),
+                        TargetHost::Domain(_) => None,
+                    })
+                    .collect();
+                networks.extend(acl.allow.iter().copied());
+                let policy = TrunkPolicy {
+                    name: trunk.name.clone(),
+                    trusted: trunk.trusted,
+                    require_tls: trunk.require_tls,
+                    require_client_cert: trunk.require_client_cert,
+                };
+                (networks, acl, policy)
+            })
+            .collect();
+        ConfigTrunks { trunks }
+    }
+
+    /// Every network trunk traffic comes from (for the gate).
+    pub fn sources(&self) -> Vec<Cidr> {
+        self.trunks
+            .iter()
+            .flat_map(|(networks, _, _)| networks.iter().copied())
+            .collect()
+    }
+}
+
+impl TrunkDirectory for ConfigTrunks {
+    fn trunk_of(&self, source: SocketAddr) -> Option<TrunkPolicy> {
+        let ip = source.ip();
+        self.trunks
+            .iter()
+            .find(|(networks, acl, _)| {
+                networks.iter().any(|net| net.contains(ip))
+                    && !acl.deny.iter().any(|net| net.contains(ip))
+            })
+            .map(|(_, _, policy)| policy.clone())
+    }
+}
+
+/// The gate's configuration from `[security]` and the listeners' ACLs.
+pub fn gate_config(config: &Config) -> GateConfig {
+    let security = &config.security;
+    GateConfig {
+        listeners: config
+            .sip
+            .listen
+            .iter()
+            .map(|listener| ListenerRule {
+                local: listener.address,
+                acl: listener.acl.acl(),
+                trunks_only: listener.trunks_only,
+            })
+            .collect(),
+        rates: security
+            .rate_limits
+            .enabled
+            .then(|| sbc_core::policy::RateLimits {
+                register: security.rate_limits.register.into(),
+                invite: security.rate_limits.invite.into(),
+                other: security.rate_limits.other.into(),
+            }),
+        max_sources: security.max_tracked_sources,
+        scanner_user_agents: security
+            .scanner_user_agents
+            .iter()
+            .map(|agent| agent.to_ascii_lowercase())
+            .collect(),
+        ban_duration: Duration::from_secs(security.ban_secs),
+        max_auth_failures: security.max_auth_failures,
+        failure_window: Duration::from_secs(security.failure_window_secs),
+        max_bans: security.max_bans,
+    }
+}
+
+pub fn boundary_config(config: &Config) -> BoundaryConfig {
+    BoundaryConfig {
+        authenticate: config.auth.enabled,
+        realm: config.auth.realm.clone(),
+        domains: config.auth.domains.clone(),
+        overload_retry_after: Duration::from_secs(config.security.overload_retry_after_secs),
+    }
+}
+
+pub fn digest_config(config: &Config) -> DigestConfig {
+    DigestConfig {
+        algorithms: config.auth.algorithms(),
+        nonce_lifetime: Duration::from_secs(config.auth.nonce_lifetime_secs),
+        ..DigestConfig::default()
+    }
+}
+
+/// Unix milliseconds now.
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Loads the live registrations of the store into `registrar`.
+pub fn restore_registrations(store: &Store, registrar: &SharedRegistrar) -> anyhow::Result<usize> {
+    let now_ms = unix_ms();
+    let now = Instant::now();
+    let mut restored = 0;
+    let limit = registrar::lock(registrar).config().max_bindings;
+    for registration in store
+        .live_registrations(now_ms, limit)
+        .context("reading registrations")?
+    {
+        if let Some(binding) = binding_of(&registration, now, now_ms)
+            && registrar::lock(registrar).restore(now, binding)
+        {
+            restored += 1;
+        }
+    }
+    Ok(restored)
+}
+
+fn binding_of(registration: &Registration, now: Instant, now_ms: i64) -> Option<Binding> {
+    let contact = NameAddr::parse(registration.contact.as_bytes()).ok()?;
+    let source: SocketAddr = registration.source.parse().ok()?;
+    let protocol = match registration.transport.as_str() {
+        "udp" => Protocol::Udp,
+        "tcp" => Protocol::Tcp,
+        "tls" => Protocol::Tls,
+        _ => return None,
+    };
+    // A UDP flow (the listener socket) survives a restart; a connection does not.
+    let flow = match protocol {
+        Protocol::Udp => registration
+            .flow
+            .as_deref()
+            .and_then(|flow| flow.parse().ok()),
+        _ => None,
+    };
+    let left = u64::try_from(registration.expires_at.saturating_sub(now_ms)).ok()?;
+    let peer = Peer {
+        remote: source,
+        reliability: if protocol.is_stream() {
+            sbc_core::transaction::Reliability::Reliable
+        } else {
+            sbc_core::transaction::Reliability::Unreliable
+        },
+        flow,
+    };
+    let mut binding = Binding::new(
+        &registration.aor,
+        &contact,
+        peer,
+        protocol,
+        registration
+            .path
+            .iter()
+            .map(|p| bytes::Bytes::from(p.clone()))
+            .collect(),
+        registration.user_agent.clone().map(bytes::Bytes::from),
+        bytes::Bytes::from(registration.call_id.clone()),
+        registration.cseq,
+        now + Duration::from_millis(left),
+    );
+    binding.instance = registration.instance_id.clone();
+    binding.reg_id = registration.reg_id;
+    Some(binding)
+}
+
+fn registration_of(binding: &Binding, now: Instant, now_ms: i64) -> Registration {
+    let left = binding.expires_at.saturating_duration_since(now);
+    Registration {
+        aor: binding.aor.clone(),
+        contact: binding.contact.to_string(),
+        source: binding.source.to_string(),
+        transport: binding.protocol.name().to_owned(),
+        flow: binding.flow.map(|flow| flow.to_string()),
+        path: binding
+            .path
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect(),
+        user_agent: binding
+            .user_agent
+            .as_ref()
+            .map(|agent| String::from_utf8_lossy(agent).into_owned()),
+        call_id: String::from_utf8_lossy(&binding.call_id).into_owned(),
+        cseq: binding.cseq,
+        instance_id: binding.instance.clone(),
+        reg_id: binding.reg_id,
+        expires_at: now_ms.saturating_add(i64::try_from(left.as_millis()).unwrap_or(i64::MAX)),
+        updated_at: now_ms,
+    }
+}
+
+/// Writes the registrar's changes to the store twice a second, deletes lapsed bindings
+/// from both, and reloads `credentials` every 10 s (so users added with `sbc user add`
+/// or through the store work without a restart). Ends at shutdown.
+pub fn spawn_registrar_persistence(
+    registrar: SharedRegistrar,
+    store: SharedStore,
+    credentials: CredentialSnapshot,
+    shutdown: crate::shutdown::Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut ticks: u64 = 0;
+        let stop = shutdown.requested();
+        tokio::pin!(stop);
+        loop {
+            let stopping = tokio::select! {
+                () = &mut stop => true,
+                _ = tick.tick() => false,
+            };
+            let now = Instant::now();
+            let changes: Vec<BindingChange> = {
+                let mut registrar = registrar::lock(&registrar);
+                registrar.expire(now);
+                std::iter::from_fn(|| registrar.poll_change()).collect()
+            };
+            ticks += 1;
+            let reload = ticks.is_multiple_of(20).then(|| credentials.clone());
+            let store = Arc::clone(&store);
+            let written = tokio::task::spawn_blocking(move || {
+                let now_ms = unix_ms();
+                let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(credentials) = reload
+                    && let Err(error) = credentials.reload(&store)
+                {
+                    warn!(%error, "cannot reload credentials");
+                }
+                for change in changes {
+                    let result = match change {
+                        BindingChange::Bound(binding) => store
+                            .upsert_registration(&registration_of(&binding, now, now_ms))
+                            .map(|_| ()),
+                        BindingChange::Removed { aor, contact } => {
+                            store.remove_registration(&aor, &contact).map(|_| ())
+                        }
+                    };
+                    if let Err(error) = result {
+                        warn!(%error, "cannot persist a registration change");
+                    }
+                }
+                let _ = store.expire_registrations(now_ms);
+            })
+            .await;
+            if written.is_err() || stopping {
+                break;
+            }
+        }
+    })
+}
+
+/// Orders for the gate, from the rest of the appliance.
+#[derive(Debug)]
+pub enum GateRequest {
+    Stats(oneshot::Sender<GateStats>),
+    Lift(Cidr, oneshot::Sender<bool>),
+    Ban(Cidr, String, Option<Duration>, oneshot::Sender<bool>),
+}
+
+/// What the gate is told: shard reports and orders.
+#[derive(Debug)]
+pub enum GateInput {
+    Policy(PolicyEvent),
+    Request(GateRequest),
+}
+
+/// The handle through which the binary (and later the admin API) reaches the gate.
+#[derive(Debug, Clone)]
+pub struct SecurityHandle {
+    pub gate: mpsc::Sender<GateInput>,
+    pub credentials: CredentialSnapshot,
+    pub registrar: SharedRegistrar,
+    pub store: SharedStore,
+}
+
+impl SecurityHandle {
+    /// Lifts the ban of `network` now (in the gate and in the store); `true` when the
+    /// gate held one.
+    pub async fn lift_ban(&self, network: Cidr) -> anyhow::Result<bool> {
+        let (reply, answer) = oneshot::channel();
+        self.gate
+            .send(GateInput::Request(GateRequest::Lift(network, reply)))
+            .await
+            .map_err(|_| anyhow::anyhow!("signalling is stopping"))?;
+        let lifted = answer.await.unwrap_or(false);
+        let store = Arc::clone(&self.store);
+        let source = network.to_string();
+        tokio::task::spawn_blocking(move || {
+            let _ = store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .lift_ban(&source, None);
+        })
+        .await
+        .ok();
+        Ok(lifted)
+    }
+
+    /// The gate's counters.
+    pub async fn gate_stats(&self) -> Option<GateStats> {
+        let (reply, answer) = oneshot::channel();
+        self.gate
+            .send(GateInput::Request(GateRequest::Stats(reply)))
+            .await
+            .ok()?;
+        answer.await.ok()
+    }
+
+    /// Reloads the credential snapshot from the store (after users changed).
+    pub async fn reload_credentials(&self) -> anyhow::Result<usize> {
+        let store = Arc::clone(&self.store);
+        let credentials = self.credentials.clone();
+        tokio::task::spawn_blocking(move || {
+            credentials.reload(&store.lock().unwrap_or_else(PoisonError::into_inner))
+        })
+        .await
+        .context("credential reload task")?
+    }
+}
+
+/// Loads the store's bans into the gate (at start).
+pub fn restore_bans(store: &Store, gate: &mut Gate, now: Instant) -> anyhow::Result<usize> {
+    let now_ms = unix_ms();
+    let mut loaded = 0;
+    let mut page = crate::store::PageRequest::first(crate::store::MAX_PAGE_LIMIT);
+    loop {
+        let bans = store.list_bans(&page).context("reading bans")?;
+        for ban in &bans.items {
+            let Ok(network) = ban.source.parse::<Cidr>() else {
+                continue;
+            };
+            let duration = match ban.expires_at {
+                Some(at) if at <= now_ms => continue,
+                Some(at) => Some(Duration::from_millis(
+                    u64::try_from(at - now_ms).unwrap_or(0),
+                )),
+                None => None,
+            };
+            if gate.ban(now, network, &ban.reason, duration) {
+                loaded += 1;
+            }
+        }
+        match bans.next_cursor {
+            Some(cursor) => {
+                page = crate::store::PageRequest::after(cursor, crate::store::MAX_PAGE_LIMIT)
+            }
+            None => break,
+        }
+    }
+    Ok(loaded)
+}
+
+/// Applies one input to the gate.
+pub fn handle_gate_input(gate: &mut Gate, input: GateInput, now: Instant) {
+    match input {
+        GateInput::Policy(PolicyEvent::AuthFailed { source, reason }) => {
+            tracing::debug!(%source, reason, "authentication failed");
+            gate.handle_auth_failure(now, source);
+        }
+        GateInput::Policy(PolicyEvent::Authenticated { source }) => {
+            gate.handle_auth_success(source)
+        }
+        GateInput::Request(GateRequest::Stats(reply)) => {
+            let _ = reply.send(gate.stats());
+        }
+        GateInput::Request(GateRequest::Lift(network, reply)) => {
+            let lifted = gate.lift(network);
+            if lifted {
+                info!(%network, "ban lifted");
+            }
+            let _ = reply.send(lifted);
+        }
+        GateInput::Request(GateRequest::Ban(network, reason, duration, reply)) => {
+            let _ = reply.send(gate.ban(now, network, &reason, duration));
+        }
+    }
+}
+
+/// Writes the gate's new bans to the store (off the dispatch task).
+pub fn persist_gate_events(gate: &mut Gate, store: &SharedStore) {
+    let events: Vec<GateEvent> = std::iter::from_fn(|| gate.poll_event()).collect();
+    if events.is_empty() {
+        return;
+    }
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || {
+        let now_ms = unix_ms();
+        let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+        for GateEvent::Banned {
+            network,
+            reason,
+            duration,
+            ..
+        } in events
+        {
+            let ban = NewBan {
+                source: network.to_string(),
+                reason,
+                expires_at: duration.map(|d| {
+                    now_ms.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                }),
+            };
+            if let Err(error) = store.add_ban(&ban, None) {
+                warn!(%error, "cannot persist a ban");
+            }
+        }
+    });
+}
+
+/// A new shared registrar for the configuration.
+pub fn new_registrar(config: &Config) -> SharedRegistrar {
+    Registrar::shared(config.registrar.registrar_config())
+}
+
+/// A random 32-byte key for nonce HMACs (kept in memory only).
+pub fn nonce_key() -> anyhow::Result<[u8; 32]> {
+    let mut key = [0u8; 32];
+    openssl::rand::rand_bytes(&mut key).context("no randomness for the nonce key")?;
+    Ok(key)
+}
+
+/// The IP part of a `Cidr` host, for logs.
+pub fn host_of(network: Cidr) -> IpAddr {
+    network.network()
+}
