@@ -191,6 +191,15 @@ impl Waiting {
     }
 }
 
+/// The call a decision is about.
+#[derive(Clone, Copy)]
+struct CallContext<'a> {
+    request: &'a Request,
+    source: Option<&'a str>,
+    destination: &'a str,
+    caller: &'a CallerEstablishment,
+}
+
 /// Chains this shard holds at most.
 const MAX_HELD: usize = 1_024;
 
@@ -269,15 +278,13 @@ impl IdentityService {
             .as_mut()
             .filter(|_| from.verify != VerifyMode::Off)
         else {
-            return Admission::Proceed(Box::new(self.egress(
+            let call = CallContext {
                 request,
-                None,
                 source,
                 destination,
                 caller,
-                random,
-                stats,
-            )));
+            };
+            return Admission::Proceed(Box::new(self.egress(&call, None, random, stats)));
         };
         let now = (self.clock)();
         let held = &self.held;
@@ -288,7 +295,13 @@ impl IdentityService {
         };
         match verifier.start(&RequestIdentity::of(request), now, &lookup) {
             Step::Done(verdict) => {
-                self.conclude(request, verdict, source, destination, caller, random, stats)
+                let call = CallContext {
+                    request,
+                    source,
+                    destination,
+                    caller,
+                };
+                self.conclude(&call, verdict, random, stats)
             }
             Step::Fetch(pending) => {
                 self.ask(pending.url().url.clone(), stats);
@@ -322,15 +335,13 @@ impl IdentityService {
         } = waiting;
         let now = (self.clock)();
         let Some(verifier) = self.verifier.as_mut() else {
-            return Admission::Proceed(Box::new(self.egress(
+            let call = CallContext {
                 request,
-                None,
-                source.as_deref(),
-                &destination,
+                source: source.as_deref(),
+                destination: &destination,
                 caller,
-                random,
-                stats,
-            )));
+            };
+            return Admission::Proceed(Box::new(self.egress(&call, None, random, stats)));
         };
         let held = &self.held;
         let lookup = |url: &str| {
@@ -339,15 +350,15 @@ impl IdentityService {
                 .map(|(chain, _)| Arc::clone(chain))
         };
         match verifier.resume(pending, fetched, now, &lookup) {
-            Step::Done(verdict) => self.conclude(
-                request,
-                verdict,
-                source.as_deref(),
-                &destination,
-                caller,
-                random,
-                stats,
-            ),
+            Step::Done(verdict) => {
+                let call = CallContext {
+                    request,
+                    source: source.as_deref(),
+                    destination: &destination,
+                    caller,
+                };
+                self.conclude(&call, verdict, random, stats)
+            }
             Step::Fetch(pending) => {
                 self.ask(pending.url().url.clone(), stats);
                 Admission::Wait(Box::new(Waiting {
@@ -404,15 +415,12 @@ impl IdentityService {
     /// The verdict is in: the trunk's policy decides.
     fn conclude(
         &mut self,
-        request: &Request,
+        call: &CallContext<'_>,
         verdict: Verdict,
-        source: Option<&str>,
-        destination: &str,
-        caller: &CallerEstablishment,
         random: &mut dyn FnMut() -> u64,
         stats: &mut IdentityStats,
     ) -> Admission {
-        let from = self.policy(source);
+        let from = self.policy(call.source);
         let verdict = match verdict {
             Verdict::Absent if from.require => Verdict::Failed(Failure::Missing),
             other => other,
@@ -425,29 +433,24 @@ impl IdentityService {
                 reason: from.stir_reason,
             };
         }
-        Admission::Proceed(Box::new(self.egress(
-            request,
-            Some(verdict),
-            source,
-            destination,
-            caller,
-            random,
-            stats,
-        )))
+        Admission::Proceed(Box::new(self.egress(call, Some(verdict), random, stats)))
     }
 
     /// What the egress INVITE carries: our PASSporT (signing or re-signing), the
     /// caller's Identity kept or not, and verstat.
     fn egress(
         &mut self,
-        request: &Request,
+        call: &CallContext<'_>,
         verdict: Option<Verdict>,
-        source: Option<&str>,
-        destination: &str,
-        caller: &CallerEstablishment,
         random: &mut dyn FnMut() -> u64,
         stats: &mut IdentityStats,
     ) -> CallIdentity {
+        let CallContext {
+            request,
+            source,
+            destination,
+            caller,
+        } = *call;
         let from = self.policy(source);
         let to = self.policy(Some(destination));
         let domain_of = |policy: &TrunkIdentity, name: Option<&str>| {
