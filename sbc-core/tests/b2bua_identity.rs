@@ -186,6 +186,14 @@ fn a_failed_call_goes_on_marked_or_is_rejected_with_reason_stir() {
     h.certificate(X5U, Ok(Arc::clone(&pkis.chain)));
     let request = h.request_to(CALLEE, "INVITE");
     assert!(from_of(&request).contains(";verstat=TN-Validation-Failed"));
+    // RFC 9410: the caller's answer says why, though the call goes on.
+    let bob = Ua::callee(&request, callee(), "bob");
+    h.receive_message(callee(), &bob.respond(&request, 180, None));
+    let ringing = h.response_to(CALLER, 180);
+    assert_eq!(
+        ringing.headers.get(&HeaderName::Reason).unwrap().as_ref(),
+        b"STIR;cause=438;text=\"bad_signature\""
+    );
 
     let mut h = harness(service(
         &pkis,

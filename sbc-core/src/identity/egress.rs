@@ -87,6 +87,7 @@ mod tests {
             signed: None,
             identity_headers: vec![Bytes::from_static(b"ours;info=<https://x/y>")],
             verstat,
+            caller_reason: None,
         }
     }
 

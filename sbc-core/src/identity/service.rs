@@ -160,6 +160,10 @@ pub struct CallIdentity {
     /// Identity header values the egress INVITE carries (replacing the caller's).
     pub identity_headers: Vec<Bytes>,
     pub verstat: VerstatEdit,
+    /// RFC 9410 `Reason: STIR` for the caller's provisional and final responses: a
+    /// failed verification that the trunk's policy let go on (`mark`), for a trunk with
+    /// `stir_reason`.
+    pub caller_reason: Option<String>,
 }
 
 /// What to do with a new call.
@@ -508,11 +512,17 @@ impl IdentityService {
             _ if from.trusted && to.trusted => VerstatEdit::Keep,
             _ => VerstatEdit::Strip,
         };
+        let caller_reason = verdict
+            .as_ref()
+            .and_then(Verdict::failure)
+            .filter(|_| from.stir_reason)
+            .map(Failure::reason_header);
         CallIdentity {
             verdict,
             signed,
             identity_headers,
             verstat,
+            caller_reason,
         }
     }
 }
