@@ -136,6 +136,66 @@ impl IdentityRuntime {
     }
 }
 
+/// Loads every identity file the configuration names (trust anchors, the signing key
+/// and certificate, the publisher's TLS files, the HTTPS CA file) without starting
+/// anything: what `--check-config` runs.
+pub fn check_files(config: &Config) -> anyhow::Result<()> {
+    let settings = &config.identity;
+    if let Some(file) = &settings.trust_anchors {
+        let pem = std::fs::read(file)
+            .with_context(|| format!("identity.trust_anchors: cannot read {}", file.display()))?;
+        TrustAnchors::from_pem(&pem).with_context(|| {
+            format!(
+                "identity.trust_anchors: no certificate in {}",
+                file.display()
+            )
+        })?;
+    }
+    if let (Some(certificate), Some(key), Some(x5u)) =
+        (&settings.certificate, &settings.private_key, &settings.x5u)
+    {
+        signer(certificate, key, x5u)?;
+    }
+    if let Some(file) = &settings.fetch.https_ca {
+        let pem = std::fs::read(file)
+            .with_context(|| format!("identity.fetch.https_ca: cannot read {}", file.display()))?;
+        openssl::x509::X509::stack_from_pem(&pem)
+            .ok()
+            .filter(|certificates| !certificates.is_empty())
+            .with_context(|| {
+                format!(
+                    "identity.fetch.https_ca: no certificate in {}",
+                    file.display()
+                )
+            })?;
+    }
+    if let Some(publish) = &settings.publish {
+        let mut acceptor = openssl::ssl::SslAcceptor::mozilla_intermediate_v5(
+            openssl::ssl::SslMethod::tls_server(),
+        )?;
+        acceptor
+            .set_certificate_chain_file(&publish.tls_certificate)
+            .with_context(|| {
+                format!(
+                    "identity.publish.tls_certificate: {}",
+                    publish.tls_certificate.display()
+                )
+            })?;
+        acceptor
+            .set_private_key_file(&publish.tls_private_key, openssl::ssl::SslFiletype::PEM)
+            .with_context(|| {
+                format!(
+                    "identity.publish.tls_private_key: {}",
+                    publish.tls_private_key.display()
+                )
+            })?;
+        acceptor
+            .check_private_key()
+            .context("identity.publish.tls_private_key does not match tls_certificate")?;
+    }
+    Ok(())
+}
+
 fn signer(
     certificate: &std::path::Path,
     key: &std::path::Path,
