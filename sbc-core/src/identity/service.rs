@@ -538,3 +538,113 @@ fn caller_to_sign(headers: &Headers, trusted: bool) -> Option<Party> {
         .ok()
         .and_then(|from| numbers::party_of_uri(&from.uri))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::nid::Nid;
+
+    use super::*;
+    use crate::identity::es256::SigningKey;
+    use crate::identity::passport::SignedPassport;
+    use crate::sip::{Message, parse_message};
+
+    fn service(trunks: &[(&str, TrunkIdentity)]) -> IdentityService {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = SigningKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        IdentityService::new(
+            IdentityConfig {
+                signer: Some(Signer::new(key, "https://sbc.example.net/sp.pem").unwrap()),
+                trunks: trunks
+                    .iter()
+                    .map(|(name, policy)| ((*name).to_owned(), policy.clone()))
+                    .collect(),
+                ..IdentityConfig::default()
+            },
+            SystemTime::now,
+        )
+    }
+
+    fn invite() -> Request {
+        let text = "INVITE sip:+15551230000@sbc SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+             From: <sip:+12155551212@example.net;verstat=TN-Validation-Passed>;tag=1\r\n\
+             To: <sip:+15551230000@sbc>\r\nCall-ID: 1\r\nCSeq: 1 INVITE\r\n\
+             Identity: theirs;info=<https://x.example/c.pem>\r\nContent-Length: 0\r\n\r\n";
+        match parse_message(Bytes::from(text)).unwrap() {
+            Message::Request(request) => request,
+            Message::Response(_) => unreachable!(),
+        }
+    }
+
+    fn admit(service: &mut IdentityService, caller: CallerEstablishment) -> CallIdentity {
+        let mut counter = 0;
+        let mut random = move || {
+            counter += 1;
+            counter
+        };
+        let mut stats = IdentityStats::default();
+        match service.admit(
+            &invite(),
+            Some("in"),
+            "out",
+            &caller,
+            &mut random,
+            &mut stats,
+        ) {
+            Admission::Proceed(identity) => *identity,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_attestation_follows_the_caller_and_the_trunk() {
+        let signing = TrunkIdentity {
+            sign: true,
+            ..TrunkIdentity::default()
+        };
+        let mut plain = service(&[("out", signing.clone())]);
+        let user = CallerEstablishment::AuthenticatedUser { owns_number: true };
+        assert_eq!(admit(&mut plain, user).signed, Some(Attestation::A));
+        let other_number = CallerEstablishment::AuthenticatedUser { owns_number: false };
+        assert_eq!(admit(&mut plain, other_number).signed, Some(Attestation::B));
+        let unknown = admit(&mut plain, CallerEstablishment::Unknown);
+        assert_eq!(unknown.signed, Some(Attestation::C));
+        // Ours replaces theirs (auto), and the forged verstat goes.
+        assert_eq!(unknown.identity_headers.len(), 1);
+        let ours = std::str::from_utf8(&unknown.identity_headers[0]).unwrap();
+        let token = ours.split(';').next().unwrap();
+        let passport = SignedPassport::parse(token).unwrap().passport;
+        assert_eq!(passport.claims.orig, Party::Tn("12155551212".into()));
+        assert_eq!(passport.claims.dest.tn, vec!["15551230000".to_owned()]);
+        assert_eq!(unknown.verstat, VerstatEdit::Strip);
+        assert_eq!(unknown.verdict, None);
+
+        let customer = TrunkIdentity {
+            customer: true,
+            ..TrunkIdentity::default()
+        };
+        let mut from_customer = service(&[("in", customer), ("out", signing)]);
+        assert_eq!(
+            admit(&mut from_customer, CallerEstablishment::Unknown).signed,
+            Some(Attestation::B)
+        );
+    }
+
+    #[test]
+    fn without_signing_the_callers_identity_passes_and_trusted_verstat_is_kept() {
+        let trusted = TrunkIdentity {
+            trusted: true,
+            ..TrunkIdentity::default()
+        };
+        let mut service = service(&[("in", trusted.clone()), ("out", trusted)]);
+        let identity = admit(&mut service, CallerEstablishment::Unknown);
+        assert_eq!(identity.signed, None);
+        assert_eq!(
+            identity.identity_headers,
+            vec![Bytes::from_static(b"theirs;info=<https://x.example/c.pem>")]
+        );
+        assert_eq!(identity.verstat, VerstatEdit::Keep);
+    }
+}
