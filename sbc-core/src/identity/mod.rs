@@ -13,8 +13,9 @@
 //! * [`sign`]: the signing service and the attestation levels.
 //! * [`verdict`]: the outcome, each failure with a stable name, its RFC 8224 status and
 //!   its RFC 9410 `Reason: STIR`.
-//! * [`service`]: what the B2BUA uses: per-trunk policy, the certificates at hand, the
-//!   calls waiting for one, and what goes on the egress INVITE.
+//! * [`policy`]: per-trunk identity policy and the B2BUA's identity configuration.
+//! * [`service`]: what the B2BUA uses: the certificates at hand, the calls waiting for
+//!   one, and what goes on the egress INVITE.
 //!
 //! A signed call verifies:
 //!
@@ -93,6 +94,7 @@ pub mod header;
 pub mod json;
 pub mod numbers;
 pub mod passport;
+pub mod policy;
 pub mod service;
 pub mod sign;
 pub mod tnauth;
