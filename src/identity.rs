@@ -112,11 +112,7 @@ impl IdentityRuntime {
             }
             _ => None,
         };
-        let trunks = config
-            .trunks
-            .iter()
-            .map(|trunk| (trunk.name.clone(), trunk_identity(trunk)))
-            .collect::<HashMap<_, _>>();
+        let trunks = trunk_policies(&config.trunks);
         Ok(IdentityRuntime {
             parts: IdentityConfig {
                 verification,
@@ -233,6 +229,15 @@ fn signer(
         warn!("identity.certificate has no TNAuthList extension: verifiers will refuse it");
     }
     Signer::new(key, x5u.to_owned()).map_err(|error| anyhow::anyhow!("identity.x5u: {error}"))
+}
+
+/// The per-trunk identity policies of `trunks` (for a running appliance whose trunks
+/// changed: hand them to each shard with `Endpoint::handle_identity_policy`).
+pub fn trunk_policies(trunks: &[config::TrunkConfig]) -> HashMap<String, TrunkIdentity> {
+    trunks
+        .iter()
+        .map(|trunk| (trunk.name.clone(), trunk_identity(trunk)))
+        .collect()
 }
 
 fn trunk_identity(trunk: &config::TrunkConfig) -> TrunkIdentity {

@@ -310,6 +310,16 @@ impl Endpoint {
         }
     }
 
+    /// Replaces the per-trunk identity (STIR/SHAKEN) policies, e.g. after trunks changed.
+    pub fn handle_identity_policy(
+        &mut self,
+        trunks: std::collections::HashMap<String, crate::identity::policy::TrunkIdentity>,
+    ) {
+        if let Some(b2bua) = self.b2bua.as_mut() {
+            b2bua.handle_identity_policy(trunks);
+        }
+    }
+
     /// The next STIR certificate URL to fetch (for calls waiting for their verification).
     pub fn poll_certificate_fetch(&mut self) -> Option<String> {
         self.b2bua.as_mut()?.poll_certificate_fetch()

@@ -391,3 +391,22 @@ fn a_verified_call_crossing_trust_domains_is_re_signed() {
     assert_eq!(identities.len(), 1);
     assert!(!String::from_utf8_lossy(identities[0]).contains(OUR_X5U));
 }
+
+#[test]
+fn trunk_policies_can_be_replaced_at_run_time() {
+    let pkis = pkis();
+    let mut h = harness(service(&pkis, TrunkIdentity::default(), trusted_carrier()));
+    h.receive_message(caller(), &invite("p1", &[good_identity(&pkis)], ""));
+    let request = h.request_to(CALLEE, "INVITE");
+    assert!(!from_of(&request).contains("verstat"), "not verified yet");
+
+    let mut trunks = HashMap::new();
+    trunks.insert("peer".to_owned(), verifying(VerifyMode::Enforce));
+    trunks.insert("carrier".to_owned(), trusted_carrier());
+    h.endpoint.handle_identity_policy(trunks);
+    h.receive_message(caller(), &invite("p2", &[good_identity(&pkis)], ""));
+    assert_eq!(h.endpoint.poll_certificate_fetch().as_deref(), Some(X5U));
+    h.certificate(X5U, Ok(Arc::clone(&pkis.chain)));
+    let request = h.request_to(CALLEE, "INVITE");
+    assert!(from_of(&request).contains("verstat=TN-Validation-Passed"));
+}

@@ -367,6 +367,16 @@ impl B2bua {
         self
     }
 
+    /// Replaces the per-trunk identity policies (new calls use them).
+    pub fn handle_identity_policy(
+        &mut self,
+        trunks: HashMap<String, crate::identity::policy::TrunkIdentity>,
+    ) {
+        if let Some(identity) = self.identity.as_mut() {
+            identity.set_trunks(trunks);
+        }
+    }
+
     /// New calls waiting for a certificate.
     pub fn calls_waiting_for_identity(&self) -> usize {
         self.parked.len()

@@ -143,6 +143,12 @@ impl IdentityService {
         }
     }
 
+    /// Replaces the per-trunk policies (trunks added, changed or removed at run time).
+    /// Calls in progress keep what they were given.
+    pub fn set_trunks(&mut self, trunks: HashMap<String, TrunkIdentity>) {
+        self.config.trunks = trunks;
+    }
+
     pub fn max_wait(&self) -> Duration {
         self.config.max_wait
     }
@@ -441,8 +447,8 @@ mod tests {
 
     use super::*;
     use crate::identity::es256::SigningKey;
-    use crate::identity::sign::Signer;
     use crate::identity::passport::SignedPassport;
+    use crate::identity::sign::Signer;
     use crate::sip::{Message, parse_message};
 
     fn service(trunks: &[(&str, TrunkIdentity)]) -> IdentityService {
