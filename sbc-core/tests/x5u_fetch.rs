@@ -144,6 +144,15 @@ async fn no_store_is_not_cached() {
         assert!(ask(&fetcher, &url).await.outcome.is_ok());
     }
     assert_eq!(publisher.served(), 2);
+    // Requests that arrive while a fetch is under way join it.
+    let (reply, mut answers) = mpsc::channel(8);
+    for _ in 0..4 {
+        fetcher.request(url.clone(), &reply);
+    }
+    for _ in 0..4 {
+        assert!(answers.recv().await.unwrap().outcome.is_ok());
+    }
+    assert_eq!(publisher.served(), 3, "four requests, one fetch");
 }
 
 #[tokio::test]
