@@ -121,7 +121,7 @@ async fn the_chain_is_fetched_once_and_cached() {
     let stats = fetcher.stats();
     assert_eq!((stats.fetched, stats.cache_hits), (1, 3));
 
-    // Several requests at once for an uncached URL make one fetch.
+    // A URL with a fragment is refused to each of several requests at once.
     let url = format!("https://127.0.0.1:{port}/sp.pem#nothing");
     let (reply, mut answers) = mpsc::channel(8);
     for _ in 0..4 {
