@@ -8,6 +8,8 @@
 //! from another with `mark` (failures go on as `TN-Validation-Failed`). The callee
 //! trunk is trusted and signed for: SIPp there sees `verstat`, and an Identity of the
 //! SBC's that PyJWT verifies after fetching the SBC's certificate from its publisher.
+//! Last, 100 calls at 200/s whose certificate nobody has fetched yet all verify (the
+//! first ones wait for one fetch together).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -330,6 +332,18 @@ impl World {
         status: u16,
         reason: Option<&str>,
     ) {
+        self.calls(name, from, identity, (status, reason), (1, 10));
+    }
+
+    /// `count` calls at `rate` per second, each expected to end with `status`.
+    fn calls(
+        &mut self,
+        name: &str,
+        from: IpAddr,
+        identity: &str,
+        (status, reason): (u16, Option<&str>),
+        (count, rate): (usize, usize),
+    ) {
         let scenario = self.dir.path().join(format!("uac-{name}.xml"));
         std::fs::write(&scenario, uac_scenario(identity, status, reason)).unwrap();
         let [port] = free_ports(from);
@@ -346,17 +360,22 @@ impl World {
                 "-mi".into(),
                 from.to_string(),
                 "-m".into(),
-                "1".into(),
+                count.to_string(),
+                "-r".into(),
+                rate.to_string(),
+                "-l".into(),
+                count.to_string(),
                 "-timeout".into(),
-                "10s".into(),
+                "20s".into(),
                 "-timeout_error".into(),
                 "-trace_msg".into(),
                 "-message_file".into(),
                 trace.display().to_string(),
             ]),
-            Duration::from_secs(15),
+            Duration::from_secs(25),
         );
         let messages = std::fs::read_to_string(&trace).unwrap_or_default();
+        let messages = &messages[messages.len().saturating_sub(20_000)..];
         assert!(
             finished.succeeded(),
             "case {name}: expected {status} {reason:?}\n{}\n── UAC trace ──\n{messages}\n{}",
@@ -367,8 +386,8 @@ impl World {
 }
 
 /// A SIPp UAS on the callee trunk answering every INVITE; its trace shows what arrived.
-fn start_uas(world: &World, calls: usize) -> (Child, PathBuf) {
-    let trace = world.dir.path().join("uas.log");
+fn start_uas(world: &World, name: &str, calls: usize) -> (Child, PathBuf) {
+    let trace = world.dir.path().join(format!("{name}.log"));
     let child = sipp_command(&[
         "-sf".into(),
         common::repo_root()
@@ -453,7 +472,7 @@ fn stir_shaken_through_the_sbc() {
     let mut w = world();
     let now = now_unix();
     let good = w.shaken("sp.pem", now, &w.key("sp"));
-    let (mut uas, uas_trace) = start_uas(&w, 3);
+    let (mut uas, uas_trace) = start_uas(&w, "uas", 3);
 
     // A correctly signed call passes.
     w.call("passed", w.enforced, &good, 200, None);
@@ -632,6 +651,40 @@ fn stir_shaken_through_the_sbc() {
         // this SBC signs as a gateway.
         assert_eq!(verified["claims"]["attest"], "C");
     }
+
+    // 100 calls at 200/s whose certificate (a new URL) nobody fetched yet: the first
+    // ones wait for one fetch together, the rest find it at hand; all pass.
+    std::fs::copy(
+        w.dir.path().join("sp.pem"),
+        w.dir.path().join("sp-again.pem"),
+    )
+    .unwrap();
+    let (mut uas, uas_trace) = start_uas(&w, "uas-load", 100);
+    let identity = w.shaken("sp-again.pem", now_unix(), &w.key("sp"));
+    w.calls("load", w.enforced, &identity, (200, None), (100, 200));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !matches!(uas.try_wait(), Ok(Some(_))) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    let _ = uas.kill();
+    let _ = uas.wait();
+    let received = invites(&uas_trace);
+    assert_eq!(received.len(), 100, "every call reached the callee");
+    assert!(
+        received.iter().all(|invite| header(invite, "From")
+            .join(" ")
+            .contains("verstat=TN-Validation-Passed")),
+        "every call verified"
+    );
+    let log = w.sbc.log();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("fetch failed") && line.contains("sp-again.pem"))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "the load's certificate was fetched: {failed:?}"
+    );
     w.sbc.assert_alive("the identity calls");
     let _ = &w.pki;
 }
