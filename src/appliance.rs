@@ -8,12 +8,15 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::admin::{AdminService, AdminSetup};
+use crate::cdr::CdrStats;
+use crate::config::{AdminConfig, Config};
 use crate::server::{self, ServerContext};
 use crate::shutdown;
 use crate::status::ApplianceStatus;
 use crate::store::Store;
 use crate::tls_material;
+use crate::views::WallClock;
 
 /// The store, shared by the admin API and the CDR writer; used from blocking threads.
 pub type SharedStore = Arc<std::sync::Mutex<Store>>;
@@ -104,19 +107,36 @@ async fn run_appliance(config: Config, store: SharedStore) -> anyhow::Result<()>
     let mut signals = shutdown::StopSignals::install().context("cannot install signal handlers")?;
     let status = Arc::new(ApplianceStatus::starting());
     let (trigger, stop) = shutdown::channel();
+    let clock = WallClock::now();
+    let cdr_stats = Arc::new(CdrStats::default());
+    let access = {
+        let store = Arc::clone(&store);
+        tokio::task::spawn_blocking(move || {
+            let store = store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            crate::access::load(&store)
+        })
+        .await
+        .context("reading the ACLs")?
+        .context("reading the ACLs")?
+    };
+    let (access_publisher, access_updates) = tokio::sync::watch::channel(Arc::new(access));
+    spawn_expiry(Arc::clone(&store), stop.clone());
 
     let admin = match &config.admin {
         Some(admin) => {
-            let listener = TcpListener::bind(admin.listen)
-                .await
-                .with_context(|| format!("admin.listen: cannot bind {}", admin.listen))?;
-            info!(address = %admin.listen, "admin API listening");
-            let state = admin_api::AdminState::new(status.clone());
-            Some(tokio::spawn(admin_api::serve(
-                listener,
-                state,
-                stop.clone().requested(),
-            )))
+            let service = AdminService::new(AdminSetup {
+                config: Arc::new(config.clone()),
+                status: Arc::clone(&status),
+                store: Arc::clone(&store),
+                store_path: store_path(&config),
+                access: access_publisher,
+                admin_tls: None,
+                clock,
+                cdr: Arc::clone(&cdr_stats),
+            });
+            Some(start_admin(admin, service, stop.clone()).await?)
         }
         None => {
             info!("admin API disabled (no [admin] table)");
@@ -128,6 +148,9 @@ async fn run_appliance(config: Config, store: SharedStore) -> anyhow::Result<()>
         status: status.clone(),
         shutdown: stop,
         store: store.clone(),
+        clock,
+        cdr_stats,
+        access: access_updates,
     };
     let mut signalling = tokio::spawn(server::run(config, context));
 
@@ -172,4 +195,81 @@ async fn run_appliance(config: Config, store: SharedStore) -> anyhow::Result<()>
         }
     }
     outcome
+}
+
+/// How often lapsed bans and registrations are deleted.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Binds the admin listener (HTTPS when `[admin.tls]` is set) and serves `service` on it
+/// until the stop request.
+async fn start_admin(
+    admin: &AdminConfig,
+    mut service: AdminService,
+    stop: shutdown::Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = TcpListener::bind(admin.listen)
+        .await
+        .with_context(|| format!("admin.listen: cannot bind {}", admin.listen))?;
+    let Some(tls) = &admin.tls else {
+        info!(address = %admin.listen, "admin API listening (HTTP)");
+        let state = admin_api::AdminState::new(Arc::new(service));
+        return Ok(tokio::spawn(admin_api::serve(
+            listener,
+            state,
+            stop.requested(),
+        )));
+    };
+    let client_auth = match tls.client_auth {
+        crate::config::ClientAuth::None => admin_api::tls::ClientAuth::None,
+        crate::config::ClientAuth::Optional => admin_api::tls::ClientAuth::Optional,
+        crate::config::ClientAuth::Require => admin_api::tls::ClientAuth::Require,
+    };
+    let context = admin_api::tls::AdminTls::new(admin_api::tls::AdminTlsConfig {
+        certificate: tls.certificate.clone(),
+        private_key: tls.private_key.clone(),
+        client_ca: tls.client_ca.clone(),
+        client_auth,
+    })
+    .context("admin.tls")?;
+    service.set_admin_tls(Arc::clone(&context));
+    let listener = admin_api::tls::TlsListener::new(listener, context)
+        .context("admin.listen: cannot start the TLS listener")?;
+    info!(address = %admin.listen, client_auth = ?tls.client_auth, "admin API listening (HTTPS)");
+    let state = admin_api::AdminState::new(Arc::new(service));
+    Ok(tokio::spawn(admin_api::serve_tls(
+        listener,
+        state,
+        stop.requested(),
+    )))
+}
+
+/// Deletes lapsed bans and registrations from the store now and then (the gate forgets
+/// its lapsed bans on its own).
+fn spawn_expiry(store: SharedStore, stop: shutdown::Shutdown) {
+    tokio::spawn(async move {
+        let stopped = stop.requested();
+        tokio::pin!(stopped);
+        let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+        loop {
+            tokio::select! {
+                () = &mut stopped => return,
+                _ = tick.tick() => {}
+            }
+            let store = Arc::clone(&store);
+            let expired = tokio::task::spawn_blocking(move || {
+                let mut store = store
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let now = WallClock::now().unix_ms(std::time::Instant::now());
+                store.expire_bans(now)?;
+                store.expire_registrations(now)
+            })
+            .await;
+            match expired {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => warn!(%error, "cannot expire bans and registrations"),
+                Err(error) => warn!(%error, "the expiry task failed"),
+            }
+        }
+    });
 }

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use media_relay::Relay;
-use sbc_core::b2bua::B2buaStats;
+use sbc_core::b2bua::{B2buaStats, CallView};
 use sbc_core::endpoint::{Endpoint, EndpointStats};
 use sbc_core::net::TransportHandle;
 use sbc_core::routing::RoutingTable;
 use sbc_core::shard::Sharding;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::counting::{CallOutcomes, SipTraffic};
 use crate::routing::Replacement;
 
 /// How long a question to a shard may take before the asker gives up (a shard stuck
@@ -27,14 +28,45 @@ pub const CONTROL_QUEUE: usize = 64;
 pub enum ShardRequest {
     /// Its counters and sizes, for metrics.
     Snapshot(oneshot::Sender<ShardSnapshot>),
+    /// Its calls in progress.
+    Calls(oneshot::Sender<Vec<CallView>>),
+    /// One of its calls, by id.
+    Call(u64, oneshot::Sender<Option<CallView>>),
+    /// End one of its calls; answers with the call as it was (`None`: no such call).
+    Terminate(u64, oneshot::Sender<Option<CallView>>),
+    /// Refuse new calls (or take them again); answers with its calls in progress.
+    SetDraining(bool, oneshot::Sender<usize>),
+}
+
+/// What a shard's run loop counts besides its endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct ShardCounters {
+    pub traffic: SipTraffic,
+    pub calls: CallOutcomes,
 }
 
 impl ShardRequest {
     /// Answers the request from the shard's endpoint (called by the shard's run loop).
-    pub fn answer(self, endpoint: &mut Endpoint, _now: Instant) {
+    pub fn answer(self, endpoint: &mut Endpoint, counters: &ShardCounters, now: Instant) {
         match self {
             ShardRequest::Snapshot(reply) => {
-                let _ = reply.send(ShardSnapshot::of(endpoint));
+                let _ = reply.send(ShardSnapshot::of(endpoint, counters));
+            }
+            ShardRequest::Calls(reply) => {
+                let views = endpoint.b2bua().map(|b2bua| b2bua.call_views());
+                let _ = reply.send(views.unwrap_or_default());
+            }
+            ShardRequest::Call(id, reply) => {
+                let _ = reply.send(endpoint.b2bua().and_then(|b2bua| b2bua.call_view(id)));
+            }
+            ShardRequest::Terminate(id, reply) => {
+                let view = endpoint.b2bua().and_then(|b2bua| b2bua.call_view(id));
+                let ended = view.filter(|_| endpoint.handle_terminate(now, id));
+                let _ = reply.send(ended);
+            }
+            ShardRequest::SetDraining(draining, reply) => {
+                endpoint.set_draining(draining);
+                let _ = reply.send(endpoint.b2bua().map_or(0, |b2bua| b2bua.calls()));
             }
         }
     }
@@ -47,12 +79,13 @@ pub struct ShardSnapshot {
     pub b2bua: B2buaStats,
     pub transactions: usize,
     pub calls: usize,
+    pub counters: ShardCounters,
     /// The ingress policy's counters (authentication, identity, overload).
     pub policy: sbc_core::policy::PolicyStats,
 }
 
 impl ShardSnapshot {
-    fn of(endpoint: &Endpoint) -> ShardSnapshot {
+    fn of(endpoint: &Endpoint, counters: &ShardCounters) -> ShardSnapshot {
         ShardSnapshot {
             endpoint: endpoint.stats().clone(),
             b2bua: endpoint
@@ -61,6 +94,7 @@ impl ShardSnapshot {
                 .unwrap_or_default(),
             transactions: endpoint.transactions(),
             calls: endpoint.b2bua().map_or(0, |b2bua| b2bua.calls()),
+            counters: counters.clone(),
             policy: endpoint.policy_stats().cloned().unwrap_or_default(),
         }
     }
@@ -113,6 +147,28 @@ impl Signalling {
             all.push(self.ask(shard, ShardRequest::Snapshot).await?);
         }
         Ok(all)
+    }
+
+    /// Every shard's calls in progress, with the shard that owns each.
+    pub async fn calls(&self) -> Result<Vec<(usize, CallView)>, ControlError> {
+        let mut all = Vec::new();
+        for shard in 0..self.shards.len() {
+            let views = self.ask(shard, ShardRequest::Calls).await?;
+            all.extend(views.into_iter().map(|view| (shard, view)));
+        }
+        Ok(all)
+    }
+
+    /// Tells every shard to refuse new calls (or take them again); returns the calls
+    /// in progress.
+    pub async fn set_draining(&self, draining: bool) -> Result<usize, ControlError> {
+        let mut calls = 0;
+        for shard in 0..self.shards.len() {
+            calls += self
+                .ask(shard, |reply| ShardRequest::SetDraining(draining, reply))
+                .await?;
+        }
+        Ok(calls)
     }
 
     /// Puts `table` in effect for new calls (calls in progress keep their route) and

@@ -11,14 +11,25 @@
 //! * [`control`]: the running signalling runtime as the admin side sees it.
 //! * [`appliance`]: runs all of the above until a stop signal.
 //! * [`store`]: the embedded SQLite store (config objects, users, tokens, CDRs, audit).
+//! * [`objects`]: trunks and routes of the configuration file and of the store, as one
+//!   routing table.
+//! * [`admin`]: the appliance behind the admin API.
+//! * [`access`]: ACLs, users and bans as a snapshot for signalling.
+//! * [`cdr`]: the CDR writer.
+//! * [`metrics`]: the Prometheus exposition and what shards count for it.
+//! * [`views`]: signalling values as the API and CDRs show them.
 
+pub mod access;
+pub mod admin;
 pub mod appliance;
+pub mod cdr;
 pub mod config;
 pub mod control;
 pub mod identity;
 pub mod logging;
 pub mod media;
 pub mod metrics;
+pub mod objects;
 pub mod outbound;
 pub mod routing;
 pub mod security;
@@ -27,3 +38,4 @@ pub mod shutdown;
 pub mod status;
 pub mod store;
 pub mod tls_material;
+pub mod views;

@@ -3,6 +3,11 @@
 //! sbc-core and media-relay know nothing of each other; this adapter maps one vocabulary
 //! onto the other. Each signalling shard has its own adapter (a clone of the relay
 //! handle), so no lock is shared on the call path.
+//!
+//! With a [`Finaliser`], a released session is not freed on the shard's thread: the
+//! finaliser's thread first asks the relay for the session's final statistics (a round
+//! trip to its worker, which a shard must not wait for), then frees it, and hands the
+//! statistics on (to the CDR writer).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -21,6 +26,7 @@ pub struct RelayAnchor {
     advertised: IpAddr,
     /// Failed allocations so far (logged at 1, 2, 4, 8 … so a storm cannot flood the log).
     failures: u64,
+    finaliser: Option<Finaliser>,
 }
 
 impl RelayAnchor {
@@ -29,7 +35,14 @@ impl RelayAnchor {
             relay,
             advertised,
             failures: 0,
+            finaliser: None,
         }
+    }
+
+    /// Released sessions go through `finaliser` (see the module docs).
+    pub fn with_finaliser(mut self, finaliser: Finaliser) -> RelayAnchor {
+        self.finaliser = Some(finaliser);
+        self
     }
 
     /// The relay's ports as peers must address them.
@@ -111,6 +124,12 @@ impl MediaAnchor for RelayAnchor {
     }
 
     fn release(&mut self, session: MediaSessionId) {
+        if let Some(finaliser) = &self.finaliser
+            && finaliser.queue.try_send(session).is_ok()
+        {
+            return;
+        }
+        // No finaliser, or it is behind: free at once (the CDR goes without statistics).
         self.relay.release(media_relay::SessionId(session.0));
     }
 }
@@ -132,6 +151,36 @@ fn media_error(error: RelayError) -> MediaError {
         }
         _ => MediaError::Unavailable,
     }
+}
+
+/// Sessions waiting for their final statistics at most.
+const FINALISER_QUEUE: usize = 4_096;
+
+/// The queue of released sessions to a finaliser thread.
+#[derive(Debug, Clone)]
+pub struct Finaliser {
+    queue: std::sync::mpsc::SyncSender<MediaSessionId>,
+}
+
+/// Starts the thread that reads the final statistics of released sessions, frees them,
+/// and gives the statistics (`None` when the relay could not tell) to `deliver`. It ends
+/// when every [`Finaliser`] is dropped.
+pub fn spawn_finaliser(
+    relay: Relay,
+    mut deliver: impl FnMut(MediaSessionId, Option<media_relay::SessionStats>) + Send + 'static,
+) -> std::io::Result<(Finaliser, std::thread::JoinHandle<()>)> {
+    let (queue, sessions) = std::sync::mpsc::sync_channel::<MediaSessionId>(FINALISER_QUEUE);
+    let thread = std::thread::Builder::new()
+        .name("sbc-media-final".into())
+        .spawn(move || {
+            while let Ok(session) = sessions.recv() {
+                let id = media_relay::SessionId(session.0);
+                let stats = relay.session_stats(id).ok();
+                relay.release(id);
+                deliver(session, stats);
+            }
+        })?;
+    Ok((Finaliser { queue }, thread))
 }
 
 #[cfg(test)]

@@ -91,8 +91,13 @@ pub struct ConfigTrunks {
 
 impl ConfigTrunks {
     pub fn new(config: &Config) -> ConfigTrunks {
-        let trunks = config
-            .trunks
+        ConfigTrunks::of(&config.trunks)
+    }
+
+    /// The directory of `trunks` (the configuration file's and those created through the
+    /// admin API).
+    pub fn of(trunks: &[crate::config::TrunkConfig]) -> ConfigTrunks {
+        let trunks = trunks
             .iter()
             .map(|trunk| {
                 let acl = trunk.acl.acl();
@@ -136,6 +141,44 @@ impl TrunkDirectory for ConfigTrunks {
                     && !acl.deny.iter().any(|net| net.contains(ip))
             })
             .map(|(_, _, policy)| policy.clone())
+    }
+}
+
+/// The trunk directory in force, replaced when trunks change through the admin API
+/// (lookups in progress keep the directory they started with).
+#[derive(Debug)]
+pub struct LiveTrunks {
+    current: RwLock<Arc<ConfigTrunks>>,
+}
+
+impl LiveTrunks {
+    pub fn new(trunks: ConfigTrunks) -> LiveTrunks {
+        LiveTrunks {
+            current: RwLock::new(Arc::new(trunks)),
+        }
+    }
+
+    /// Puts `trunks` in force for new requests.
+    pub fn replace(&self, trunks: ConfigTrunks) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(trunks);
+    }
+
+    /// Every network trunk traffic comes from (for the gate).
+    pub fn sources(&self) -> Vec<Cidr> {
+        self.current().sources()
+    }
+
+    fn current(&self) -> Arc<ConfigTrunks> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl TrunkDirectory for LiveTrunks {
+    fn trunk_of(&self, source: SocketAddr) -> Option<TrunkPolicy> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .trunk_of(source)
     }
 }
 
@@ -356,6 +399,8 @@ pub enum GateRequest {
     Stats(oneshot::Sender<GateStats>),
     Lift(Cidr, oneshot::Sender<bool>),
     Ban(Cidr, String, Option<Duration>, oneshot::Sender<bool>),
+    /// The networks trunk traffic comes from changed (trunks changed through the API).
+    TrunkSources(Vec<Cidr>),
 }
 
 /// What the gate is told: shard reports and orders.
@@ -372,9 +417,26 @@ pub struct SecurityHandle {
     pub credentials: CredentialSnapshot,
     pub registrar: SharedRegistrar,
     pub store: SharedStore,
+    /// The trunk directory the shards' boundaries consult.
+    pub trunks: Arc<LiveTrunks>,
 }
 
 impl SecurityHandle {
+    /// Puts `trunks` (file and API trunks) in force: in the shards' boundaries at once,
+    /// in the admission gate as soon as it takes the order.
+    pub async fn replace_trunks(
+        &self,
+        trunks: &[crate::config::TrunkConfig],
+    ) -> anyhow::Result<()> {
+        let directory = ConfigTrunks::of(trunks);
+        let sources = directory.sources();
+        self.trunks.replace(directory);
+        self.gate
+            .send(GateInput::Request(GateRequest::TrunkSources(sources)))
+            .await
+            .map_err(|_| anyhow::anyhow!("signalling is stopping"))
+    }
+
     /// Lifts the ban of `network` now (in the gate and in the store); `true` when the
     /// gate held one.
     pub async fn lift_ban(&self, network: Cidr) -> anyhow::Result<bool> {
@@ -473,6 +535,9 @@ pub fn handle_gate_input(gate: &mut Gate, input: GateInput, now: Instant) {
         }
         GateInput::Request(GateRequest::Ban(network, reason, duration, reply)) => {
             let _ = reply.send(gate.ban(now, network, &reason, duration));
+        }
+        GateInput::Request(GateRequest::TrunkSources(sources)) => {
+            gate.set_trunk_sources(sources);
         }
     }
 }

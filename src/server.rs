@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::config::{ClientAuth, Config, TransportKind};
-use crate::control::{CONTROL_QUEUE, ShardRequest, Signalling};
+use crate::control::{CONTROL_QUEUE, ShardCounters, ShardRequest, Signalling};
 use crate::media::RelayAnchor;
 use crate::outbound::Outbound;
 use crate::routing::{self, TableRouter};
@@ -48,6 +48,13 @@ pub struct ServerContext {
     pub shutdown: Shutdown,
     /// Where call detail records go.
     pub store: crate::appliance::SharedStore,
+    /// Signalling instants to wall-clock time.
+    pub clock: crate::views::WallClock,
+    /// The CDR writer's counters.
+    pub cdr_stats: Arc<crate::cdr::CdrStats>,
+    /// ACLs, users and bans from the store, republished on every change (for admission
+    /// and authentication).
+    pub access: crate::access::AccessUpdates,
 }
 
 /// Binds every SIP listener, reports ready, and serves until a stop is requested.
@@ -61,7 +68,13 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     let relay = Relay::start(relay_config(&config)).context("cannot start the media relay")?;
     let (pairs, _) = relay.port_pairs();
     info!(address = %config.media.address, port_pairs = pairs, "media relay started");
-    let routing = routing::routing_table(&config).context("cannot build the routing table")?;
+    let routing = {
+        let store = context
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::objects::initial_table(&config, &store).context("cannot build the routing table")?
+    };
     let (routing_updates, routing_snapshots) = watch::channel(Arc::new(routing.clone()));
     let (target_changes_tx, target_changes) = mpsc::channel(256);
     let (replacements_tx, replacements) = mpsc::channel(16);
@@ -76,6 +89,20 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     let identity = crate::identity::IdentityRuntime::start(&config)
         .await
         .context("cannot start STIR/SHAKEN")?;
+
+    let (cdr, cdr_writer) = crate::cdr::spawn(crate::cdr::WriterSetup {
+        store: Arc::clone(&context.store),
+        routing: routing_snapshots.clone(),
+        clock: context.clock,
+        config: config.cdr.clone(),
+        stats: Arc::clone(&context.cdr_stats),
+    });
+    let finaliser_sink = cdr.clone();
+    let (finaliser, finaliser_thread) =
+        crate::media::spawn_finaliser(relay.clone(), move |session, stats| {
+            finaliser_sink.media(session.0, stats);
+        })
+        .context("cannot start the media finaliser thread")?;
 
     // Edge security: credentials in memory, the shared registrar, the admission gate.
     let (credentials, registrar, mut gate) = {
@@ -97,7 +124,17 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         );
         (credentials, registrar, gate)
     };
-    let trunks = Arc::new(security::ConfigTrunks::new(&config));
+    // The boundary and the gate know the file's trunks and those of the store.
+    let trunks = {
+        let store = context
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let objects = crate::objects::initial_objects(&config, &store)?;
+        Arc::new(security::LiveTrunks::new(security::ConfigTrunks::of(
+            &objects.trunks,
+        )))
+    };
     gate.set_trunk_sources(trunks.sources());
     let (gate_inputs, gate_work) = mpsc::channel(GATE_QUEUE);
     let nonce_key = security::nonce_key()?;
@@ -113,6 +150,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         credentials: credentials.clone(),
         registrar: Arc::clone(&registrar),
         store: context.store.clone(),
+        trunks: Arc::clone(&trunks),
     });
 
     let sharding = Sharding::new(config.sip.shard_count());
@@ -137,7 +175,10 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         let b2bua = B2bua::new(
             b2bua_config(&local, &sharding, shard),
             Box::new(router),
-            Box::new(RelayAnchor::new(relay.clone(), config.media.advertised())),
+            Box::new(
+                RelayAnchor::new(relay.clone(), config.media.advertised())
+                    .with_finaliser(finaliser.clone()),
+            ),
             random_u64,
         )
         .with_identity(identity.service());
@@ -183,12 +224,15 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
                 },
                 reports: gate_inputs.clone(),
             },
+            cdr.clone(),
             context.shutdown.clone(),
         ));
         shards.push(queue);
         controls.push(control_queue);
         media_events.push(media_queue);
     }
+    drop(finaliser);
+    drop(cdr);
     info!(shards = sharding.shards(), "signalling shards started");
     let media_thread = spawn_media_events(relay.clone(), media_events, context.shutdown.clone());
     context.status.set_signalling(Arc::new(Signalling {
@@ -221,6 +265,14 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     info!("stopping the SIP transports");
     transport.shutdown().await;
     let _ = tokio::task::spawn_blocking(move || media_thread.join()).await;
+    // The shards are gone: the finaliser ends, then the writer writes what is left.
+    let _ = tokio::task::spawn_blocking(move || finaliser_thread.join()).await;
+    if tokio::time::timeout(CDR_FLUSH_TIMEOUT, cdr_writer)
+        .await
+        .is_err()
+    {
+        warn!("the CDR writer did not finish in time; the last records may be lost");
+    }
     let _ = routing_state.await;
     let _ = persistence.await;
     drop(identity);
@@ -331,6 +383,12 @@ fn advertised_addrs(
         .collect()
 }
 
+/// How long the CDR writer may take to write what is queued at stop.
+const CDR_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Call records a shard's B2BUA holds between two turns of its loop at most.
+const CALL_RECORDS_PER_SHARD: usize = 1_024;
+
 /// The B2BUA writes our own address per transport in Via and Contact.
 /// B-leg Call-IDs are drawn so that they hash back to the shard that owns the call.
 fn b2bua_config(
@@ -344,6 +402,7 @@ fn b2bua_config(
         call_id_owner: Some(CallIdOwner(Arc::new(move |call_id| {
             sharding.owns(shard, call_id)
         }))),
+        call_records: CALL_RECORDS_PER_SHARD,
         ..B2buaConfig::default()
     }
 }
@@ -426,8 +485,10 @@ async fn serve(
     mut endpoint: Endpoint,
     transport: TransportHandle,
     mut inputs: Inputs,
+    cdr: crate::cdr::CdrSink,
     shutdown: Shutdown,
 ) {
+    let mut counters = ShardCounters::default();
     let (mut outbound, mut failed) = Outbound::new(transport);
     let stop = shutdown.requested();
     tokio::pin!(stop);
@@ -454,7 +515,14 @@ async fn serve(
                 ),
             }
         }
+        while let Some(record) = endpoint.poll_call_record() {
+            counters.calls.observe(&record);
+            if !cdr.submit(record) {
+                counters.calls.records_dropped += 1;
+            }
+        }
         while let Some(transmit) = endpoint.poll_transmit() {
+            counters.traffic.sent(&transmit.payload);
             let target = endpoint.target_of(&transmit);
             let payload = transmit.payload.clone();
             if let Err(failure) = outbound.send(target, payload, transmit).await {
@@ -475,7 +543,9 @@ async fn serve(
                 debug!(error = %failure.error, "send failed");
                 endpoint.handle_transport_error(Instant::now(), &failure.token);
             }
-            Some(request) = inputs.control.recv() => request.answer(&mut endpoint, Instant::now()),
+            Some(request) = inputs.control.recv() => {
+                request.answer(&mut endpoint, &counters, Instant::now());
+            }
             Some(fetched) = inputs.certificates.answers.recv() => {
                 endpoint.handle_certificate(
                     Instant::now(),
@@ -492,6 +562,7 @@ async fn serve(
             }
             received = inputs.messages.recv() => match received {
                 Some(message) => {
+                    counters.traffic.received(&message.bytes, message.protocol);
                     let source = peer_of(&message);
                     let arrival = Arrival {
                         protocol: message.protocol,

@@ -1,8 +1,10 @@
-//! What the appliance tells the admin API about itself (readiness, for now).
+//! The appliance's readiness and its handle on the running signalling, shared by the
+//! signalling runtime (which sets them) and the admin service (which reports and uses
+//! them).
 
 use std::sync::{Arc, OnceLock, RwLock};
 
-use admin_api::{Appliance, Readiness};
+use admin_api::Readiness;
 
 /// The appliance's readiness, shared between the signalling runtime (which sets it) and the
 /// admin API (which reports it on `GET /ready`).
@@ -64,10 +66,9 @@ impl ApplianceStatus {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         *guard = readiness;
     }
-}
 
-impl Appliance for ApplianceStatus {
-    fn readiness(&self) -> Readiness {
+    /// Whether the appliance takes traffic now.
+    pub fn readiness(&self) -> Readiness {
         self.readiness
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

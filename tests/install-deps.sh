@@ -5,6 +5,9 @@
 #   baresip-core (the softphone, with its aufile, aubridge, sndfile and g711 modules) and
 #   sox (writes the tones it plays, decodes what it recorded): tests/softphones.rs;
 #   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate;
+#   prometheus (for promtool, which checks the /metrics text format): tests/admin_metrics.rs;
+#   python3 and python3-venv, then schemathesis from PyPI in a virtual environment under
+#   target/tools/schemathesis (pinned version): tests/admin_openapi.rs;
 #   python3-jwt, python3-cryptography (PyJWT): the independent PASSporT implementation
 #   tests/identity.rs checks the SBC's STIR/SHAKEN signatures against (and the reverse).
 # Uses sudo only when not root. Safe to run repeatedly (does nothing when all are there).
@@ -25,8 +28,30 @@ have_package libssl-dev || missing+=(libssl-dev)
 have_command cc || missing+=(gcc libc6-dev)
 have_package python3-jwt || missing+=(python3-jwt)
 have_package python3-cryptography || missing+=(python3-cryptography)
+have_command promtool || missing+=(prometheus)
+have_command python3 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+
+# schemathesis (PyPI) lives in its own virtual environment, so nothing is installed into
+# the system's Python; the tests look for it at this path.
+SCHEMATHESIS_VERSION=4.32.5
+tools="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/tools"
+install_schemathesis() {
+    local venv="$tools/schemathesis"
+    if [[ -x "$venv/bin/schemathesis" ]] &&
+        "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$SCHEMATHESIS_VERSION')" 2>/dev/null; then
+        return 0
+    fi
+    echo "install-deps: installing schemathesis $SCHEMATHESIS_VERSION into $venv" >&2
+    rm -rf "$venv"
+    mkdir -p "$tools"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "schemathesis==$SCHEMATHESIS_VERSION"
+}
 
 if ((${#missing[@]} == 0)); then
+    install_schemathesis
     exit 0
 fi
 
@@ -44,3 +69,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_schemathesis

@@ -325,6 +325,29 @@ impl Endpoint {
         self.b2bua.as_mut()?.poll_certificate_fetch()
     }
 
+    /// An operator ends call `id` of the B2BUA (see [`B2bua::terminate`]); false when it
+    /// has no such call in progress.
+    pub fn handle_terminate(&mut self, now: Instant, id: u64) -> bool {
+        let Some(b2bua) = self.b2bua.as_mut() else {
+            return false;
+        };
+        let found = b2bua.terminate(now, &mut self.layer, id);
+        self.drain_events(now);
+        found
+    }
+
+    /// Refuse new calls (`503`) while `draining`; calls in progress go on.
+    pub fn set_draining(&mut self, draining: bool) {
+        if let Some(b2bua) = self.b2bua.as_mut() {
+            b2bua.set_draining(draining);
+        }
+    }
+
+    /// The next record of an ended call attempt (see [`B2bua::poll_call_record`]).
+    pub fn poll_call_record(&mut self) -> Option<crate::b2bua::CallRecord> {
+        self.b2bua.as_mut().and_then(B2bua::poll_call_record)
+    }
+
     /// The transport failed to send a transmit of `transaction`.
     pub fn handle_transport_error(&mut self, now: Instant, transmit: &Transmit) {
         if let Some(transaction) = transmit.transaction {

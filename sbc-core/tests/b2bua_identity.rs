@@ -76,10 +76,15 @@ fn service(pkis: &Pkis, source: TrunkIdentity, carrier: TrunkIdentity) -> Identi
 }
 
 fn harness(service: IdentityService) -> Harness {
+    let defaults = Options::default();
     Harness::with(Options {
         source_trunk: Some("peer".into()),
         identity: Some(service),
-        ..Options::default()
+        config: sbc_core::b2bua::B2buaConfig {
+            call_records: 16,
+            ..defaults.config.clone()
+        },
+        ..defaults
     })
 }
 
@@ -409,4 +414,56 @@ fn trunk_policies_can_be_replaced_at_run_time() {
     h.certificate(X5U, Ok(Arc::clone(&pkis.chain)));
     let request = h.request_to(CALLEE, "INVITE");
     assert!(from_of(&request).contains("verstat=TN-Validation-Passed"));
+}
+
+#[test]
+fn the_verdict_is_in_the_call_record() {
+    use sbc_core::b2bua::summary::IdentityVerdict;
+    let pkis = pkis();
+    let forged = Shaken {
+        x5u: X5U,
+        orig: NUMBER,
+        dest: CALLED,
+        iat: now_unix(),
+        attest: "A",
+    }
+    .identity(&pki::p256());
+    // Rejected under enforce: a refusal record marked failed.
+    let mut h = harness(service(
+        &pkis,
+        verifying(VerifyMode::Enforce),
+        trusted_carrier(),
+    ));
+    h.receive_message(caller(), &invite("rec1", std::slice::from_ref(&forged), ""));
+    h.certificate(X5U, Ok(Arc::clone(&pkis.chain)));
+    h.response_to(CALLER, 438);
+    let record = h
+        .endpoint
+        .poll_call_record()
+        .expect("a record of the refusal");
+    assert_eq!(record.status, 438);
+    assert_eq!(record.end_reason, "identity");
+    assert_eq!(
+        record.security.identity,
+        IdentityVerdict::TnValidationFailed
+    );
+
+    // A verified call that is cancelled: its record says passed.
+    let mut h = harness(service(
+        &pkis,
+        verifying(VerifyMode::Mark),
+        trusted_carrier(),
+    ));
+    let message = invite("rec2", &[good_identity(&pkis)], "");
+    h.receive_message(caller(), &message);
+    h.certificate(X5U, Ok(Arc::clone(&pkis.chain)));
+    let request = h.request_to(CALLEE, "INVITE");
+    let bob = Ua::callee(&request, callee(), "bob");
+    h.receive_message(callee(), &bob.respond(&request, 486, None));
+    h.response_to(CALLER, 486);
+    let record = h.endpoint.poll_call_record().expect("a record of the call");
+    assert_eq!(
+        record.security.identity,
+        IdentityVerdict::TnValidationPassed
+    );
 }

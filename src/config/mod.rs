@@ -53,6 +53,9 @@ pub struct Config {
     /// STIR/SHAKEN: verification, signing, certificate fetching and publishing.
     #[serde(default)]
     pub identity: IdentityConfig,
+    /// `[cdr]`: call detail records.
+    #[serde(default)]
+    pub cdr: CdrConfig,
     #[serde(default, rename = "trunk")]
     pub trunks: Vec<TrunkConfig>,
     /// Where calls go, tried in order; the first route whose criteria all match wins.
@@ -292,6 +295,44 @@ impl Default for TlsConfig {
 pub struct AdminConfig {
     #[serde(deserialize_with = "parse::socket_addr")]
     pub listen: SocketAddr,
+    /// HTTPS instead of HTTP, optionally with client certificates.
+    #[serde(default)]
+    pub tls: Option<AdminTlsConfig>,
+}
+
+/// `[admin.tls]`: the admin listener's certificate and client-certificate policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTlsConfig {
+    /// PEM certificate chain (leaf first).
+    pub certificate: PathBuf,
+    /// PEM private key matching `certificate`.
+    pub private_key: PathBuf,
+    /// PEM bundle of CAs that client certificates must chain to.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// `[cdr]`: what becomes of call detail records.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CdrConfig {
+    /// CDRs older than this many days are deleted (once an hour); 0 keeps them forever.
+    pub retention_days: u64,
+    /// Call records waiting to be written at most; past it (the disk cannot keep up) new
+    /// ones are dropped and counted (`sbc_cdr_dropped_total`).
+    pub queue: usize,
+}
+
+impl Default for CdrConfig {
+    fn default() -> Self {
+        CdrConfig {
+            retention_days: 90,
+            queue: 16_384,
+        }
+    }
 }
 
 /// `[media]`: where the media relay allocates RTP/RTCP port pairs.
@@ -486,6 +527,13 @@ impl Config {
             }
         };
         resolve(&mut self.data_dir);
+        if let Some(tls) = self.admin.as_mut().and_then(|admin| admin.tls.as_mut()) {
+            resolve(&mut tls.certificate);
+            resolve(&mut tls.private_key);
+            if let Some(ca) = tls.client_ca.as_mut() {
+                resolve(ca);
+            }
+        }
         for listener in &mut self.sip.listen {
             for file in [
                 &mut listener.certificate,

@@ -743,6 +743,73 @@ fn media_inactivity_and_workers() {
     );
 }
 
+// ── [admin.tls] and [cdr] ──────────────────────────────────────────────────────────────
+
+#[test]
+fn admin_tls_paths_resolve_and_client_auth_needs_a_ca() {
+    let config = load_str(&with_minimal(
+        r#"
+[admin]
+listen = "127.0.0.1:8080"
+[admin.tls]
+certificate = "tls/admin.crt"
+private_key = "/etc/sbc/admin.key"
+"#,
+    ))
+    .unwrap();
+    let tls = config.admin.unwrap().tls.unwrap();
+    assert_eq!(tls.certificate, PathBuf::from("/base/tls/admin.crt"));
+    assert_eq!(tls.private_key, PathBuf::from("/etc/sbc/admin.key"));
+    assert_eq!(tls.client_auth, ClientAuth::None);
+
+    assert_problem(
+        &with_minimal(
+            r#"
+[admin]
+listen = "127.0.0.1:8080"
+[admin.tls]
+certificate = "a.crt"
+private_key = "a.key"
+client_auth = "require"
+"#,
+        ),
+        "admin.tls.client_ca",
+        "client_ca_missing",
+    );
+    assert_problem(
+        &with_minimal(
+            r#"
+[admin]
+listen = "127.0.0.1:8080"
+[admin.tls]
+certificate = "a.crt"
+private_key = "a.key"
+client_ca = "ca.crt"
+"#,
+        ),
+        "admin.tls.client_ca",
+        "client_ca_unused",
+    );
+}
+
+#[test]
+fn cdr_settings_default_and_are_bounded() {
+    let config = load_str(MINIMAL).unwrap();
+    assert_eq!(config.cdr, CdrConfig::default());
+    assert_eq!(config.cdr.retention_days, 90);
+    assert_problem(
+        &with_minimal("[cdr]\nqueue = 1\n"),
+        "cdr.queue",
+        "out_of_range",
+    );
+    assert_problem(
+        &with_minimal("[cdr]\nretention_days = 100000\n"),
+        "cdr.retention_days",
+        "out_of_range",
+    );
+    assert!(problems(&with_minimal("[cdr]\nretention_days = 0\n")).is_empty());
+}
+
 // ── identity (STIR/SHAKEN) ─────────────────────────────────────────────────────────────
 
 const IDENTITY_TRUNKS: &str = r#"

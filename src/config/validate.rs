@@ -239,9 +239,27 @@ fn check_timers(timers: &TransactionTimers, problems: &mut Problems) {
 }
 
 fn check_admin(config: &Config, problems: &mut Problems) {
+    problems.check_range("cdr.queue", config.cdr.queue as u64, 64..=1_048_576);
+    problems.check_range("cdr.retention_days", config.cdr.retention_days, 0..=36_500);
     let Some(admin) = &config.admin else { return };
     if admin.listen.port() == 0 {
         problems.push("admin.listen", ProblemKind::ZeroPort);
+    }
+    if let Some(tls) = &admin.tls {
+        match (tls.client_auth, &tls.client_ca) {
+            (ClientAuth::Optional, None) => problems.push(
+                "admin.tls.client_ca",
+                ProblemKind::ClientCaMissing("optional"),
+            ),
+            (ClientAuth::Require, None) => problems.push(
+                "admin.tls.client_ca",
+                ProblemKind::ClientCaMissing("require"),
+            ),
+            (ClientAuth::None, Some(_)) => {
+                problems.push("admin.tls.client_ca", ProblemKind::ClientCaUnused);
+            }
+            _ => {}
+        }
     }
     for (index, listener) in config.sip.listen.iter().enumerate() {
         if listener.transport.is_stream() && addresses_collide(admin.listen, listener.address) {

@@ -278,6 +278,11 @@ impl Store {
         count(self.conn(), "SELECT COUNT(*) FROM registrations")
     }
 
+    /// How many bans are stored (lapsed ones included until [`Store::expire_bans`] runs).
+    pub fn count_bans(&self) -> StoreResult<u64> {
+        count(self.conn(), "SELECT COUNT(*) FROM bans")
+    }
+
     /// Bans a source, or renews an existing ban of it (new reason and expiry, hits kept).
     /// An operator's ban passes `Some(change)` and is audited; the automatic ones of the
     /// security layer pass `None`.
@@ -354,6 +359,22 @@ impl Store {
         }
         tx.commit()?;
         Ok(before)
+    }
+
+    /// The ban with row id `id`, if any.
+    pub fn get_ban_by_id(&self, id: i64) -> StoreResult<Option<Ban>> {
+        let sql = format!("SELECT {BAN_COLUMNS} FROM bans WHERE id = ?1");
+        let mut statement = self.conn().prepare_cached(&sql)?;
+        let mut rows = statement.query([id])?;
+        rows.next()?.map(ban_from_row).transpose()
+    }
+
+    /// Lifts the ban with row id `id` (see [`Store::lift_ban`]).
+    pub fn lift_ban_by_id(&mut self, id: i64, change: Option<&Change>) -> StoreResult<Ban> {
+        let ban = self
+            .get_ban_by_id(id)?
+            .ok_or_else(|| StoreError::not_found("ban", id.to_string()))?;
+        self.lift_ban(&ban.source, change)
     }
 
     /// Deletes bans that lapsed at or before `now`; returns how many.

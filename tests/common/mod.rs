@@ -6,7 +6,9 @@
 #![allow(dead_code, unreachable_pub)] // each test crate uses a subset
 
 pub mod baresip;
+pub mod http;
 pub mod sip;
+pub mod sipp;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -398,6 +400,36 @@ impl Sbc {
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or_else(|| panic!("no VmRSS in /proc/{}/status", self.pid()))
+    }
+
+    /// The first start's read-write admin token (data_dir/admin-token).
+    pub fn admin_token(&self) -> String {
+        let path = self.data_dir().join("admin-token");
+        fs::read_to_string(&path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+            .trim()
+            .to_owned()
+    }
+
+    /// The admin API with the bootstrap token.
+    pub fn admin(&self) -> http::Admin {
+        http::Admin::new(self.config.admin_address(), Some(&self.admin_token()))
+    }
+
+    /// SIGKILL, at once: no drain, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again (after [`Sbc::kill`] or [`Sbc::stop`]-like ends) with the same
+    /// configuration and data directory, and wait until ready.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the SBC is still running");
+        self.spawn();
+        self.wait_ready();
     }
 
     /// Send SIGTERM and wait (bounded) for the exit status; SIGKILL after [`STOP_TIMEOUT`].

@@ -39,6 +39,11 @@ impl OriginState {
             last: None,
         }
     }
+
+    /// The description we last sent this leg (what its peer was told to use).
+    pub(crate) fn last_sent(&self) -> Option<&SessionDescription> {
+        self.last.as_ref()
+    }
 }
 
 /// Reads a body as SDP.

@@ -72,6 +72,7 @@ impl B2bua {
             return;
         };
         attempt.provisional = true;
+        call.log.note_progress(now);
         if let Some(rseq) = reliable_rseq(response) {
             if attempt.last_rseq.is_some_and(|last| rseq <= last) {
                 // A retransmission: already PRACKed and relayed (RFC 3262 §4).
@@ -166,6 +167,7 @@ impl B2bua {
         call.b.route_set = route_set(&response.headers, true);
         self.router.report(&attempt.target, TargetOutcome::Answered);
         self.stats.calls_answered += 1;
+        call.log.answered = Some(now);
 
         let body = match self.anchor_body(call_ref, call, Leg::B, &response.headers, &response.body)
         {
@@ -323,6 +325,7 @@ impl B2bua {
         }
         add_product(&self.config, &mut answer.headers, HeaderName::Server);
         self.respond(now, layer, answer);
+        call.log.final_status = Some(status);
         self.finish(now, layer, call_ref, call, "failed");
     }
 
@@ -447,7 +450,8 @@ impl B2bua {
             attempt,
             cancel_sent,
         };
-        self.release_slot(call, how);
+        call.log.final_status = Some(status);
+        self.release_slot(now, call, how);
         self.release_media(&mut call.media);
         self.timers.disarm_all(call_ref, call);
         self.arm_reap(now, layer, call_ref, call);

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::anchor::OriginState;
 use super::dialog::Dialog;
+use super::record::CallLog;
 use super::reliable::ReliableToCaller;
 use super::router::{HeaderFilter, Target};
 use crate::media::{Leg, MediaSessionId, RemoteMedia, StreamAddrs};
@@ -182,6 +183,8 @@ pub(crate) struct Call {
     /// The caller's identity: the verification verdict and what the egress INVITE
     /// carries (`None` without an identity service).
     pub identity: Option<Box<crate::identity::service::CallIdentity>>,
+    /// What the call's record and views report.
+    pub log: CallLog,
 }
 
 impl Call {

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::setup::NewCall;
+use super::summary::IdentityVerdict;
 use super::{B2bua, add_product, count};
 use crate::identity::certs::CertChain;
 use crate::identity::service::{Admission, CallIdentity, Waiting};
 use crate::identity::verdict::Failure;
+use crate::identity::verdict::Verstat;
 use crate::sip::{HeaderName, Request, StatusCode};
 use crate::transaction::{TransactionId, TransactionLayer};
 
@@ -56,7 +58,7 @@ impl B2bua {
         match admission {
             Admission::Proceed(identity) => Some((setup, Some(identity))),
             Admission::Reject { failure, reason } => {
-                self.reject_identity(now, layer, &setup.request, failure, reason);
+                self.reject_identity(now, layer, &setup, failure, reason);
                 None
             }
             Admission::Wait(waiting) => {
@@ -106,15 +108,25 @@ impl B2bua {
     }
 
     /// Answers a call whose verification failed under an enforcing policy: the RFC 8224
-    /// status and, when the trunk wants it, RFC 9410 `Reason: STIR`.
+    /// status and, when the trunk wants it, RFC 9410 `Reason: STIR`. The attempt is
+    /// recorded with its verdict.
     fn reject_identity(
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,
-        request: &Request,
+        setup: &NewCall,
         failure: Failure,
         reason: bool,
     ) {
+        let request = &setup.request;
+        self.record_refusal_with(
+            now,
+            request,
+            &setup.source,
+            failure.status_code(),
+            "identity",
+            IdentityVerdict::TnValidationFailed,
+        );
         count(&mut self.stats.rejected, "identity");
         let tag = self.ids().tag();
         let mut response = request.make_response(
@@ -247,5 +259,17 @@ impl B2bua {
     /// The next certificate URL to fetch for a parked call.
     pub fn poll_certificate_fetch(&mut self) -> Option<String> {
         self.identity.as_mut()?.poll_fetch()
+    }
+}
+
+/// What the call's security summary says of its identity.
+pub(super) fn summary_verdict(identity: Option<&CallIdentity>) -> IdentityVerdict {
+    match identity.and_then(|identity| identity.verdict.as_ref()) {
+        None => IdentityVerdict::NotChecked,
+        Some(verdict) => match verdict.verstat() {
+            Verstat::Passed => IdentityVerdict::TnValidationPassed,
+            Verstat::Failed => IdentityVerdict::TnValidationFailed,
+            Verstat::NoValidation => IdentityVerdict::NoTnValidation,
+        },
     }
 }

@@ -95,7 +95,7 @@ impl B2bua {
         call.phase = Phase::Ended;
         call.ack_wait = None;
         self.drop_held_answer(now, layer, call);
-        self.release_slot(call, how);
+        self.release_slot(now, call, how);
         self.release_media(&mut call.media);
         self.timers.disarm_all(call_ref, call);
         self.arm_reap(now, layer, call_ref, call);
@@ -205,12 +205,13 @@ impl B2bua {
         }
     }
 
-    /// The call stops counting toward the call limit.
-    pub(super) fn release_slot(&mut self, call: &mut Call, how: &'static str) {
+    /// The call stops counting toward the call limit; its record is written.
+    pub(super) fn release_slot(&mut self, now: Instant, call: &mut Call, how: &'static str) {
         if call.holds_slot {
             call.holds_slot = false;
             self.active = self.active.saturating_sub(1);
             count(&mut self.stats.ended, how);
+            self.record_call(now, call, how);
         }
     }
 

@@ -156,11 +156,13 @@ mod identity;
 mod in_dialog;
 mod lifetime;
 mod outgoing;
+mod record;
 mod relay;
 mod reliable;
 mod router;
 mod setup;
 mod strays;
+pub mod summary;
 mod timers;
 
 use std::collections::{BTreeMap, HashMap};
@@ -169,6 +171,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+pub use record::{CallRecord, CallState, CallView, LegView};
 pub use router::{
     AllowList, CallRouter, DenyList, HeaderFilter, NoRoute, PassAll, RouteChoice, Target,
     TargetOutcome,
@@ -217,6 +220,9 @@ pub struct B2buaConfig {
     /// ([`crate::shard`]), only those that hash back to this B2BUA's own shard. `None`:
     /// any.
     pub call_id_owner: Option<CallIdOwner>,
+    /// Call records held for [`B2bua::poll_call_record`] at most (one per ended call
+    /// attempt; past it new ones are dropped and counted); 0: no records are kept.
+    pub call_records: usize,
 }
 
 /// A test of whether a Call-ID is owned.
@@ -245,6 +251,7 @@ impl Default for B2buaConfig {
             max_exchanges: 8,
             max_call_duration: None,
             call_id_owner: None,
+            call_records: 0,
         }
     }
 }
@@ -317,6 +324,10 @@ pub struct B2bua {
     identity: Option<IdentityService>,
     /// New calls waiting for a certificate, by their INVITE's server transaction.
     parked: HashMap<TransactionId, identity::Parked>,
+    /// Records of ended calls, waiting for the driver.
+    records: record::RecordQueue,
+    /// New calls are refused (the appliance drains).
+    draining: bool,
 }
 
 impl std::fmt::Debug for B2bua {
@@ -358,6 +369,8 @@ impl B2bua {
             stats: B2buaStats::default(),
             identity: None,
             parked: HashMap::new(),
+            records: record::RecordQueue::default(),
+            draining: false,
         }
     }
 

@@ -10,6 +10,7 @@ use super::call::{Attempt, Call, CallRef, Phase, Role};
 use super::dialog::Dialog;
 use super::headers::{self, Body};
 use super::outgoing::route_set;
+use super::record::CallLog;
 use super::reliable::ReliableToCaller;
 use super::router::{HeaderFilter, NoRoute, RouteChoice, Target};
 use super::{B2bua, SUPPORTED, add_product, count};
@@ -54,11 +55,22 @@ impl B2bua {
         source: Peer,
         caller: CallerEstablishment,
     ) {
-        if self.active >= self.config.max_calls {
-            return self.reject(
+        if self.draining {
+            return self.refuse(
                 now,
                 layer,
                 &request,
+                &source,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "draining",
+            );
+        }
+        if self.active >= self.config.max_calls {
+            return self.refuse(
+                now,
+                layer,
+                &request,
+                &source,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "call_limit",
             );
@@ -66,20 +78,22 @@ impl B2bua {
         let hops = match request.headers.max_forwards() {
             Ok(hops) => hops.unwrap_or(DEFAULT_MAX_FORWARDS),
             Err(_) => {
-                return self.reject(
+                return self.refuse(
                     now,
                     layer,
                     &request,
+                    &source,
                     StatusCode::BAD_REQUEST,
                     "bad_max_forwards",
                 );
             }
         };
         if hops <= 1 {
-            return self.reject(
+            return self.refuse(
                 now,
                 layer,
                 &request,
+                &source,
                 StatusCode::TOO_MANY_HOPS,
                 "too_many_hops",
             );
@@ -90,20 +104,22 @@ impl B2bua {
             .filter_map(|via| via.branch())
             .map(|b| b.as_ref());
         if headers::is_loop(branches, self.marker, &request.uri) {
-            return self.reject(
+            return self.refuse(
                 now,
                 layer,
                 &request,
+                &source,
                 StatusCode::LOOP_DETECTED,
                 "loop_detected",
             );
         }
         let tag = self.ids().tag();
         if caller_dialog(&request, source, &tag).is_none() {
-            return self.reject(
+            return self.refuse(
                 now,
                 layer,
                 &request,
+                &source,
                 StatusCode::BAD_REQUEST,
                 "bad_dialog_headers",
             );
@@ -112,10 +128,11 @@ impl B2bua {
             match anchor::parse(&request.body) {
                 Ok(sdp) => Some(sdp),
                 Err(_) => {
-                    return self.reject(
+                    return self.refuse(
                         now,
                         layer,
                         &request,
+                        &source,
                         StatusCode::BAD_REQUEST,
                         "malformed_sdp",
                     );
@@ -130,17 +147,25 @@ impl B2bua {
         {
             Ok(route) => route,
             Err(NoRoute::NotFound) => {
-                return self.reject(now, layer, &request, StatusCode::NOT_FOUND, "no_route");
-            }
-            Err(NoRoute::Forbidden) => {
-                let forbidden = StatusCode::new(403).unwrap_or(StatusCode::NOT_FOUND);
-                return self.reject(now, layer, &request, forbidden, "forbidden");
-            }
-            Err(NoRoute::Unavailable) => {
-                return self.reject(
+                return self.refuse(
                     now,
                     layer,
                     &request,
+                    &source,
+                    StatusCode::NOT_FOUND,
+                    "no_route",
+                );
+            }
+            Err(NoRoute::Forbidden) => {
+                let forbidden = StatusCode::new(403).unwrap_or(StatusCode::NOT_FOUND);
+                return self.refuse(now, layer, &request, &source, forbidden, "forbidden");
+            }
+            Err(NoRoute::Unavailable) => {
+                return self.refuse(
+                    now,
+                    layer,
+                    &request,
+                    &source,
                     StatusCode::SERVICE_UNAVAILABLE,
                     "no_target",
                 );
@@ -180,10 +205,11 @@ impl B2bua {
             caller: _,
         } = setup;
         let Some(caller) = caller_dialog(&request, source, &tag) else {
-            return self.reject(
+            return self.refuse(
                 now,
                 layer,
                 &request,
+                &source,
                 StatusCode::BAD_REQUEST,
                 "bad_dialog_headers",
             );
@@ -199,13 +225,22 @@ impl B2bua {
                 Ok(anchored) => Some(anchored),
                 Err(error) => {
                     self.release_media(&mut media);
-                    return self.reject(now, layer, &request, error.status(), error.name());
+                    return self.refuse(
+                        now,
+                        layer,
+                        &request,
+                        &source,
+                        error.status(),
+                        error.name(),
+                    );
                 }
             },
             None => None,
         };
 
         let reliable = ReliableToCaller::for_invite(&request, offer.is_some(), (self.random)());
+        let mut log = CallLog::new(now, &request, &source, route.trunk.clone());
+        log.security.identity = super::identity::summary_verdict(identity.as_deref());
         let mut stored = request;
         stored.body = Bytes::new();
         let mut remaining = targets.into_iter();
@@ -233,7 +268,7 @@ impl B2bua {
         };
         let Some((callee, attempt)) = started else {
             self.release_media(&mut media);
-            return self.reject(now, layer, &stored, last_failure, "no_target");
+            return self.refuse(now, layer, &stored, &source, last_failure, "no_target");
         };
 
         let destination = attempt.target.destination();
@@ -261,6 +296,7 @@ impl B2bua {
             holds_slot: true,
             reliable,
             identity,
+            log,
         });
         self.track(transaction, call_ref, &mut call, Role::CallerInvite);
         self.track(attempt_transaction, call_ref, &mut call, Role::CalleeInvite);
@@ -275,6 +311,20 @@ impl B2bua {
         self.active += 1;
         self.stats.calls_started += 1;
         self.calls.insert(call_ref, call);
+    }
+
+    /// Refuses a new call with `status` (counted under `reason`) and records the attempt.
+    pub(super) fn refuse(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        request: &Request,
+        source: &Peer,
+        status: StatusCode,
+        reason: &'static str,
+    ) {
+        self.record_refusal(now, request, source, status, reason);
+        self.reject(now, layer, request, status, reason);
     }
 
     /// Builds and sends our INVITE to `target`, on a fresh B-leg dialog.

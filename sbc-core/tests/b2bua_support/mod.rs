@@ -359,6 +359,13 @@ impl Harness {
         self.collect();
     }
 
+    /// An operator ends call `id`; collects what that sends.
+    pub fn terminate(&mut self, id: u64) -> bool {
+        let found = self.endpoint.handle_terminate(self.now, id);
+        self.collect();
+        found
+    }
+
     /// The relay's media timeout for `session`.
     pub fn media_timeout(&mut self, session: MediaSessionId) {
         self.endpoint.handle_media_timeout(self.now, session);

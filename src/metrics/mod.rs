@@ -7,6 +7,9 @@
 //! units (seconds, bytes), label values from fixed sets (reason names defined by the
 //! code, trunk names from the configuration). `docs/metrics.md` lists them all.
 
+pub mod counting;
+mod edge;
+
 use std::collections::BTreeMap;
 
 use prometheus::core::Collector;
@@ -25,6 +28,20 @@ pub struct Scrape {
     pub relay: RelayFigures,
     pub uptime_seconds: f64,
     pub draining: bool,
+    /// Registration bindings stored.
+    pub registrations: u64,
+    /// The admission gate's counters (`None` when it did not answer).
+    pub gate: Option<sbc_core::policy::GateStats>,
+    pub cdr: CdrFigures,
+}
+
+/// The CDR writer's counters.
+#[derive(Debug, Default)]
+pub struct CdrFigures {
+    pub written: u64,
+    pub dropped: u64,
+    pub write_errors: u64,
+    pub without_media: u64,
 }
 
 /// The SIP transports' counters.
@@ -54,9 +71,13 @@ pub struct RelayFigures {
 pub fn encode(scrape: &Scrape) -> Result<String, prometheus::Error> {
     let mut families = Families::default();
     sip(&mut families, scrape);
+    edge::traffic(&mut families, scrape);
     calls(&mut families, scrape);
+    edge::outcomes(&mut families, scrape);
     identity(&mut families, scrape);
     relay(&mut families, &scrape.relay);
+    edge::admission(&mut families, scrape);
+    edge::store(&mut families, scrape);
     families.gauge(
         "sbc_uptime_seconds",
         "Seconds since signalling started.",
@@ -127,8 +148,7 @@ fn sip(families: &mut Families, scrape: &Scrape) {
     ] {
         families.counter(
             "sbc_tls_handshakes_total",
-            "TLS handshakes completed (failures are in sbc_sip_transport_dropped_total with \
-             reason tls_handshake_failed, tls_handshake_timeout or tls_peer_identity_mismatch).",
+            "TLS handshakes completed (failures: sbc_tls_handshake_failures_total).",
             &[("direction", direction)],
             count,
         );
@@ -366,7 +386,7 @@ fn relay(families: &mut Families, relay: &RelayFigures) {
 }
 
 /// Adds up per-shard maps keyed by reason name.
-fn sum_maps<'a>(
+pub(crate) fn sum_maps<'a>(
     maps: impl Iterator<Item = &'a BTreeMap<&'static str, u64>>,
 ) -> BTreeMap<&'static str, u64> {
     let mut total = BTreeMap::new();
@@ -380,12 +400,12 @@ fn sum_maps<'a>(
 
 /// Metric families under construction, by name, in the order they were first added.
 #[derive(Default)]
-struct Families {
+pub(crate) struct Families {
     families: Vec<MetricFamily>,
 }
 
 impl Families {
-    fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
+    pub(crate) fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
         self.counter_f64(name, help, labels, value as f64);
     }
 
@@ -397,7 +417,7 @@ impl Families {
         self.family(name, help, MetricType::COUNTER).push(metric);
     }
 
-    fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+    pub(crate) fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
         let mut gauge = Gauge::default();
         gauge.set_value(value);
         let mut metric = Metric::from_label(label_pairs(labels));
@@ -407,8 +427,7 @@ impl Families {
 
     /// A histogram from per-bucket counts (not cumulative; `bounds` ascending, in
     /// seconds; the count past the last bound goes to `+Inf`).
-    #[allow(dead_code)]
-    fn histogram(
+    pub(crate) fn histogram(
         &mut self,
         name: &str,
         help: &str,
@@ -510,6 +529,9 @@ mod tests {
             },
             uptime_seconds: 12.5,
             draining: false,
+            registrations: 4,
+            gate: None,
+            cdr: CdrFigures::default(),
         }
     }
 
