@@ -883,13 +883,18 @@ fn identity_problems_name_their_keys() {
         IDENTITY_TRUNKS.replace("trust_anchors = \"stir/roots.pem\"\n", "");
     assert_problem(
         &with_minimal(&verifying_without_roots),
-        "identity.trust_anchors",
+        "trunk[0].identity.verify",
         "identity_setting_missing",
     );
     let signing_without_key = IDENTITY_TRUNKS.replace("private_key = \"stir/sbc.key\"\n", "");
     assert_problem(
         &with_minimal(&signing_without_key),
-        "identity.private_key",
+        "trunk[1].identity.sign",
+        "identity_setting_missing",
+    );
+    assert_problem(
+        &with_minimal(&signing_without_key),
+        "identity.publish",
         "identity_setting_missing",
     );
     let http = IDENTITY_TRUNKS.replace("https://sbc", "http://sbc");

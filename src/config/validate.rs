@@ -465,40 +465,39 @@ fn is_header_name(name: &str) -> bool {
 
 fn check_identity(config: &Config, problems: &mut Problems) {
     let identity = &config.identity;
-    let verifying = config
-        .trunks
-        .iter()
-        .find(|trunk| trunk.identity.verify != super::VerifyMode::Off);
-    if let (Some(trunk), None) = (verifying, &identity.trust_anchors) {
-        problems.push(
-            "identity.trust_anchors",
-            ProblemKind::IdentitySettingMissing {
-                key: "trust_anchors",
-                needed_by: format!("trunk \"{}\" verifies caller identity", trunk.name),
-            },
-        );
+    // Reported at the trunk that needs the setting (so the admin API names the field).
+    for (index, trunk) in config.trunks.iter().enumerate() {
+        if trunk.identity.verify != super::VerifyMode::Off && identity.trust_anchors.is_none() {
+            problems.push(
+                format!("trunk[{index}].identity.verify"),
+                ProblemKind::IdentitySettingMissing {
+                    key: "identity.trust_anchors",
+                    needed_by: format!("trunk \"{}\" verifies caller identity", trunk.name),
+                },
+            );
+        }
+        if trunk.identity.sign {
+            for (key, present) in signer_keys(identity) {
+                if !present {
+                    problems.push(
+                        format!("trunk[{index}].identity.sign"),
+                        ProblemKind::IdentitySettingMissing {
+                            key,
+                            needed_by: format!("trunk \"{}\" has calls signed", trunk.name),
+                        },
+                    );
+                }
+            }
+        }
     }
-    let signing = config.trunks.iter().find(|trunk| trunk.identity.sign);
-    let needs_signer = signing
-        .map(|trunk| format!("trunk \"{}\" has calls signed", trunk.name))
-        .or_else(|| {
-            identity
-                .publish
-                .as_ref()
-                .map(|_| "identity.publish serves the certificate".to_owned())
-        });
-    if let Some(needed_by) = needs_signer {
-        for (key, present) in [
-            ("certificate", identity.certificate.is_some()),
-            ("private_key", identity.private_key.is_some()),
-            ("x5u", identity.x5u.is_some()),
-        ] {
+    if identity.publish.is_some() {
+        for (key, present) in signer_keys(identity) {
             if !present {
                 problems.push(
-                    format!("identity.{key}"),
+                    "identity.publish",
                     ProblemKind::IdentitySettingMissing {
                         key,
-                        needed_by: needed_by.clone(),
+                        needed_by: "identity.publish serves the certificate".to_owned(),
                     },
                 );
             }
@@ -577,6 +576,15 @@ fn check_identity(config: &Config, problems: &mut Problems) {
             }
         }
     }
+}
+
+/// The settings signing needs, and whether each is set.
+fn signer_keys(identity: &super::IdentityConfig) -> [(&'static str, bool); 3] {
+    [
+        ("identity.certificate", identity.certificate.is_some()),
+        ("identity.private_key", identity.private_key.is_some()),
+        ("identity.x5u", identity.x5u.is_some()),
+    ]
 }
 
 fn check_security(config: &Config, problems: &mut Problems) {
