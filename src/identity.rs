@@ -30,13 +30,19 @@ pub struct IdentityRuntime {
 
 impl IdentityRuntime {
     /// Loads keys, certificates and trust anchors, and starts the fetcher and the
-    /// publisher (on the current tokio runtime).
-    pub async fn start(config: &Config) -> anyhow::Result<IdentityRuntime> {
+    /// publisher (on the current tokio runtime). `trunks` are those in effect: the
+    /// file's and those created through the admin API.
+    pub async fn start(
+        config: &Config,
+        trunks: &[config::TrunkConfig],
+    ) -> anyhow::Result<IdentityRuntime> {
         let settings = &config.identity;
-        let verifying = config
-            .trunks
-            .iter()
-            .any(|trunk| trunk.identity.verify != config::VerifyMode::Off);
+        // Verification is ready whenever roots are configured: a trunk created later
+        // through the admin API may verify.
+        let verifying = settings.trust_anchors.is_some()
+            || trunks
+                .iter()
+                .any(|trunk| trunk.identity.verify != config::VerifyMode::Off);
         let verification = match (&settings.trust_anchors, verifying) {
             (Some(file), true) => {
                 let pem = std::fs::read(file).with_context(|| {
@@ -112,7 +118,7 @@ impl IdentityRuntime {
             }
             _ => None,
         };
-        let trunks = trunk_policies(&config.trunks);
+        let trunks = trunk_policies(trunks);
         Ok(IdentityRuntime {
             parts: IdentityConfig {
                 verification,

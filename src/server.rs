@@ -86,7 +86,14 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         context.shutdown.clone(),
     );
 
-    let identity = crate::identity::IdentityRuntime::start(&config)
+    let identity_trunks = {
+        let store = context
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::objects::initial_objects(&config, &store)?.trunks
+    };
+    let identity = crate::identity::IdentityRuntime::start(&config, &identity_trunks)
         .await
         .context("cannot start STIR/SHAKEN")?;
 
