@@ -29,6 +29,7 @@ pub mod identity;
 pub mod logging;
 pub mod media;
 pub mod metrics;
+pub mod metrics_security;
 pub mod objects;
 pub mod outbound;
 pub mod routing;

@@ -115,6 +115,7 @@ impl ConfigTrunks {
                     trusted: trunk.trusted,
                     require_tls: trunk.require_tls,
                     require_client_cert: trunk.require_client_cert,
+                    store_and_forward: trunk.store_and_forward,
                 };
                 (networks, acl, policy)
             })
@@ -223,6 +224,8 @@ pub fn boundary_config(config: &Config) -> BoundaryConfig {
         realm: config.auth.realm.clone(),
         domains: config.auth.domains.clone(),
         overload_retry_after: Duration::from_secs(config.security.overload_retry_after_secs),
+        message_date_window: (config.security.message_date_window_secs > 0)
+            .then(|| Duration::from_secs(config.security.message_date_window_secs)),
     }
 }
 
@@ -231,6 +234,22 @@ pub fn digest_config(config: &Config) -> DigestConfig {
         algorithms: config.auth.algorithms(),
         nonce_lifetime: Duration::from_secs(config.auth.nonce_lifetime_secs),
         ..DigestConfig::default()
+    }
+}
+
+/// The call limits from `[sip.limits] max_calls`, `[security] max_calls_per_user` and
+/// each trunk's `max_calls`.
+pub fn call_limits_config(config: &Config) -> sbc_core::policy::CallLimitsConfig {
+    sbc_core::policy::CallLimitsConfig {
+        max_calls: u32::try_from(config.sip.limits.max_calls).ok(),
+        max_calls_per_user: (config.security.max_calls_per_user > 0)
+            .then_some(config.security.max_calls_per_user),
+        trunks: config
+            .trunks
+            .iter()
+            .filter(|trunk| trunk.max_calls > 0)
+            .map(|trunk| (trunk.name.clone(), trunk.max_calls))
+            .collect(),
     }
 }
 
@@ -417,6 +436,8 @@ pub struct SecurityHandle {
     pub credentials: CredentialSnapshot,
     pub registrar: SharedRegistrar,
     pub store: SharedStore,
+    /// The call limits every shard shares (calls in progress per trunk and user).
+    pub call_limits: std::sync::Arc<sbc_core::policy::CallLimits>,
     /// The trunk directory the shards' boundaries consult.
     pub trunks: Arc<LiveTrunks>,
 }
@@ -467,6 +488,15 @@ impl SecurityHandle {
             .await
             .ok()?;
         answer.await.ok()
+    }
+
+    /// The edge security's own figures for a metrics scrape.
+    pub fn figures(&self) -> crate::metrics_security::SecurityFigures {
+        crate::metrics_security::SecurityFigures {
+            registrar: registrar::lock(&self.registrar).stats().clone(),
+            users: self.credentials.users(),
+            calls: self.call_limits.counts(),
+        }
     }
 
     /// Reloads the credential snapshot from the store (after users changed).

@@ -152,11 +152,13 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         credentials.clone(),
         context.shutdown.clone(),
     );
+    let call_limits = sbc_core::policy::CallLimits::new(security::call_limits_config(&config));
     context.status.set_security(security::SecurityHandle {
         gate: gate_inputs.clone(),
         credentials: credentials.clone(),
         registrar: Arc::clone(&registrar),
         store: context.store.clone(),
+        call_limits: Arc::clone(&call_limits),
         trunks: Arc::clone(&trunks),
     });
 
@@ -180,7 +182,13 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
             Instant::now,
         );
         let b2bua = B2bua::new(
-            b2bua_config(&local, &sharding, shard),
+            B2buaConfig {
+                // The appliance-wide limit is exact in `call_limits`; each shard's own
+                // count only backs it up.
+                max_calls: config.sip.limits.max_calls,
+                call_limits: Some(Arc::clone(&call_limits)),
+                ..b2bua_config(&local, &sharding, shard)
+            },
             Box::new(router),
             Box::new(
                 RelayAnchor::new(relay.clone(), config.media.advertised())
@@ -474,6 +482,13 @@ async fn dispatch(
         let Some(queue) = shards.get(shard) else {
             continue;
         };
+        if let GateAdmission::Drop(_) =
+            admission
+                .gate
+                .shed(&message.bytes, queue.capacity(), queue.max_capacity())
+        {
+            continue;
+        }
         if queue.try_send(message).is_err() {
             dropped += 1;
             if dropped.is_power_of_two() {

@@ -2,8 +2,10 @@
 # Installs, when missing, the Debian packages that building and testing sbc need:
 #   sip-tester (SIPp), sipsak, openssl (s_client): the real peers of the black-box tests;
 #   sipvicious (svmap, svwar, svcrack): the attacker of tests/security.rs;
+#   iproute2 (ip): the network namespaces tests/security.rs creates for it;
 #   baresip-core (the softphone, with its aufile, aubridge, sndfile and g711 modules) and
 #   sox (writes the tones it plays, decodes what it recorded): tests/softphones.rs;
+#   linphone-cli (linphone-daemon): the SHA-256 digest client of tests/security.rs;
 #   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate;
 #   prometheus (for promtool, which checks the /metrics text format): tests/admin_metrics.rs;
 #   python3 and python3-venv, then schemathesis from PyPI in a virtual environment under
@@ -20,8 +22,10 @@ have_package() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "instal
 have_command sipp || missing+=(sip-tester)
 have_command sipsak || missing+=(sipsak)
 have_command svcrack || missing+=(sipvicious)
+have_command ip || missing+=(iproute2)
 have_command openssl || missing+=(openssl)
 have_command baresip || missing+=(baresip-core)
+have_command linphone-daemon || missing+=(linphone-cli)
 have_command sox || missing+=(sox)
 have_command pkg-config || missing+=(pkg-config)
 have_package libssl-dev || missing+=(libssl-dev)

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::sip::{first_line, header, status_code, udp_socket};
-use common::{Sbc, SbcConfig, free_ports, repo_root, require_tool, run_bounded};
+use common::{Sbc, SbcConfig, free_ports, require_tool, run_bounded};
 use sbc_core::auth::Algorithm;
 
 /// Authentication on, scanners not banned at once (so that svcrack meets the failure
@@ -27,26 +27,14 @@ max_auth_failures = 5
 scanner_user_agents = []
 "#;
 
-fn scenario(name: &str) -> String {
-    repo_root()
-        .join("tests/scenarios")
-        .join(name)
-        .display()
-        .to_string()
-}
+use common::sipp::scenario;
 
 fn sipp_uas(ip: IpAddr, port: u16, dir: &Path) -> std::process::Child {
-    Command::new(require_tool("sipp"))
-        .current_dir(dir)
-        .args(["-sn", "uas", "-i", &ip.to_string(), "-p", &port.to_string()])
-        .args(["-nostdin", "-timeout", "60s", "-bg"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sipp uas starts")
+    common::sipp::uas(ip, port, dir)
 }
 
-/// Runs a SIPp scenario with credentials; returns (successful, failed) calls.
+/// Runs a SIPp scenario with credentials (at most 50 calls at once); returns (successful,
+/// failed) calls and SIPp's output.
 #[allow(clippy::too_many_arguments)]
 fn sipp_client(
     sbc: SocketAddr,
@@ -58,52 +46,17 @@ fn sipp_client(
     rate: u32,
     dir: &Path,
 ) -> (u64, u64, String) {
-    let [port] = free_ports(ip);
-    let run = run_bounded(
-        Command::new(require_tool("sipp"))
-            .current_dir(dir)
-            .arg(sbc.to_string())
-            .args([
-                "-sf",
-                scenario_file,
-                "-i",
-                &ip.to_string(),
-                "-p",
-                &port.to_string(),
-            ])
-            .args([
-                "-m",
-                &calls.to_string(),
-                "-r",
-                &rate.to_string(),
-                "-l",
-                "50",
-            ])
-            .args(["-au", user, "-ap", password, "-key", "user", user])
-            .args([
-                "-nostdin",
-                "-timeout",
-                "40s",
-                "-timeout_error",
-                "-recv_timeout",
-                "5000",
-            ]),
-        Duration::from_secs(60),
+    let run = common::sipp::client(
+        sbc,
+        ip,
+        scenario_file,
+        (user, password),
+        calls,
+        rate,
+        50,
+        dir,
     );
-    let count = |label: &str| {
-        run.stdout
-            .lines()
-            .rev()
-            .find(|line| line.trim_start().starts_with(label))
-            .and_then(|line| line.rsplit('|').next())
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (
-        count("Successful call"),
-        count("Failed call"),
-        run.describe(),
-    )
+    (run.successful, run.failed, run.log)
 }
 
 #[test]
@@ -306,12 +259,48 @@ fn findings(output: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The sources the SBC logged bans of, with their reasons.
+fn bans_in(log: &str) -> Vec<(String, String)> {
+    log.lines()
+        .filter(|line| line.contains("source banned"))
+        .map(|line| {
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|word| word.strip_prefix(&format!("{name}=")))
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_owned()
+            };
+            (field("source"), field("reason"))
+        })
+        .collect()
+}
+
+/// The attacker (sipvicious) and a legitimate caller (SIPp) on two addresses of their
+/// own, at the same time. The whole test runs in a network namespace of its own: svcrack
+/// 0.3.3 ignores its `-b` option (it never hands it to its socket), so it sends from an
+/// unbound socket and the kernel picks the source address; in the namespace, the route to
+/// the SBC's address names the attacker's address as the source, so every attack packet
+/// comes from the attacker's own address, as it would from a real attacker's host.
 #[test]
 fn sipvicious_finds_nothing_and_is_banned_while_legitimate_calls_go_on() {
+    let netns = common::netns::NetNs::enter("sipvicious");
     let config = SbcConfig::new().with_security(GUARDED);
     let attacker = config.net.host(2);
     let caller = config.net.host(3);
     let callee = config.net.host(4);
+    netns.ip(&[
+        "route",
+        "add",
+        "local",
+        &format!("{}/32", config.ip),
+        "dev",
+        "lo",
+        "src",
+        &attacker.to_string(),
+        "table",
+        "local",
+    ]);
     let [callee_port] = free_ports(callee);
     let sbc = Sbc::start_with_users(
         config.with_peer(SocketAddr::new(callee, callee_port)),
@@ -380,25 +369,15 @@ fn sipvicious_finds_nothing_and_is_banned_while_legitimate_calls_go_on() {
         "svcrack found the password\n{}",
         svcrack.describe()
     );
-    // sipvicious 0.3.3 sends from the address its -b names for svwar, but svcrack's
-    // socket may leave from 127.0.0.1: whichever it used is the one banned, never the
-    // legitimate caller.
-    let log = sbc.log();
-    let bans: Vec<&str> = log
-        .lines()
-        .filter(|line| line.contains("source banned") && line.contains("auth_failures"))
-        .collect();
-    assert!(
-        !bans.is_empty(),
-        "svcrack was not banned\n{}",
+    // Exactly the attacker's address is banned, for failed authentications; never the
+    // legitimate caller, never 127.0.0.1.
+    let bans = bans_in(&sbc.log());
+    assert_eq!(
+        bans,
+        vec![(attacker.to_string(), "auth_failures".to_owned())],
+        "{}",
         sbc.log_tail()
     );
-    assert!(
-        bans.iter()
-            .all(|line| !line.contains(&format!("source={caller} "))),
-        "the legitimate caller was banned: {bans:?}"
-    );
-    let _ = attacker;
 
     let (ok, failed, legit_log) = legit.join().unwrap();
     assert!(
@@ -438,4 +417,192 @@ fn svmap_is_banned_as_a_scanner() {
         "{}",
         sbc.log_tail()
     );
+}
+
+/// A real client accepts the SBC's challenges: baresip (libre's digest, MD5) registers
+/// with the 401 challenge and dials with the 407 one; the call reaches a SIPp UAS on the
+/// trunk and is answered. Then a call from the trunk to the registered user reaches the
+/// phone on the flow it registered on.
+///
+/// Debian's baresip 1.0 (libre 1.1.0) gives up on a 401/407 that carries any challenge
+/// whose algorithm it does not know ("Function not implemented"), even next to an MD5 one
+/// it could answer, as RFC 8760 §2.4 expects of it. So the SBC is configured as an
+/// operator with such phones must (docs/security.md): `auth.algorithms = ["MD5"]`.
+#[test]
+fn baresip_registers_and_calls_with_digest_and_is_reached_where_it_registered() {
+    use common::baresip::{self, Role, Softphone};
+
+    let config = SbcConfig::new().with_security(&GUARDED.replace(
+        "realm = \"sbc.test\"",
+        "realm = \"sbc.test\"\nalgorithms = [\"MD5\"]",
+    ));
+    let trunk = config.net.host(2);
+    let phone_ip = config.net.host(3);
+    let [uas_port, uac_port] = free_ports(trunk);
+    let [phone_port] = free_ports(phone_ip);
+    let sbc = Sbc::start_with_users(
+        config.with_peer(SocketAddr::new(trunk, uas_port)),
+        &[("alice", "alice-secret")],
+    );
+    let target = sbc.config.sip_address();
+    let traces = tempfile::tempdir().unwrap();
+    let mut uas = sipp_uas(trunk, uas_port, traces.path());
+    let tone = traces.path().join("tone.wav");
+    baresip::write_tone(&tone, 800, 20);
+
+    let mut phone = Softphone::start_registered(
+        "alice",
+        SocketAddr::new(phone_ip, phone_port),
+        &tone,
+        &Role::Caller {
+            dial: format!("sip:callee@{target}"),
+        },
+        target,
+        ("alice", "alice-secret"),
+    );
+    let wait = |phone: &mut Softphone, needle: &str| {
+        if let Err(error) = phone.wait_for(needle, Duration::from_secs(15)) {
+            panic!("{error}\n{}", sbc.log_tail());
+        }
+    };
+    wait(&mut phone, "Call established");
+    wait(&mut phone, "200 OK");
+    let received = phone.received_sip();
+    let challenges = |status: &str, header: &str| {
+        received
+            .iter()
+            .filter(|message| message.starts_with(status) && message.contains(header))
+            .count()
+    };
+    assert!(
+        challenges("SIP/2.0 401", "WWW-Authenticate: Digest") >= 1,
+        "no 401 challenge reached baresip\n{}",
+        phone.log_tail()
+    );
+    assert!(
+        challenges("SIP/2.0 407", "Proxy-Authenticate: Digest") >= 1,
+        "no 407 challenge reached baresip\n{}",
+        phone.log_tail()
+    );
+    let registered = received.iter().any(|message| {
+        message.starts_with("SIP/2.0 200")
+            && message.contains("REGISTER")
+            && message.contains(";expires=")
+    });
+    assert!(
+        registered,
+        "baresip was not registered\n{}",
+        phone.log_tail()
+    );
+    let answered = received
+        .iter()
+        .any(|message| message.starts_with("SIP/2.0 200") && message.contains(" INVITE"));
+    assert!(answered, "the call was not answered\n{}", phone.log_tail());
+    // baresip hangs up (BYE) and exits.
+    phone
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|error| panic!("{error}"));
+    let _ = uas.kill();
+    let _ = uas.wait();
+
+    // Registered, and reachable: the same account as a callee, and SIPp on the trunk
+    // calling sip:alice@<SBC>.
+    let [phone_port] = free_ports(phone_ip);
+    let mut callee = Softphone::start_registered(
+        "alice",
+        SocketAddr::new(phone_ip, phone_port),
+        &tone,
+        &Role::Callee,
+        target,
+        ("alice", "alice-secret"),
+    );
+    wait(&mut callee, "200 OK");
+    let run = run_bounded(
+        Command::new(require_tool("sipp"))
+            .current_dir(traces.path())
+            .arg(target.to_string())
+            .args(["-sn", "uac", "-s", "alice", "-i", &trunk.to_string()])
+            .args(["-p", &uac_port.to_string(), "-m", "1", "-d", "1000"])
+            .args(["-nostdin", "-timeout", "30s", "-timeout_error"]),
+        Duration::from_secs(40),
+    );
+    assert!(
+        run.succeeded(),
+        "a call to the registered user failed\n{}\n{}\n{}",
+        run.describe(),
+        callee.log_tail(),
+        sbc.log_tail()
+    );
+    let to_phone = callee
+        .received_sip()
+        .into_iter()
+        .find(|message| message.starts_with("INVITE "))
+        .unwrap_or_else(|| panic!("no INVITE reached the phone\n{}", callee.log_tail()));
+    // baresip registers `sip:alice-<id>@<its address>`: the call comes to that contact.
+    let request_line = to_phone.lines().next().unwrap_or_default();
+    assert!(
+        request_line.starts_with("INVITE sip:alice-")
+            && request_line.contains(&format!("@{phone_ip}:{phone_port}")),
+        "the call did not go to the registered contact:\n{to_phone}"
+    );
+    wait(&mut callee, "Call established");
+}
+
+/// SHA-256 digest with a real client: linphone (belle-sip) is offered MD5 and SHA-256
+/// together (the default), answers SHA-256 for its REGISTER (401) and its INVITE (407),
+/// and the call reaches a SIPp UAS on the trunk, is answered and hung up.
+#[test]
+fn linphone_registers_and_calls_with_sha256_digest() {
+    use common::linphone::Linphone;
+
+    let config = SbcConfig::new().with_security(GUARDED);
+    let trunk = config.net.host(2);
+    let [uas_port] = free_ports(trunk);
+    let sbc = Sbc::start_with_users(
+        config.with_peer(SocketAddr::new(trunk, uas_port)),
+        &[("alice", "alice-secret")],
+    );
+    let target = sbc.config.sip_address();
+    let traces = tempfile::tempdir().unwrap();
+    let mut uas = sipp_uas(trunk, uas_port, traces.path());
+
+    // linphone binds its SIP socket to the wildcard address: a port free there.
+    let sip_port = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|socket| socket.local_addr())
+        .map(|address| address.port())
+        .unwrap();
+    let mut phone = Linphone::start(target, "alice", "alice-secret", sip_port);
+    let wait = |phone: &Linphone, needle: &str| {
+        if let Err(error) = phone.wait_for(needle, Duration::from_secs(15)) {
+            panic!("{error}\n{}", sbc.log_tail());
+        }
+    };
+    wait(&phone, "to [LinphoneRegistrationOk]");
+    let registers = phone.messages("REGISTER ");
+    let answered = registers
+        .iter()
+        .find(|message| message.contains("Authorization:"))
+        .unwrap_or_else(|| panic!("no REGISTER with credentials\n{}", phone.log_tail()));
+    assert!(
+        answered.contains("algorithm=SHA-256") && answered.contains("qop=auth"),
+        "linphone did not answer with SHA-256:\n{answered}"
+    );
+
+    let dialled = phone.command(&format!("call sip:callee@{target}"));
+    assert!(dialled.contains("Status: Ok"), "call: {dialled}");
+    wait(&phone, "to LinphoneCallStreamsRunning");
+    let invite = phone
+        .messages("INVITE ")
+        .into_iter()
+        .find(|message| message.contains("Proxy-Authorization:"))
+        .unwrap_or_else(|| panic!("no INVITE with credentials\n{}", phone.log_tail()));
+    assert!(
+        invite.contains("algorithm=SHA-256"),
+        "linphone did not answer the 407 with SHA-256:\n{invite}"
+    );
+    let hung_up = phone.command("terminate");
+    assert!(hung_up.contains("Status: Ok"), "terminate: {hung_up}");
+    wait(&phone, "to LinphoneCallEnd");
+    let _ = uas.kill();
+    let _ = uas.wait();
 }

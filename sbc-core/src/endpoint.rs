@@ -61,8 +61,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::b2bua::B2bua;
-use crate::identity::sign::CallerEstablishment;
+use crate::b2bua::{B2bua, CallerIdentity};
 use crate::media::MediaSessionId;
 use crate::net::{Destination, FlowId, Protocol, Target};
 use crate::policy::{Arrival, Boundary, Origin, PolicyEvent, PolicyStats, Verdict};
@@ -243,6 +242,9 @@ impl Endpoint {
         match parse_message(bytes.clone()) {
             Ok(Message::Request(mut request)) => {
                 stamp_received(&mut request, source.remote);
+                if self.shed(&request, source) {
+                    return;
+                }
                 if let Err(refused) =
                     self.layer
                         .handle_incoming(now, Message::Request(request), source)
@@ -267,6 +269,32 @@ impl Endpoint {
             Err(error) => self.malformed(&bytes, error, source),
         }
         self.drain_events(now);
+    }
+
+    /// Under overload, answers a new call `503` with Retry-After statelessly (see
+    /// [`Boundary::shed`]); `true` when it did. A retransmission of an INVITE accepted
+    /// before the overload began still reaches its transaction.
+    fn shed(&mut self, request: &Request, source: Peer) -> bool {
+        let Some(boundary) = self.boundary.as_mut() else {
+            return false;
+        };
+        if !boundary.is_overloaded() || self.layer.has_server_transaction(request) {
+            return false;
+        }
+        let Some(Verdict::Reject {
+            status, headers, ..
+        }) = boundary.shed(request)
+        else {
+            return false;
+        };
+        let tag = self.new_tag();
+        let mut response = request.make_response(status, None, Some(&tag));
+        for (name, value) in headers {
+            response.headers.push(name, value);
+        }
+        EndpointStats::count(&mut self.stats.rejected, "overload");
+        self.send_stateless(response, source);
+        true
     }
 
     /// Fires the timers due at `now`.
@@ -505,10 +533,13 @@ impl Endpoint {
                         response
                     }
                     Some(Verdict::Reject {
-                        status, headers, ..
+                        status,
+                        phrase,
+                        headers,
+                        ..
                     }) => {
                         let tag = self.new_tag();
-                        let mut response = request.make_response(status, None, Some(&tag));
+                        let mut response = request.make_response(status, phrase, Some(&tag));
                         for (name, value) in headers {
                             response.headers.push(name, value);
                         }
@@ -517,23 +548,21 @@ impl Endpoint {
                     Some(Verdict::Admit(admitted)) if request.method == Method::Register => {
                         self.register(now, &request, source, arrival, &admitted.origin)
                     }
-                    Some(Verdict::Admit(_)) | None => {
-                        let caller = match &verdict {
-                            Some(Verdict::Admit(admitted)) => {
-                                caller_establishment(&admitted.origin, &request)
-                            }
-                            _ => CallerEstablishment::default(),
+                    verdict @ (Some(Verdict::Admit(_)) | None) => {
+                        let identity = match &verdict {
+                            Some(Verdict::Admit(admitted)) => identity_of(&admitted.origin),
+                            _ => CallerIdentity::default(),
                         };
                         if let Some(b2bua) = self.b2bua.as_mut()
                             && b2bua.takes(&request, &self.layer)
                         {
-                            b2bua.handle_admitted_request(
+                            b2bua.handle_request_from(
                                 now,
                                 &mut self.layer,
                                 transaction,
                                 request,
                                 source,
-                                caller,
+                                &identity,
                             );
                             return;
                         }
@@ -560,7 +589,12 @@ impl Endpoint {
         match request.method {
             Method::Options | Method::Cancel => {}
             Method::Register if self.serves_register() => {}
-            Method::Invite | Method::Bye | Method::Info | Method::Update | Method::Prack
+            Method::Invite
+            | Method::Bye
+            | Method::Info
+            | Method::Update
+            | Method::Prack
+            | Method::Message
                 if relayed => {}
             // Outside a dialog, these have nothing to act on (RFC 3261 §12.2.2, §15.1.2;
             // RFC 3262; RFC 3311; RFC 6086); `serve` answers 481.
@@ -596,11 +630,13 @@ impl Endpoint {
         }
 
         // §8.2.3 Content processing: offer/answer methods carry SDP; the bodies of other
-        // in-dialog requests (INFO …) are relayed as they are.
+        // in-dialog requests (INFO …) and of MESSAGE (RFC 3428: any type) are relayed as
+        // they are.
         let offer_answer = matches!(request.method, Method::Invite | Method::Update);
         let in_dialog = request.headers.to().is_ok_and(|to| to.tag().is_some());
+        let message = request.method == Method::Message;
         if !request.body.is_empty()
-            && (offer_answer || !in_dialog || !relayed)
+            && (offer_answer || (!in_dialog && !message) || !relayed)
             && !self.accepts_body(request)
         {
             let accept = Bytes::from_static(ACCEPTED.as_bytes());
@@ -777,6 +813,25 @@ impl Endpoint {
     }
 }
 
+/// Who a request admitted as `origin` comes from, for the call limits.
+fn identity_of(origin: &Origin) -> CallerIdentity {
+    match origin {
+        Origin::Trunk(trunk) => CallerIdentity {
+            user: None,
+            trunk: Some(trunk.name.clone()),
+        },
+        Origin::User(identity) => CallerIdentity {
+            user: Some(registrar::aor(&identity.username, &identity.realm)),
+            trunk: None,
+        },
+        Origin::RegisteredFlow { aor } => CallerIdentity {
+            user: Some(aor.clone()),
+            trunk: None,
+        },
+        Origin::Unauthenticated => CallerIdentity::default(),
+    }
+}
+
 /// RFC 3261 §18.2.1 and RFC 3581 §4: record where a request really came from in its top
 /// Via — `received` when the address differs from the sent-by host, and the source port in
 /// an `rport` the client asked for — so that responses, which always go back to the
@@ -830,86 +885,5 @@ fn status_class_name(status: StatusCode) -> &'static str {
         4 => "4xx",
         5 => "5xx",
         _ => "6xx",
-    }
-}
-
-/// How the trust boundary established the caller, for the attestation of a PASSporT the
-/// SBC signs: an authenticated user (or one calling on its registration's flow) calling
-/// with its own number earns A, with another number B; anything else is left to the
-/// identity policy of the trunk it came from.
-fn caller_establishment(origin: &Origin, request: &Request) -> CallerEstablishment {
-    let user = match origin {
-        Origin::User(identity) => identity.username.as_str(),
-        Origin::RegisteredFlow { aor } => aor
-            .strip_prefix("sip:")
-            .or_else(|| aor.strip_prefix("sips:"))
-            .unwrap_or(aor)
-            .split('@')
-            .next()
-            .unwrap_or_default(),
-        Origin::Trunk(_) | Origin::Unauthenticated => return CallerEstablishment::Unknown,
-    };
-    let calling = request
-        .headers
-        .from()
-        .ok()
-        .and_then(|from| crate::identity::numbers::party_of_uri(&from.uri));
-    let owns_number = match (
-        calling,
-        crate::identity::numbers::canonical_tn(user.as_bytes()),
-    ) {
-        (Some(crate::identity::Party::Tn(calling)), Some(own)) => calling == own,
-        _ => false,
-    };
-    CallerEstablishment::AuthenticatedUser { owns_number }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    fn invite_from(from: &str) -> Request {
-        let text = format!(
-            "INVITE sip:bob@sbc SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
-             From: <{from}>;tag=1\r\nTo: <sip:bob@sbc>\r\nCall-ID: 1\r\nCSeq: 1 INVITE\r\n\
-             Content-Length: 0\r\n\r\n"
-        );
-        match crate::sip::parse_message(Bytes::from(text)).unwrap() {
-            crate::sip::Message::Request(request) => request,
-            crate::sip::Message::Response(_) => unreachable!(),
-        }
-    }
-
-    #[test]
-    fn an_authenticated_user_calling_with_its_own_number_earns_full_attestation() {
-        let user = |name: &str| {
-            Origin::User(crate::auth::AuthIdentity {
-                username: name.into(),
-                realm: "example.net".into(),
-                algorithm: crate::auth::Algorithm::Sha256,
-            })
-        };
-        let own = invite_from("sip:+12155551212@example.net");
-        assert_eq!(
-            caller_establishment(&user("+1-215-555-1212"), &own),
-            CallerEstablishment::AuthenticatedUser { owns_number: true }
-        );
-        assert_eq!(
-            caller_establishment(&user("alice"), &own),
-            CallerEstablishment::AuthenticatedUser { owns_number: false }
-        );
-        let flow = Origin::RegisteredFlow {
-            aor: "sip:12155551212@example.net".into(),
-        };
-        assert_eq!(
-            caller_establishment(&flow, &own),
-            CallerEstablishment::AuthenticatedUser { owns_number: true }
-        );
-        assert_eq!(
-            caller_establishment(&Origin::Unauthenticated, &own),
-            CallerEstablishment::Unknown
-        );
     }
 }

@@ -602,7 +602,7 @@ fn with_a_b2bua_options_lists_the_relayed_methods() {
     ));
     assert_eq!(
         header(&ok, &HeaderName::Allow),
-        "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK"
+        "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, MESSAGE"
     );
     assert_eq!(header(&ok, &HeaderName::Supported), "timer, 100rel");
 }

@@ -373,9 +373,9 @@ impl AdminService {
         .await
         .map_err(|error| ApiError::internal(format!("relay task: {error}")))?;
         let registrations = self.store(|store| store.count_registrations()).await?;
-        let gate = match self.setup.status.security() {
-            Some(security) => security.gate_stats().await,
-            None => None,
+        let (gate, security) = match self.setup.status.security() {
+            Some(security) => (security.gate_stats().await, security.figures()),
+            None => (None, Default::default()),
         };
         let counters = signalling.transport.counters();
         let cdr = &self.setup.cdr;
@@ -405,6 +405,7 @@ impl AdminService {
             draining: !matches!(self.setup.status.readiness(), admin_api::Readiness::Ready),
             registrations,
             gate,
+            security,
             cdr: CdrFigures {
                 written: cdr.written.load(Ordering::Relaxed),
                 dropped: cdr.dropped.load(Ordering::Relaxed),

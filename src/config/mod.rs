@@ -207,6 +207,9 @@ pub struct SipLimits {
     /// relayed call holds about three for 32 s after it ends, so 2,000 calls/s need about
     /// 200,000. Each costs about 1 kB.
     pub max_transactions: usize,
+    /// Calls in progress on the whole appliance (dialogs); past it, new calls get `503`
+    /// with Retry-After.
+    pub max_calls: usize,
     /// A TCP/TLS connection that carries no complete message for this long is closed.
     pub idle_timeout_secs: u64,
     /// A TLS handshake that has not completed after this long is abandoned.
@@ -220,6 +223,7 @@ impl Default for SipLimits {
             max_connections: 4_096,
             max_connections_per_ip: 64,
             max_transactions: 400_000,
+            max_calls: 10_000,
             idle_timeout_secs: 120,
             tls_handshake_timeout_ms: 5_000,
         }
@@ -416,6 +420,14 @@ pub struct TrunkConfig {
     /// ... with a client certificate that verified against the listener's `client_ca`.
     #[serde(default)]
     pub require_client_cert: bool,
+    /// Calls in progress through this trunk at most, both directions together (0: no
+    /// limit); past it, new calls get `503` with Retry-After.
+    #[serde(default)]
+    pub max_calls: u32,
+    /// The trunk stores and forwards messages (an SMS or voicemail gateway): its MESSAGE
+    /// requests are exempt from `security.message_date_window_secs`.
+    #[serde(default)]
+    pub store_and_forward: bool,
 }
 
 fn default_keepalive_secs() -> u64 {

@@ -144,6 +144,12 @@ pub struct SecurityConfig {
     pub max_bans: usize,
     /// Seconds in the `Retry-After` of the 503 new calls get under overload.
     pub overload_retry_after_secs: u64,
+    /// Calls in progress per user (as caller or as registered callee) at most; 0: no
+    /// limit.
+    pub max_calls_per_user: u32,
+    /// A MESSAGE whose Date is further than this from now is refused `403 Stale Date`
+    /// (except from store-and-forward trunks); 0 disables the check.
+    pub message_date_window_secs: u64,
     pub rate_limits: RateLimitsConfig,
 }
 
@@ -160,6 +166,8 @@ impl Default for SecurityConfig {
             max_tracked_sources: 100_000,
             max_bans: 100_000,
             overload_retry_after_secs: 5,
+            max_calls_per_user: 0,
+            message_date_window_secs: 3600,
             rate_limits: RateLimitsConfig::default(),
         }
     }
@@ -308,6 +316,18 @@ pub fn problems(
         security.overload_retry_after_secs,
         1,
         3600,
+    );
+    range(
+        "security.message_date_window_secs",
+        security.message_date_window_secs,
+        0,
+        31_536_000,
+    );
+    range(
+        "security.max_calls_per_user",
+        u64::from(security.max_calls_per_user),
+        0,
+        1_000_000,
     );
     for (name, rate) in [
         ("register", security.rate_limits.register),

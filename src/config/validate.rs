@@ -212,6 +212,11 @@ fn check_limits(limits: &SipLimits, problems: &mut Problems) {
         1_000..=10_000_000,
     );
     problems.check_range(
+        "sip.limits.max_calls",
+        as_u64(limits.max_calls),
+        1..=10_000_000,
+    );
+    problems.check_range(
         "sip.limits.idle_timeout_secs",
         limits.idle_timeout_secs,
         1..=86_400,

@@ -33,6 +33,8 @@ pub struct Scrape {
     /// The admission gate's counters (`None` when it did not answer).
     pub gate: Option<sbc_core::policy::GateStats>,
     pub cdr: CdrFigures,
+    /// The edge security's own figures (registrar events, users, call limits).
+    pub security: crate::metrics_security::SecurityFigures,
 }
 
 /// The CDR writer's counters.
@@ -97,6 +99,10 @@ pub fn encode(scrape: &Scrape) -> Result<String, prometheus::Error> {
         1.0,
     );
     let mut all = families.finish();
+    all.extend(crate::metrics_security::families(
+        &scrape.security,
+        &scrape.shards,
+    ));
     all.extend(prometheus::process_collector::ProcessCollector::for_self().collect());
     let mut text = Vec::new();
     TextEncoder::new().encode(&all, &mut text)?;
@@ -532,6 +538,7 @@ mod tests {
             registrations: 4,
             gate: None,
             cdr: CdrFigures::default(),
+            security: Default::default(),
         }
     }
 

@@ -61,6 +61,38 @@ impl Softphone {
     /// 16-bit, 8 kHz, mono). Returns once the process is spawned, not once it is ready
     /// (see [`Softphone::wait_for`] and `baresip is ready.`).
     pub fn start(name: &str, sip: SocketAddr, plays: &Path, role: &Role) -> Softphone {
+        let answer = match role {
+            Role::Callee => ";answermode=auto",
+            Role::Caller { .. } => "",
+        };
+        let account =
+            format!("<sip:{name}@{sip}>;regint=0;audio_codecs=PCMU,PCMA;ptime=20{answer}\n");
+        Softphone::spawn(name, sip, plays, role, &account)
+    }
+
+    /// [`Softphone::start`] with an account that registers at `registrar` (the SBC) as
+    /// `sip:user@registrar` and answers digest challenges (REGISTER's 401, INVITE's 407)
+    /// with `user` and `password`; it dials through the registrar (the AOR's domain).
+    pub fn start_registered(
+        name: &str,
+        sip: SocketAddr,
+        plays: &Path,
+        role: &Role,
+        registrar: SocketAddr,
+        (user, password): (&str, &str),
+    ) -> Softphone {
+        let answer = match role {
+            Role::Callee => ";answermode=auto",
+            Role::Caller { .. } => "",
+        };
+        let account = format!(
+            "<sip:{user}@{registrar}>;auth_user={user};auth_pass={password};\
+             regint=300;audio_codecs=PCMU,PCMA;ptime=20{answer}\n"
+        );
+        Softphone::spawn(name, sip, plays, role, &account)
+    }
+
+    fn spawn(name: &str, sip: SocketAddr, plays: &Path, role: &Role, account: &str) -> Softphone {
         let binary = require_tool("baresip");
         require_modules(&["g711", "aufile", "aubridge", "sndfile", "account", "menu"]);
         let directory = tempfile::tempdir().expect("temporary directory");
@@ -71,15 +103,7 @@ impl Softphone {
             config(name, sip, plays, &recordings),
         )
         .expect("write the baresip config");
-        let answer = match role {
-            Role::Callee => ";answermode=auto",
-            Role::Caller { .. } => "",
-        };
-        fs::write(
-            directory.path().join("accounts"),
-            format!("<sip:{name}@{sip}>;regint=0;audio_codecs=PCMU,PCMA;ptime=20{answer}\n"),
-        )
-        .expect("write the baresip accounts");
+        fs::write(directory.path().join("accounts"), account).expect("write the baresip accounts");
         fs::write(directory.path().join("contacts"), "").expect("write the baresip contacts");
 
         let log_path = directory.path().join("baresip.log");

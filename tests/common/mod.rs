@@ -7,6 +7,8 @@
 
 pub mod baresip;
 pub mod http;
+pub mod linphone;
+pub mod netns;
 pub mod sip;
 pub mod sipp;
 

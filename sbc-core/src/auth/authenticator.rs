@@ -122,7 +122,13 @@ impl Authenticator {
 
     /// The `WWW-Authenticate` / `Proxy-Authenticate` values of a challenge for `client`
     /// in `realm`: one per configured algorithm, in order, sharing one nonce.
-    pub fn challenge(&self, now: Instant, realm: &str, client: IpAddr, stale: bool) -> Vec<Bytes> {
+    pub fn challenge(
+        &mut self,
+        now: Instant,
+        realm: &str,
+        client: IpAddr,
+        stale: bool,
+    ) -> Vec<Bytes> {
         let nonce = self.mint.mint(now, client);
         let realm = quote(realm);
         self.config

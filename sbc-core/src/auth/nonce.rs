@@ -1,9 +1,12 @@
 //! Self-validating nonces and the bounded replay table.
 //!
-//! A nonce is 52 lower-case hex digits: the time it was minted (milliseconds since the
-//! shared epoch, 8 bytes), the minting shard (2 bytes), and the first 16 bytes of
-//! HMAC-SHA-256(key, time ‖ shard ‖ client IP). Any shard can tell whether a nonce is
-//! genuine, how old it is, who minted it and whether it was minted for this client.
+//! A nonce is 60 lower-case hex digits: the time it was minted (milliseconds since the
+//! shared epoch, 8 bytes), the minting shard (2 bytes), a serial number (4 bytes), and
+//! the first 16 bytes of HMAC-SHA-256(key, time ‖ shard ‖ serial ‖ client IP). Any shard
+//! can tell whether a nonce is genuine, how old it is, who minted it and whether it was
+//! minted for this client. The serial makes every challenge's nonce unique even when two
+//! clients behind one NAT address are challenged in the same millisecond: each then
+//! counts `nc` from 1 on a nonce of its own, and neither looks like a replay of the other.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -14,7 +17,7 @@ use openssl::pkey::PKey;
 use openssl::sign::Signer;
 
 const MAC_LEN: usize = 16;
-const RAW_LEN: usize = 8 + 2 + MAC_LEN;
+const RAW_LEN: usize = 8 + 2 + 4 + MAC_LEN;
 /// The length of a nonce in hex digits.
 pub const NONCE_LEN: usize = RAW_LEN * 2;
 
@@ -25,6 +28,8 @@ pub struct NonceMint {
     key: Vec<u8>,
     epoch: Instant,
     shard: u16,
+    /// The serial of the next nonce.
+    serial: u32,
 }
 
 impl std::fmt::Debug for NonceMint {
@@ -54,6 +59,7 @@ impl NonceMint {
             key: key.to_vec(),
             epoch,
             shard,
+            serial: 0,
         }
     }
 
@@ -62,11 +68,12 @@ impl NonceMint {
         u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn mac(&self, stamp: u64, shard: u16, client: IpAddr) -> Option<[u8; MAC_LEN]> {
+    fn mac(&self, stamp: u64, shard: u16, serial: u32, client: IpAddr) -> Option<[u8; MAC_LEN]> {
         let key = PKey::hmac(&self.key).ok()?;
         let mut signer = Signer::new(MessageDigest::sha256(), &key).ok()?;
         signer.update(&stamp.to_be_bytes()).ok()?;
         signer.update(&shard.to_be_bytes()).ok()?;
+        signer.update(&serial.to_be_bytes()).ok()?;
         match client {
             IpAddr::V4(v4) => signer.update(&v4.to_ipv6_mapped().octets()).ok()?,
             IpAddr::V6(v6) => signer.update(&v6.octets()).ok()?,
@@ -77,13 +84,18 @@ impl NonceMint {
         Some(mac)
     }
 
-    /// A fresh nonce for `client`.
-    pub fn mint(&self, now: Instant, client: IpAddr) -> String {
+    /// A fresh nonce for `client`, never minted before by this mint.
+    pub fn mint(&mut self, now: Instant, client: IpAddr) -> String {
         let stamp = self.stamp(now);
-        let mac = self.mac(stamp, self.shard, client).unwrap_or_default();
+        let serial = self.serial;
+        self.serial = self.serial.wrapping_add(1);
+        let mac = self
+            .mac(stamp, self.shard, serial, client)
+            .unwrap_or_default();
         let mut raw = Vec::with_capacity(RAW_LEN);
         raw.extend_from_slice(&stamp.to_be_bytes());
         raw.extend_from_slice(&self.shard.to_be_bytes());
+        raw.extend_from_slice(&serial.to_be_bytes());
         raw.extend_from_slice(&mac);
         super::hex(&raw)
     }
@@ -100,10 +112,12 @@ impl NonceMint {
             return NonceCheck::Invalid;
         };
         let (stamp_bytes, rest) = raw.split_at(8);
-        let (shard_bytes, mac) = rest.split_at(2);
+        let (shard_bytes, rest) = rest.split_at(2);
+        let (serial_bytes, mac) = rest.split_at(4);
         let stamp = u64::from_be_bytes(stamp_bytes.try_into().unwrap_or_default());
         let shard = u16::from_be_bytes(shard_bytes.try_into().unwrap_or_default());
-        let Some(expected) = self.mac(stamp, shard, client) else {
+        let serial = u32::from_be_bytes(serial_bytes.try_into().unwrap_or_default());
+        let Some(expected) = self.mac(stamp, shard, serial, client) else {
             return NonceCheck::Invalid;
         };
         if !openssl::memcmp::eq(&expected, mac) {
@@ -235,13 +249,20 @@ mod tests {
     #[test]
     fn nonces_are_bound_to_client_time_and_shard() {
         let epoch = Instant::now();
-        let mint = NonceMint::new(&[7; 32], epoch, 1);
+        let mut mint = NonceMint::new(&[7; 32], epoch, 1);
         let phone: IpAddr = "192.0.2.10".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let other: IpAddr = "192.0.2.11".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let life = Duration::from_secs(300);
         let nonce = mint.mint(epoch + Duration::from_secs(1), phone);
         assert_eq!(nonce.len(), NONCE_LEN);
+        // Two challenges to one address in the same millisecond get nonces of their own.
+        let twin = mint.mint(epoch + Duration::from_secs(1), phone);
+        assert_ne!(twin, nonce);
         let later = epoch + Duration::from_secs(61);
+        assert!(matches!(
+            mint.check(later, twin.as_bytes(), phone, life),
+            NonceCheck::Fresh { .. }
+        ));
         assert!(matches!(
             mint.check(later, nonce.as_bytes(), phone, life),
             NonceCheck::Fresh { age, .. } if age == Duration::from_secs(60)

@@ -178,6 +178,8 @@ pub(crate) struct Call {
     /// The call counts toward the call limit (until the caller has its final answer and
     /// the call is being torn down).
     pub holds_slot: bool,
+    /// Its places in the shared call limits, given back with the slot.
+    pub limit_slot: Option<crate::policy::call_limits::CallSlot>,
     /// RFC 3262 toward the caller, when its INVITE supports or requires 100rel.
     pub reliable: Option<ReliableToCaller>,
     /// The caller's identity: the verification verdict and what the egress INVITE

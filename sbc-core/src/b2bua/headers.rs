@@ -23,7 +23,8 @@ use crate::sip::{HeaderName, Headers, Host, HostPort, Param, Params, SipUri, Uri
 use crate::transaction::MAGIC_COOKIE;
 
 /// The methods the B2BUA relays; what `Allow` lists.
-pub(crate) const ALLOWED_METHODS: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK";
+pub(crate) const ALLOWED_METHODS: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, MESSAGE";
 
 /// Whether the B2BUA builds this header itself (it never passes from the other side).
 pub(crate) fn is_built(name: &HeaderName) -> bool {

@@ -12,6 +12,7 @@ use super::summary::IdentityVerdict;
 use super::{B2bua, add_product, count};
 use crate::identity::certs::CertChain;
 use crate::identity::service::{Admission, CallIdentity, Waiting};
+use crate::identity::sign::CallerEstablishment;
 use crate::identity::verdict::Failure;
 use crate::identity::verdict::Verstat;
 use crate::sip::{HeaderName, Request, StatusCode};
@@ -271,5 +272,78 @@ pub(super) fn summary_verdict(identity: Option<&CallIdentity>) -> IdentityVerdic
             Verstat::Failed => IdentityVerdict::TnValidationFailed,
             Verstat::NoValidation => IdentityVerdict::NoTnValidation,
         },
+    }
+}
+
+/// How the trust boundary established the caller, for the attestation of a PASSporT the
+/// SBC signs: an authenticated user (or one calling on its registration's flow) calling
+/// with its own number earns A, with another number B; anything else is left to the
+/// identity policy of the trunk it came from.
+pub(super) fn establishment(who: &super::CallerIdentity, request: &Request) -> CallerEstablishment {
+    let Some(aor) = who.user.as_deref() else {
+        return CallerEstablishment::Unknown;
+    };
+    let user = aor
+        .strip_prefix("sip:")
+        .or_else(|| aor.strip_prefix("sips:"))
+        .unwrap_or(aor)
+        .split('@')
+        .next()
+        .unwrap_or_default();
+    let calling = request
+        .headers
+        .from()
+        .ok()
+        .and_then(|from| crate::identity::numbers::party_of_uri(&from.uri));
+    let owns_number = match (
+        calling,
+        crate::identity::numbers::canonical_tn(user.as_bytes()),
+    ) {
+        (Some(crate::identity::Party::Tn(calling)), Some(own)) => calling == own,
+        _ => false,
+    };
+    CallerEstablishment::AuthenticatedUser { owns_number }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn invite_from(from: &str) -> Request {
+        let text = format!(
+            "INVITE sip:bob@sbc SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+             From: <{from}>;tag=1\r\nTo: <sip:bob@sbc>\r\nCall-ID: 1\r\nCSeq: 1 INVITE\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        match crate::sip::parse_message(Bytes::from(text)).unwrap() {
+            crate::sip::Message::Request(request) => request,
+            crate::sip::Message::Response(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn an_authenticated_user_calling_with_its_own_number_earns_full_attestation() {
+        let user = |aor: &str| super::super::CallerIdentity {
+            user: Some(aor.into()),
+            trunk: None,
+        };
+        let own = invite_from("sip:+12155551212@example.net");
+        assert_eq!(
+            establishment(&user("sip:+1-215-555-1212@example.net"), &own),
+            CallerEstablishment::AuthenticatedUser { owns_number: true }
+        );
+        assert_eq!(
+            establishment(&user("sip:alice@example.net"), &own),
+            CallerEstablishment::AuthenticatedUser { owns_number: false }
+        );
+        let trunk = super::super::CallerIdentity {
+            user: None,
+            trunk: Some("carrier".into()),
+        };
+        assert_eq!(establishment(&trunk, &own), CallerEstablishment::Unknown);
     }
 }

@@ -209,6 +209,7 @@ impl B2bua {
     pub(super) fn release_slot(&mut self, now: Instant, call: &mut Call, how: &'static str) {
         if call.holds_slot {
             call.holds_slot = false;
+            call.limit_slot = None;
             self.active = self.active.saturating_sub(1);
             count(&mut self.stats.ended, how);
             self.record_call(now, call, how);

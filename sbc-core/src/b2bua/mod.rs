@@ -147,6 +147,7 @@
 //! bounds; a per-call watchdog notices transactions whose end was never reported (an
 //! event lost to a full queue), so nothing leaks even then.
 
+mod admission;
 mod anchor;
 mod attempts;
 mod call;
@@ -155,6 +156,7 @@ mod headers;
 mod identity;
 mod in_dialog;
 mod lifetime;
+mod message;
 mod outgoing;
 mod record;
 mod relay;
@@ -171,6 +173,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+pub use admission::CallerIdentity;
 pub use record::{CallRecord, CallState, CallView, LegView};
 pub use router::{
     AllowList, CallRouter, DenyList, HeaderFilter, NoRoute, PassAll, RouteChoice, Target,
@@ -180,7 +183,6 @@ pub use router::{
 use self::call::{Call, CallRef, CallTimer, Role};
 use self::timers::TimerQueue;
 use crate::identity::service::{IdentityService, IdentityStats};
-use crate::identity::sign::CallerEstablishment;
 use crate::media::{MediaAnchor, MediaSessionId};
 use crate::net::{Destination, Protocol};
 use crate::sip::{HeaderName, Method, Request};
@@ -220,6 +222,9 @@ pub struct B2buaConfig {
     /// ([`crate::shard`]), only those that hash back to this B2BUA's own shard. `None`:
     /// any.
     pub call_id_owner: Option<CallIdOwner>,
+    /// Call admission control shared by every shard: calls in all, per user, per trunk
+    /// (see [`crate::policy::call_limits`]). `None`: only [`B2buaConfig::max_calls`].
+    pub call_limits: Option<std::sync::Arc<crate::policy::call_limits::CallLimits>>,
     /// Call records held for [`B2bua::poll_call_record`] at most (one per ended call
     /// attempt; past it new ones are dropped and counted); 0: no records are kept.
     pub call_records: usize,
@@ -251,6 +256,7 @@ impl Default for B2buaConfig {
             max_exchanges: 8,
             max_call_duration: None,
             call_id_owner: None,
+            call_limits: None,
             call_records: 0,
         }
     }
@@ -274,6 +280,8 @@ pub struct B2buaStats {
     pub calls_started: u64,
     /// Calls that reached a 2xx.
     pub calls_answered: u64,
+    /// MESSAGE requests outside a dialog routed and sent on.
+    pub messages_relayed: u64,
     /// Attempts moved on to the next target.
     pub failovers: u64,
     /// Requests refused, by reason: new calls (`no_route`, `call_limit`,
@@ -318,6 +326,8 @@ pub struct B2bua {
     transactions: HashMap<TransactionId, (CallRef, Role)>,
     sessions: HashMap<MediaSessionId, CallRef>,
     destinations: HashMap<(SocketAddr, Reliability), Registered>,
+    /// MESSAGE requests outside a dialog being relayed, by our client transaction.
+    messages: HashMap<TransactionId, Box<message::Relayed>>,
     timers: TimerQueue,
     stats: B2buaStats,
     /// Verification and signing (`None`: Identity headers pass like any other).
@@ -365,6 +375,7 @@ impl B2bua {
             transactions: HashMap::new(),
             sessions: HashMap::new(),
             destinations: HashMap::new(),
+            messages: HashMap::new(),
             timers: TimerQueue::default(),
             stats: B2buaStats::default(),
             identity: None,
@@ -440,6 +451,8 @@ impl B2bua {
             Method::Bye | Method::Info | Method::Update | Method::Options | Method::Prack => {
                 request.headers.to().is_ok_and(|to| to.tag().is_some())
             }
+            // In a call's dialog, or outside any (RFC 3428 pager mode).
+            Method::Message => true,
             _ => false,
         }
     }
@@ -453,7 +466,7 @@ impl B2bua {
     }
 
     /// A request the B2BUA [`takes`](B2bua::takes), received in server transaction
-    /// `transaction` from `source`.
+    /// `transaction` from `source`, whose sender the trust boundary did not identify.
     pub fn handle_request(
         &mut self,
         now: Instant,
@@ -462,32 +475,28 @@ impl B2bua {
         request: Request,
         source: Peer,
     ) {
-        self.handle_admitted_request(
-            now,
-            layer,
-            transaction,
-            request,
-            source,
-            CallerEstablishment::default(),
-        );
+        let anonymous = CallerIdentity::default();
+        self.handle_request_from(now, layer, transaction, request, source, &anonymous);
     }
 
-    /// [`B2bua::handle_request`] for a request the trust boundary admitted, saying how the
-    /// caller was established (an authenticated user, …): what a PASSporT this SBC signs
-    /// for the call attests.
-    pub fn handle_admitted_request(
+    /// [`B2bua::handle_request`] for a request from `caller` (a user or a trunk, as the
+    /// trust boundary established), which new calls count against in the call limits.
+    pub fn handle_request_from(
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,
         transaction: TransactionId,
         request: Request,
         source: Peer,
-        caller: CallerEstablishment,
+        caller: &CallerIdentity,
     ) {
         match request.method {
             Method::Cancel => self.on_cancel(now, layer, transaction, request),
             Method::Invite if !has_to_tag(&request) => {
                 self.on_new_invite(now, layer, transaction, request, source, caller);
+            }
+            Method::Message if !has_to_tag(&request) => {
+                self.on_message(now, layer, request, source);
             }
             _ => self.on_in_dialog_request(now, layer, transaction, request, source),
         }
@@ -513,6 +522,25 @@ impl B2bua {
             Event::Ack {
                 request, source, ..
             } => self.on_ack(layer, request, source),
+            Event::Response {
+                transaction,
+                response,
+            } if self.is_message(transaction) => {
+                self.on_message_response(now, layer, transaction, response);
+                None
+            }
+            Event::TimedOut { transaction, .. } if self.is_message(transaction) => {
+                self.on_message_failure(now, layer, transaction, true);
+                None
+            }
+            Event::TransportError { transaction } if self.is_message(transaction) => {
+                self.on_message_failure(now, layer, transaction, false);
+                None
+            }
+            Event::Terminated { transaction } if self.is_message(transaction) => {
+                self.on_message_terminated(transaction);
+                None
+            }
             Event::Response {
                 transaction,
                 response,

@@ -37,6 +37,8 @@ pub(super) struct NewCall {
     pub route: RouteChoice,
     pub hops: u8,
     pub offer: Option<SessionDescription>,
+    /// Who is calling, as the trust boundary established it (for the call limits).
+    pub who: super::CallerIdentity,
     /// How the caller was established (what our signature attests).
     pub caller: CallerEstablishment,
 }
@@ -53,7 +55,7 @@ impl B2bua {
         transaction: TransactionId,
         request: Request,
         source: Peer,
-        caller: CallerEstablishment,
+        identity: &super::CallerIdentity,
     ) {
         if self.draining {
             return self.refuse(
@@ -171,15 +173,17 @@ impl B2bua {
                 );
             }
         };
+        let caller = super::identity::establishment(identity, &request);
         let setup = NewCall {
             transaction,
             request,
             source,
             tag,
+            caller,
+            who: identity.clone(),
             route,
             hops,
             offer,
-            caller,
         };
         if let Some((setup, identity)) = self.admit_identity(now, layer, setup) {
             self.start_call(now, layer, setup, identity);
@@ -199,9 +203,10 @@ impl B2bua {
             request,
             source,
             tag,
-            route,
+            mut route,
             hops,
             offer,
+            who,
             caller: _,
         } = setup;
         let Some(caller) = caller_dialog(&request, source, &tag) else {
@@ -213,6 +218,15 @@ impl B2bua {
                 StatusCode::BAD_REQUEST,
                 "bad_dialog_headers",
             );
+        };
+        if !super::admission::keep_secure_targets(&request, &mut route) {
+            let unavailable = StatusCode::new(480).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let reason = super::admission::NO_SECURE_TARGET;
+            return self.reject(now, layer, &request, unavailable, reason);
+        }
+        let limit_slot = match self.admit_call(&who, &route) {
+            Ok(slot) => slot,
+            Err(limit) => return self.refuse_over_limit(now, layer, &request, limit),
         };
         let mut targets = route.targets;
         targets.truncate(self.config.max_targets);
@@ -294,6 +308,7 @@ impl B2bua {
             session_interval: None,
             last_ack: None,
             holds_slot: true,
+            limit_slot,
             reliable,
             identity,
             log,
@@ -399,7 +414,12 @@ impl B2bua {
     /// A fresh B-leg dialog toward `target` for the caller's `invite`: the Request-URI and
     /// To keep their user part with the target as host, From keeps its user part with our
     /// domain as host; new Call-ID and tag.
-    fn callee_dialog(&mut self, invite: &Request, target: &Target, anonymous: bool) -> Dialog {
+    pub(super) fn callee_dialog(
+        &mut self,
+        invite: &Request,
+        target: &Target,
+        anonymous: bool,
+    ) -> Dialog {
         let host = headers::target_host(target.addr, target.server_name.as_deref());
         let tls = target.protocol == Protocol::Tls;
         let bare = || SipUri {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -45,6 +45,9 @@ pub struct TrunkPolicy {
     pub require_tls: bool,
     /// ... with a verified client certificate.
     pub require_client_cert: bool,
+    /// It stores and forwards messages (an SMS or voicemail gateway): its MESSAGE
+    /// requests may carry a Date older than the freshness window.
+    pub store_and_forward: bool,
 }
 
 /// Which trunk a source address belongs to.
@@ -73,6 +76,10 @@ pub struct BoundaryConfig {
     pub domains: Vec<String>,
     /// Sent in `Retry-After` with the `503` of new calls under overload.
     pub overload_retry_after: Duration,
+    /// A MESSAGE whose `Date` is further than this from now (in the past or the future)
+    /// is refused `403 Stale Date`, unless it comes from a store-and-forward trunk; one
+    /// without a Date is accepted. `None`: no check.
+    pub message_date_window: Option<Duration>,
 }
 
 impl Default for BoundaryConfig {
@@ -82,6 +89,7 @@ impl Default for BoundaryConfig {
             realm: "sbc".into(),
             domains: Vec::new(),
             overload_retry_after: Duration::from_secs(5),
+            message_date_window: Some(Duration::from_secs(3600)),
         }
     }
 }
@@ -118,10 +126,12 @@ pub enum Verdict {
         header: HeaderName,
         values: Vec<Bytes>,
     },
-    /// Answer with `status`, counted under `reason`, with `headers` added.
+    /// Answer with `status` (and `phrase` as its reason phrase, else the canonical
+    /// one), counted under `reason`, with `headers` added.
     Reject {
         status: StatusCode,
         reason: &'static str,
+        phrase: Option<&'static str>,
         headers: Vec<(HeaderName, Bytes)>,
     },
 }
@@ -152,6 +162,8 @@ pub struct PolicyStats {
 /// The ingress policy of one shard.
 pub struct Boundary {
     config: BoundaryConfig,
+    /// Wall-clock time, for the Date of MESSAGE requests (injected for tests).
+    wall_clock: Arc<dyn Fn() -> SystemTime + Send + Sync>,
     authenticator: Authenticator,
     credentials: Arc<dyn Credentials>,
     trunks: Arc<dyn TrunkDirectory>,
@@ -185,6 +197,7 @@ impl Boundary {
     ) -> Boundary {
         Boundary {
             config,
+            wall_clock: Arc::new(SystemTime::now),
             authenticator,
             credentials,
             trunks,
@@ -197,6 +210,11 @@ impl Boundary {
 
     pub fn stats(&self) -> &PolicyStats {
         &self.stats
+    }
+
+    /// Replaces the wall clock the Date of MESSAGE requests is compared with.
+    pub fn set_wall_clock(&mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) {
+        self.wall_clock = Arc::new(clock);
     }
 
     pub fn registrar(&self) -> Option<&SharedRegistrar> {
@@ -215,6 +233,20 @@ impl Boundary {
     /// The next event for the binary.
     pub fn poll_event(&mut self) -> Option<PolicyEvent> {
         self.events.pop_front()
+    }
+
+    /// Load shedding before any state is kept: while overloaded, a new call (an INVITE
+    /// outside any dialog) is refused `503` with Retry-After, to be answered statelessly
+    /// (no transaction, no timer, no memory), whoever sends it. Everything else (in-dialog
+    /// requests, CANCEL, ACK, responses, registrations) goes on to [`Boundary::inspect`].
+    pub fn shed(&mut self, request: &Request) -> Option<Verdict> {
+        let new_call = request.method == Method::Invite
+            && !request.headers.to().is_ok_and(|to| to.tag().is_some());
+        if !(self.overloaded && new_call) {
+            return None;
+        }
+        *self.stats.rejected.entry("overload").or_default() += 1;
+        Some(self.overload())
     }
 
     /// The trunk `source` belongs to, if any.
@@ -298,6 +330,13 @@ impl Boundary {
         }
         if matches!(request.method, Method::Cancel | Method::Ack) {
             return admit(trunk.map_or(Origin::Unauthenticated, Origin::Trunk));
+        }
+        if request.method == Method::Message
+            && let Some(window) = self.config.message_date_window
+            && !trunk.as_ref().is_some_and(|t| t.store_and_forward)
+            && let Some(refusal) = self.stale_message(request, window)
+        {
+            return refusal;
         }
         if let Uri::Sip(sip) = &request.uri
             && sip.secure
@@ -392,10 +431,40 @@ impl Boundary {
         }
     }
 
+    /// A MESSAGE whose Date is outside `window` of now (RFC 3428 §9: an old message may
+    /// be a replay), or does not parse.
+    fn stale_message(&self, request: &Request, window: Duration) -> Option<Verdict> {
+        let date = request.headers.get(&HeaderName::Date)?;
+        let Some(sent) = std::str::from_utf8(date)
+            .ok()
+            .and_then(|text| httpdate::parse_http_date(text.trim()).ok())
+        else {
+            return Some(Verdict::Reject {
+                status: StatusCode::BAD_REQUEST,
+                reason: "malformed_date",
+                phrase: Some("Malformed Date"),
+                headers: Vec::new(),
+            });
+        };
+        let now = (self.wall_clock)();
+        let (reason, phrase) = match now.duration_since(sent) {
+            Ok(age) if age > window => ("stale_message", "Stale Date"),
+            Err(ahead) if ahead.duration() > window => ("future_message", "Date In Future"),
+            _ => return None,
+        };
+        Some(Verdict::Reject {
+            status: StatusCode::new(403).unwrap_or(StatusCode::BAD_REQUEST),
+            reason,
+            phrase: Some(phrase),
+            headers: Vec::new(),
+        })
+    }
+
     fn overload(&self) -> Verdict {
         Verdict::Reject {
             status: StatusCode::SERVICE_UNAVAILABLE,
             reason: "overload",
+            phrase: None,
             headers: vec![(
                 HeaderName::Other("Retry-After".into()),
                 Bytes::from(
@@ -446,6 +515,7 @@ fn reject(code: u16, reason: &'static str) -> Verdict {
     Verdict::Reject {
         status: StatusCode::new(code).unwrap_or(StatusCode::BAD_REQUEST),
         reason,
+        phrase: None,
         headers: Vec::new(),
     }
 }

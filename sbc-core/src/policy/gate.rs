@@ -13,6 +13,12 @@
 //!    token bucket; a message over budget is dropped (`rate_limited`). Trunk sources are
 //!    exempt (they carry many callers).
 //!
+//! 6. **Overload** ([`Gate::shed`], once the shard a message goes to is known): when that
+//!    shard's queue is more than three quarters full, new calls (INVITEs outside a
+//!    dialog) are dropped (`overload`), so that the room left goes to what keeps calls in
+//!    progress alive (in-dialog requests, ACKs, responses). Below that the shard itself
+//!    answers new calls `503` with Retry-After while its queue is over half full.
+//!
 //! Failed authentications are reported back by the shards
 //! ([`Gate::handle_auth_failure`]); after [`GateConfig::max_auth_failures`] of them within
 //! [`GateConfig::failure_window`] the source is banned (`auth_failures`).
@@ -244,6 +250,18 @@ impl Gate {
         Admission::Pass
     }
 
+    /// The last check, once the message's shard is known: a new call is dropped when the
+    /// shard's queue has less than a quarter of `capacity` left as `room`.
+    pub fn shed(&mut self, bytes: &[u8], room: usize, capacity: usize) -> Admission {
+        if room.saturating_mul(4) >= capacity || !is_new_invite(bytes) {
+            return Admission::Pass;
+        }
+        // It passed `admit`; it is a drop after all.
+        self.stats.passed = self.stats.passed.saturating_sub(1);
+        *self.stats.dropped.entry("overload").or_default() += 1;
+        Admission::Drop("overload")
+    }
+
     /// A shard reports that `source` failed to authenticate.
     pub fn handle_auth_failure(&mut self, now: Instant, source: IpAddr) {
         self.stats.auth_failures += 1;
@@ -362,6 +380,35 @@ fn user_agent(bytes: &[u8]) -> Option<&[u8]> {
         let name = line.get(..colon)?.trim_ascii();
         name.eq_ignore_ascii_case(b"User-Agent")
             .then(|| line.get(colon + 1..).unwrap_or_default().trim_ascii())
+    })
+}
+
+/// Whether a message is an INVITE whose To header has no tag (a new call), read from the
+/// header section without parsing it.
+fn is_new_invite(bytes: &[u8]) -> bool {
+    if method_of(first_line(bytes)) != Some(b"INVITE") {
+        return false;
+    }
+    let end = memchr::memmem::find(bytes, b"\r\n\r\n").unwrap_or(bytes.len());
+    let headers = bytes.get(..end).unwrap_or_default();
+    let to = headers.split(|&b| b == b'\n').skip(1).find_map(|line| {
+        let colon = memchr::memchr(b':', line)?;
+        let name = line.get(..colon)?.trim_ascii();
+        (name.eq_ignore_ascii_case(b"To") || name.eq_ignore_ascii_case(b"t"))
+            .then(|| line.get(colon + 1..).unwrap_or_default())
+    });
+    // Without a To it is malformed; the parser answers it. The tag parameter follows the
+    // closing `>` of a name-addr (or the URI itself in the addr-spec form).
+    to.is_some_and(|value| {
+        let params = match memchr::memrchr(b'>', value) {
+            Some(close) => value.get(close..).unwrap_or_default(),
+            None => value,
+        };
+        !params
+            .to_ascii_lowercase()
+            .split(|&b| b == b';')
+            .skip(1)
+            .any(|param| param.trim_ascii().starts_with(b"tag"))
     })
 }
 

@@ -10,11 +10,14 @@
 //!   authenticated), `sips:` only over TLS, overload. Its [`Verdict`] must be handled.
 //! * [`egress`]: what a call's B-leg may carry toward a peer of a given trust (RFC 3323
 //!   privacy, identity headers).
+//! * [`call_limits`]: call admission control (concurrent calls in all, per user, per
+//!   trunk), shared by the shards.
 //! * [`acl`], [`bans`], [`rate`]: the building blocks.
 
 pub mod acl;
 pub mod bans;
 pub mod boundary;
+pub mod call_limits;
 pub mod egress;
 pub mod gate;
 pub mod rate;
@@ -24,5 +27,6 @@ pub use boundary::{
     Admitted, Arrival, Boundary, BoundaryConfig, Origin, PolicyEvent, PolicyStats, TrunkDirectory,
     TrunkPolicy, Verdict,
 };
+pub use call_limits::{CallLimits, CallLimitsConfig, LimitReached};
 pub use gate::{Admission, Gate, GateConfig, GateEvent, GateStats, ListenerRule};
 pub use rate::{Rate, RateLimits};

@@ -104,6 +104,7 @@ impl Binding {
     /// What the B2BUA needs to call this contact.
     pub fn registered_contact(&self) -> RegisteredContact {
         RegisteredContact {
+            aor: self.aor.clone(),
             uri: self.contact.uri.clone(),
             path: self.path.clone(),
             flow: self.flow,
@@ -115,6 +116,8 @@ impl Binding {
 /// with `path` as its route set, on the registered `flow` only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegisteredContact {
+    /// The address of record it is a contact of.
+    pub aor: String,
     pub uri: Uri,
     pub path: Vec<Bytes>,
     pub flow: Option<u64>,
@@ -133,6 +136,7 @@ pub enum BindingChange {
 
 impl std::hash::Hash for RegisteredContact {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.aor.hash(state);
         self.uri.to_bytes().hash(state);
         self.path.hash(state);
         self.flow.hash(state);

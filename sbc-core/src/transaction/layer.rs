@@ -127,6 +127,14 @@ impl TransactionLayer {
         }
     }
 
+    /// Whether `request` matches a live server transaction (it is a retransmission the
+    /// transaction will absorb).
+    pub fn has_server_transaction(&self, request: &Request) -> bool {
+        server_key_of_request(request)
+            .ok()
+            .is_some_and(|key| self.server_index.contains_key(&key))
+    }
+
     /// A message arrived from `source`. Requests that match a server transaction are
     /// absorbed (the transaction answers retransmissions itself); new ones create a server
     /// transaction and reach the TU as [`Event::Request`]; ACKs for 2xx and ACKs matching
