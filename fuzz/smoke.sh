@@ -15,11 +15,11 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 
-declare -A seeds=([sip_parser]=sip [stream_framer]=framer [sdp_parser]=sdp [srtp_unprotect]=srtp [media_demux]=media)
+declare -A seeds=([sip_parser]=sip [stream_framer]=framer [sdp_parser]=sdp [srtp_unprotect]=srtp [media_demux]=media [identity]=identity)
 cargo fuzz build --fuzz-dir fuzz
 
 logs="$(mktemp -d)"
-for target in sip_parser stream_framer sdp_parser srtp_unprotect media_demux; do
+for target in sip_parser stream_framer sdp_parser srtp_unprotect media_demux identity; do
     corpus="$(mktemp -d)"
     if cargo fuzz run --fuzz-dir fuzz "$target" "$corpus" "fuzz/seeds/${seeds[$target]}" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \

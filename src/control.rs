@@ -36,6 +36,11 @@ pub enum ShardRequest {
     Terminate(u64, oneshot::Sender<Option<CallView>>),
     /// Refuse new calls (or take them again); answers with its calls in progress.
     SetDraining(bool, oneshot::Sender<usize>),
+    /// Use these per-trunk identity (STIR/SHAKEN) policies for new calls.
+    IdentityPolicy(
+        std::collections::HashMap<String, sbc_core::identity::policy::TrunkIdentity>,
+        oneshot::Sender<()>,
+    ),
 }
 
 /// What a shard's run loop counts besides its endpoint.
@@ -67,6 +72,10 @@ impl ShardRequest {
             ShardRequest::SetDraining(draining, reply) => {
                 endpoint.set_draining(draining);
                 let _ = reply.send(endpoint.b2bua().map_or(0, |b2bua| b2bua.calls()));
+            }
+            ShardRequest::IdentityPolicy(policies, reply) => {
+                endpoint.handle_identity_policy(policies);
+                let _ = reply.send(());
             }
         }
     }
@@ -169,6 +178,20 @@ impl Signalling {
                 .await?;
         }
         Ok(calls)
+    }
+
+    /// Gives every shard the identity policies of `trunks` (after trunks changed).
+    pub async fn replace_identity_policies(
+        &self,
+        trunks: &[crate::config::TrunkConfig],
+    ) -> Result<(), ControlError> {
+        let policies = crate::identity::trunk_policies(trunks);
+        for shard in 0..self.shards.len() {
+            let policies = policies.clone();
+            self.ask(shard, |reply| ShardRequest::IdentityPolicy(policies, reply))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Puts `table` in effect for new calls (calls in progress keep their route) and

@@ -7,6 +7,7 @@
 //! * [`shutdown`]: SIGINT/SIGTERM and the stop request every task waits for.
 //! * [`status`]: what the admin API reports (readiness).
 //! * [`server`]: the signalling runtime.
+//! * [`identity`]: STIR/SHAKEN wiring (per-shard services, certificate fetcher, publisher).
 //! * [`control`]: the running signalling runtime as the admin side sees it.
 //! * [`appliance`]: runs all of the above until a stop signal.
 //! * [`store`]: the embedded SQLite store (config objects, users, tokens, CDRs, audit).
@@ -24,6 +25,7 @@ pub mod appliance;
 pub mod cdr;
 pub mod config;
 pub mod control;
+pub mod identity;
 pub mod logging;
 pub mod media;
 pub mod metrics;

@@ -111,7 +111,7 @@ fn main() -> ExitCode {
 }
 
 fn check_config(cli: &Cli, config: &Config) -> ExitCode {
-    match tls_material::check_configured(config) {
+    match tls_material::check_configured(config).and_then(|()| sbc::identity::check_files(config)) {
         Ok(()) => {
             println!("{}: configuration OK", cli.config.display());
             ExitCode::SUCCESS

@@ -7,7 +7,10 @@
 //! the configuration file's routes follow in file order (so a catch-all route in the file
 //! stays the default).
 
-use admin_api::model::{HeaderPolicy, RouteSpec, Transport, TrunkSpec, TrunkTarget};
+use admin_api::model::{
+    HeaderPolicy, IncomingIdentity as ApiIncomingIdentity, RouteSpec, Transport, TrunkIdentitySpec,
+    TrunkSpec, TrunkTarget, VerifyMode as IdentityVerifyMode,
+};
 use sbc_core::routing::RoutingTable;
 use serde_json::Value;
 
@@ -101,7 +104,34 @@ pub fn trunk_spec(trunk: &TrunkConfig) -> TrunkSpec {
             HeaderPolicyConfig::Allow(names) => HeaderPolicy::Allow(names.clone()),
             HeaderPolicyConfig::Deny(names) => HeaderPolicy::Deny(names.clone()),
         }),
+        identity: identity_spec(&trunk.identity),
     }
+}
+
+/// A trunk's identity policy in the API's shape (`None` when it is all defaults).
+fn identity_spec(policy: &config::TrunkIdentityConfig) -> Option<TrunkIdentitySpec> {
+    if *policy == config::TrunkIdentityConfig::default() {
+        return None;
+    }
+    Some(TrunkIdentitySpec {
+        verify: match policy.verify {
+            config::VerifyMode::Off => IdentityVerifyMode::Off,
+            config::VerifyMode::Mark => IdentityVerifyMode::Mark,
+            config::VerifyMode::Enforce => IdentityVerifyMode::Enforce,
+        },
+        require: policy.require,
+        stir_reason: policy.stir_reason,
+        customer: policy.customer,
+        trust_attestation: policy.trust_attestation,
+        domain: policy.domain.clone(),
+        sign: policy.sign,
+        incoming_identity: match policy.incoming_identity {
+            config::IncomingIdentity::Auto => ApiIncomingIdentity::Auto,
+            config::IncomingIdentity::Keep => ApiIncomingIdentity::Keep,
+            config::IncomingIdentity::Remove => ApiIncomingIdentity::Remove,
+        },
+        verstat: policy.verstat,
+    })
 }
 
 /// A configuration-file route in the API's shape.

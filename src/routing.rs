@@ -269,6 +269,9 @@ impl CallRouter for TableRouter {
         }
         Ok(RouteChoice {
             trunk: name,
+            source_trunk: source_trunk
+                .and_then(|id| self.table.trunk(id))
+                .map(|trunk| trunk.name.clone()),
             targets,
             toward_callee: self.filter(Some(trunk)),
             toward_caller: self.filter(source_trunk),

@@ -12,6 +12,7 @@ use media_relay::{Relay, RelayConfig, RelayEvent};
 use sbc_core::b2bua::{B2bua, B2buaConfig, CallIdOwner, OwnsCallId};
 use sbc_core::endpoint::{Endpoint, EndpointConfig};
 use sbc_core::media::MediaSessionId;
+use sbc_core::net::x5u::{CertFetcher, Fetched};
 use sbc_core::net::{
     self, CertificateFiles, Inbound, Protocol, TlsListenerConfig, Transport, TransportConfig,
     TransportHandle,
@@ -84,6 +85,17 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         replacements,
         context.shutdown.clone(),
     );
+
+    let identity_trunks = {
+        let store = context
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::objects::initial_objects(&config, &store)?.trunks
+    };
+    let identity = crate::identity::IdentityRuntime::start(&config, &identity_trunks)
+        .await
+        .context("cannot start STIR/SHAKEN")?;
 
     let (cdr, cdr_writer) = crate::cdr::spawn(crate::cdr::WriterSetup {
         store: Arc::clone(&context.store),
@@ -160,6 +172,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         let (queue, work) = mpsc::channel(SHARD_QUEUE);
         let (media_queue, media_work) = mpsc::channel(SHARD_QUEUE);
         let (control_queue, control) = mpsc::channel(CONTROL_QUEUE);
+        let (certificates_tx, certificates) = mpsc::channel(CERTIFICATE_QUEUE);
         let router = LocatingRouter::new(
             Arc::clone(&registrar),
             Box::new(TableRouter::new(
@@ -185,7 +198,8 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
                     .with_finaliser(finaliser.clone()),
             ),
             random_u64,
-        );
+        )
+        .with_identity(identity.service());
         let boundary = Boundary::new(
             security::boundary_config(&config),
             Authenticator::new(
@@ -221,6 +235,11 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
                 media: media_work,
                 control,
                 keepalive,
+                certificates: Certificates {
+                    fetcher: identity.fetcher.clone(),
+                    replies: certificates_tx,
+                    answers: certificates,
+                },
                 reports: gate_inputs.clone(),
             },
             cdr.clone(),
@@ -274,6 +293,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     }
     let _ = routing_state.await;
     let _ = persistence.await;
+    drop(identity);
     Ok(())
 }
 
@@ -284,9 +304,21 @@ struct Inputs {
     media: mpsc::Receiver<MediaSessionId>,
     control: mpsc::Receiver<ShardRequest>,
     keepalive: Option<Keepalive>,
+    certificates: Certificates,
     /// Where authentication outcomes go (the admission gate, for bans).
     reports: mpsc::Sender<security::GateInput>,
 }
+
+/// A shard's link to the STIR certificate fetcher: it asks with a non-blocking send and
+/// the answers come back on its own queue.
+struct Certificates {
+    fetcher: Option<CertFetcher>,
+    replies: mpsc::Sender<Fetched>,
+    answers: mpsc::Receiver<Fetched>,
+}
+
+/// Certificate answers waiting for one shard at most (each stands for calls waiting).
+const CERTIFICATE_QUEUE: usize = 256;
 
 /// The keep-alive shard's link to the routing state: it follows the table (to know what
 /// to probe) and reports targets going down or up.
@@ -497,6 +529,17 @@ async fn serve(
                 let _ = link.changes.try_send((change.target.addr, change.up));
             }
         }
+        while let Some(url) = endpoint.poll_certificate_fetch() {
+            match &inputs.certificates.fetcher {
+                Some(fetcher) => fetcher.request(url, &inputs.certificates.replies),
+                None => endpoint.handle_certificate(
+                    Instant::now(),
+                    &url,
+                    Err(sbc_core::identity::Failure::X5uUnreachable),
+                    std::time::SystemTime::now(),
+                ),
+            }
+        }
         while let Some(record) = endpoint.poll_call_record() {
             counters.calls.observe(&record);
             if !cdr.submit(record) {
@@ -527,6 +570,14 @@ async fn serve(
             }
             Some(request) = inputs.control.recv() => {
                 request.answer(&mut endpoint, &counters, Instant::now());
+            }
+            Some(fetched) = inputs.certificates.answers.recv() => {
+                endpoint.handle_certificate(
+                    Instant::now(),
+                    &fetched.url,
+                    fetched.outcome,
+                    fetched.fresh_until,
+                );
             }
             Some(session) = inputs.media.recv() => {
                 endpoint.handle_media_timeout(Instant::now(), session);

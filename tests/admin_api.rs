@@ -631,3 +631,44 @@ fn a_trunk_created_through_the_api_is_trusted_as_a_source_at_once() {
     );
     assert!(!challenged.succeeded());
 }
+
+/// A trunk's identity (STIR/SHAKEN) policy travels through the API like the rest of the
+/// trunk; one that needs settings the file lacks (STI-CA roots to verify) is refused
+/// naming the field.
+#[test]
+fn a_trunk_identity_policy_is_taken_and_checked_through_the_api() {
+    let sbc = sbc_without_routes();
+    let admin = sbc.admin();
+    let mut spec = trunk("customer", "192.0.2.50:5060".parse().unwrap());
+    spec["identity"] = json!({"customer": true, "domain": "retail", "incoming_identity": "remove"});
+    let created = admin.post("/trunks", &spec);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let stored = admin.get("/trunks/customer");
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    let identity = &stored.json()["spec"]["identity"];
+    assert_eq!(identity["customer"], true, "{}", stored.body);
+    assert_eq!(identity["domain"], "retail");
+    assert_eq!(identity["incoming_identity"], "remove");
+
+    let mut verifying = trunk("partner", "192.0.2.51:5060".parse().unwrap());
+    verifying["identity"] = json!({"verify": "enforce"});
+    let refused = admin.post("/trunks", &verifying);
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(
+        refused.json()["field"],
+        "identity.verify",
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("identity.trust_anchors"),
+        "{}",
+        refused.body
+    );
+    let mut unknown = trunk("partner", "192.0.2.51:5060".parse().unwrap());
+    unknown["identity"] = json!({"verify": "always"});
+    assert_eq!(admin.post("/trunks", &unknown).status, 422);
+}

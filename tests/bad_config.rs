@@ -131,3 +131,46 @@ fn check_config_accepts_the_loopback_example() {
         finished.describe()
     );
 }
+
+#[test]
+fn check_config_loads_the_identity_files() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("stir.toml");
+    let text = format!(
+        "{VALID_HEAD}[identity]\ntrust_anchors = \"missing-roots.pem\"\n\
+         [[trunk]]\nname = \"partner\"\ntargets = [\"192.0.2.10\"]\ntransport = \"udp\"\n\
+         [trunk.identity]\nverify = \"enforce\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    let finished = run_sbc(&["--check-config"], &path);
+    assert_eq!(
+        finished.status.and_then(|s| s.code()),
+        Some(2),
+        "{}",
+        finished.describe()
+    );
+    assert!(
+        finished.stderr.contains("identity.trust_anchors")
+            && finished.stderr.contains("missing-roots.pem"),
+        "{}",
+        finished.describe()
+    );
+    // Without any verifying trunk the roots are not needed; with them present, OK.
+    std::fs::write(
+        directory.path().join("missing-roots.pem"),
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let finished = run_sbc(&["--check-config"], &path);
+    assert_eq!(
+        finished.status.and_then(|s| s.code()),
+        Some(2),
+        "{}",
+        finished.describe()
+    );
+    assert!(
+        finished.stderr.contains("no certificate"),
+        "{}",
+        finished.describe()
+    );
+}

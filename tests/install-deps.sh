@@ -11,7 +11,9 @@
 #   pkg-config, libssl-dev, gcc, libc6-dev: to build the openssl crate;
 #   prometheus (for promtool, which checks the /metrics text format): tests/admin_metrics.rs;
 #   python3 and python3-venv, then schemathesis from PyPI in a virtual environment under
-#   target/tools/schemathesis (pinned version): tests/admin_openapi.rs.
+#   target/tools/schemathesis (pinned version): tests/admin_openapi.rs;
+#   python3-jwt, python3-cryptography (PyJWT): the independent PASSporT implementation
+#   tests/identity.rs checks the SBC's STIR/SHAKEN signatures against (and the reverse).
 # Uses sudo only when not root. Safe to run repeatedly (does nothing when all are there).
 set -euo pipefail
 
@@ -31,6 +33,8 @@ have_command pkg-config || missing+=(pkg-config)
 have_package libssl-dev || missing+=(libssl-dev)
 have_package libsrtp2-dev || missing+=(libsrtp2-dev)
 have_command cc || missing+=(gcc libc6-dev)
+have_package python3-jwt || missing+=(python3-jwt)
+have_package python3-cryptography || missing+=(python3-cryptography)
 have_command promtool || missing+=(prometheus)
 have_command python3 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)

@@ -319,6 +319,40 @@ impl Endpoint {
         }
     }
 
+    /// A STIR certificate the driver fetched for `url` (after
+    /// [`Endpoint::poll_certificate_fetch`] asked for it), or why there is none: the calls
+    /// waiting for it resume.
+    pub fn handle_certificate(
+        &mut self,
+        now: Instant,
+        url: &str,
+        outcome: Result<
+            std::sync::Arc<crate::identity::certs::CertChain>,
+            crate::identity::Failure,
+        >,
+        fresh_until: std::time::SystemTime,
+    ) {
+        if let Some(b2bua) = self.b2bua.as_mut() {
+            b2bua.handle_certificate(now, &mut self.layer, url, outcome, fresh_until);
+            self.drain_events(now);
+        }
+    }
+
+    /// Replaces the per-trunk identity (STIR/SHAKEN) policies, e.g. after trunks changed.
+    pub fn handle_identity_policy(
+        &mut self,
+        trunks: std::collections::HashMap<String, crate::identity::policy::TrunkIdentity>,
+    ) {
+        if let Some(b2bua) = self.b2bua.as_mut() {
+            b2bua.handle_identity_policy(trunks);
+        }
+    }
+
+    /// The next STIR certificate URL to fetch (for calls waiting for their verification).
+    pub fn poll_certificate_fetch(&mut self) -> Option<String> {
+        self.b2bua.as_mut()?.poll_certificate_fetch()
+    }
+
     /// An operator ends call `id` of the B2BUA (see [`B2bua::terminate`]); false when it
     /// has no such call in progress.
     pub fn handle_terminate(&mut self, now: Instant, id: u64) -> bool {

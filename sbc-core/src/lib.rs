@@ -9,12 +9,14 @@
 //! * [`transaction`]: the RFC 3261 §17 / RFC 6026 transaction state machines.
 //! * [`b2bua`]: the back-to-back user agent that terminates and re-originates every call.
 //! * [`media`]: the trait through which the B2BUA anchors media on the relay.
+//! * [`identity`]: STIR/SHAKEN — PASSporTs, the Identity header, verification and signing.
 //! * [`endpoint`]: the SBC's own SIP endpoint (parse, transactions, RFC 3261 §8.2 answers).
 //! * [`net`]: the tokio driver: UDP, TCP and TLS transports.
 
 pub mod auth;
 pub mod b2bua;
 pub mod endpoint;
+pub mod identity;
 pub mod media;
 pub mod net;
 pub mod policy;

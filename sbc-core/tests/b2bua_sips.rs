@@ -20,6 +20,7 @@ fn harness(targets: Vec<Target>) -> Harness {
     let reports = Arc::new(Mutex::new(Vec::new()));
     let router = FixedRouter {
         targets,
+        source_trunk: None,
         refuse: None,
         reports: Arc::clone(&reports),
         caller_media: Default::default(),

@@ -558,6 +558,7 @@ impl sbc_core::b2bua::CallRouter for ToTlsTrunk {
     ) -> Result<RouteChoice, sbc_core::b2bua::NoRoute> {
         Ok(RouteChoice {
             trunk: "tls-trunk".into(),
+            source_trunk: None,
             targets: vec![Target {
                 addr: "198.51.100.30:5061".parse().expect("address"),
                 protocol: Protocol::Tls,

@@ -64,6 +64,7 @@ fn harness_with(limits: Option<Arc<CallLimits>>) -> (Harness, SharedRegistrar) {
     let reports = Arc::new(Mutex::new(Vec::new()));
     let fixed = FixedRouter {
         targets: vec![Target::new(Protocol::Udp, addr(CARRIER))],
+        source_trunk: None,
         refuse: None,
         reports: Arc::clone(&reports),
         caller_media: Default::default(),

@@ -236,6 +236,10 @@ impl AdminService {
             .replace_routing(table)
             .await
             .map_err(|error| ApiError::unavailable(error.to_string()))?;
+        signalling
+            .replace_identity_policies(&objects.trunks)
+            .await
+            .map_err(|error| ApiError::unavailable(error.to_string()))?;
         if let Some(security) = self.setup.status.security() {
             security
                 .replace_trunks(&objects.trunks)

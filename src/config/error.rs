@@ -202,6 +202,13 @@ pub enum ProblemKind {
     ConflictingSrtpRequirements,
     #[error("an empty criterion matches everything: remove it instead")]
     EmptyCriterion,
+    #[error("`{key}` is required: {needed_by}")]
+    IdentitySettingMissing {
+        key: &'static str,
+        needed_by: String,
+    },
+    #[error("{0}")]
+    InvalidIdentitySetting(String),
     #[error(
         "{0:?} is not an IP address or CIDR network (e.g. \"192.0.2.0/24\", \"2001:db8::/32\")"
     )]
@@ -249,6 +256,8 @@ impl ProblemKind {
             ProblemKind::NoSrtpSuites => "no_srtp_suites",
             ProblemKind::ConflictingSrtpRequirements => "conflicting_srtp_requirements",
             ProblemKind::EmptyCriterion => "empty_criterion",
+            ProblemKind::IdentitySettingMissing { .. } => "identity_setting_missing",
+            ProblemKind::InvalidIdentitySetting(_) => "invalid_identity_setting",
             ProblemKind::InvalidNetwork(_) => "invalid_network",
             ProblemKind::UnknownAlgorithm(_) => "unknown_algorithm",
             ProblemKind::NoAlgorithms => "no_algorithms",

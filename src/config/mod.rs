@@ -12,6 +12,7 @@
 //! Every key is documented in `docs/configuration.md`; keep the two in step.
 
 mod error;
+mod identity;
 mod parse;
 pub mod security;
 mod srtp;
@@ -28,6 +29,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use error::{ConfigError, Location, Problem, ProblemKind};
+pub use identity::{
+    FetchSettings, IdentityConfig, IncomingIdentity, PublishSettings, TrunkIdentityConfig,
+    VerifyMode,
+};
 pub use security::{AclConfig, AuthConfig, RegistrarSettings, SecurityConfig};
 pub use srtp::{RequirementConfig, SrtpPolicyConfig};
 pub use validate::validate;
@@ -47,6 +52,9 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     #[serde(default)]
     pub media: MediaConfig,
+    /// STIR/SHAKEN: verification, signing, certificate fetching and publishing.
+    #[serde(default)]
+    pub identity: IdentityConfig,
     /// `[cdr]`: call detail records.
     #[serde(default)]
     pub cdr: CdrConfig,
@@ -405,6 +413,9 @@ pub struct TrunkConfig {
     /// builds itself). Absent: the built-in policy for the trunk's trust.
     #[serde(default)]
     pub headers: Option<HeaderPolicyConfig>,
+    /// Caller identity policy (STIR/SHAKEN) of calls from and to the trunk.
+    #[serde(default)]
+    pub identity: TrunkIdentityConfig,
     /// Networks, besides its targets' addresses, the trunk's traffic comes from
     /// (`allow`), and networks never taken for it (`deny`).
     #[serde(default)]
@@ -555,6 +566,22 @@ impl Config {
             {
                 resolve(file);
             }
+        }
+        let identity = &mut self.identity;
+        for file in [
+            &mut identity.trust_anchors,
+            &mut identity.certificate,
+            &mut identity.private_key,
+            &mut identity.fetch.https_ca,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resolve(file);
+        }
+        if let Some(publish) = &mut identity.publish {
+            resolve(&mut publish.tls_certificate);
+            resolve(&mut publish.tls_private_key);
         }
     }
 }

@@ -872,3 +872,111 @@ fn srtp_policies_that_cannot_work_are_refused() {
         "only require, prefer, allow and forbid"
     );
 }
+
+// ── identity (STIR/SHAKEN) ─────────────────────────────────────────────────────────────
+
+const IDENTITY_TRUNKS: &str = r#"
+[identity]
+trust_anchors = "stir/roots.pem"
+certificate = "stir/sbc.pem"
+private_key = "stir/sbc.key"
+x5u = "https://sbc.example.net:8443/sbc.pem"
+max_iat_age_secs = 30
+
+[identity.fetch]
+allow_ranges = ["127.0.0.0/8", "::1"]
+timeout_ms = 500
+
+[identity.publish]
+listen = "127.0.0.1:8443"
+tls_certificate = "web.pem"
+tls_private_key = "web.key"
+
+[[trunk]]
+name = "partner"
+targets = ["192.0.2.10"]
+transport = "udp"
+[trunk.identity]
+verify = "enforce"
+require = true
+domain = "partners"
+
+[[trunk]]
+name = "core"
+targets = ["192.0.2.20"]
+transport = "udp"
+trusted = true
+[trunk.identity]
+sign = true
+incoming_identity = "remove"
+"#;
+
+#[test]
+fn identity_settings_parse_with_their_defaults() {
+    let config = load_str(&with_minimal(IDENTITY_TRUNKS)).unwrap();
+    let identity = &config.identity;
+    assert_eq!(
+        identity.trust_anchors,
+        Some(PathBuf::from("/base/stir/roots.pem"))
+    );
+    assert_eq!(identity.max_iat_age_secs, 30);
+    assert!(identity.require_tn_auth_list);
+    assert_eq!(identity.fetch.ports, vec![443, 8443]);
+    assert_eq!(identity.fetch.timeout_ms, 500);
+    let publish = identity.publish.as_ref().unwrap();
+    assert_eq!(publish.tls_certificate, PathBuf::from("/base/web.pem"));
+    assert_eq!(publish.max_age_secs, 3_600);
+    assert_eq!(config.trunks[0].identity.verify, VerifyMode::Enforce);
+    assert!(config.trunks[0].identity.require);
+    assert_eq!(
+        config.trunks[1].identity.incoming_identity,
+        IncomingIdentity::Remove
+    );
+    assert_eq!(config.trunks[1].identity.verstat, None);
+    // A trunk without [trunk.identity] neither verifies nor signs.
+    assert_eq!(
+        load_str(MINIMAL).unwrap().identity,
+        IdentityConfig::default()
+    );
+}
+
+#[test]
+fn identity_problems_name_their_keys() {
+    let verifying_without_roots =
+        IDENTITY_TRUNKS.replace("trust_anchors = \"stir/roots.pem\"\n", "");
+    assert_problem(
+        &with_minimal(&verifying_without_roots),
+        "trunk[0].identity.verify",
+        "identity_setting_missing",
+    );
+    let signing_without_key = IDENTITY_TRUNKS.replace("private_key = \"stir/sbc.key\"\n", "");
+    assert_problem(
+        &with_minimal(&signing_without_key),
+        "trunk[1].identity.sign",
+        "identity_setting_missing",
+    );
+    assert_problem(
+        &with_minimal(&signing_without_key),
+        "identity.publish",
+        "identity_setting_missing",
+    );
+    let http = IDENTITY_TRUNKS.replace("https://sbc", "http://sbc");
+    assert_problem(
+        &with_minimal(&http),
+        "identity.x5u",
+        "invalid_identity_setting",
+    );
+    let range = IDENTITY_TRUNKS.replace("\"::1\"", "\"10.0.0.0/40\"");
+    assert_problem(
+        &with_minimal(&range),
+        "identity.fetch.allow_ranges[1]",
+        "invalid_identity_setting",
+    );
+    let wait = with_minimal(&format!("{IDENTITY_TRUNKS}\n[sip.limits]\n")).replace(
+        "max_iat_age_secs = 30",
+        "max_iat_age_secs = 30\nmax_wait_ms = 0",
+    );
+    assert_problem(&wait, "identity.max_wait_ms", "out_of_range");
+    let unknown = with_minimal("[identity]\nverify = true\n");
+    assert!(matches!(load_str(&unknown), Err(ConfigError::Value { .. })));
+}

@@ -24,6 +24,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     check_media(config, &mut problems);
     check_trunks(config, &mut problems);
     check_routes(config, &mut problems);
+    check_identity(config, &mut problems);
     check_security(config, &mut problems);
     problems.0
 }
@@ -476,6 +477,130 @@ fn is_header_name(name: &str) -> bool {
                     b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
                 )
         })
+}
+
+fn check_identity(config: &Config, problems: &mut Problems) {
+    let identity = &config.identity;
+    // Reported at the trunk that needs the setting (so the admin API names the field).
+    for (index, trunk) in config.trunks.iter().enumerate() {
+        if trunk.identity.verify != super::VerifyMode::Off && identity.trust_anchors.is_none() {
+            problems.push(
+                format!("trunk[{index}].identity.verify"),
+                ProblemKind::IdentitySettingMissing {
+                    key: "identity.trust_anchors",
+                    needed_by: format!("trunk \"{}\" verifies caller identity", trunk.name),
+                },
+            );
+        }
+        if trunk.identity.sign {
+            for (key, present) in signer_keys(identity) {
+                if !present {
+                    problems.push(
+                        format!("trunk[{index}].identity.sign"),
+                        ProblemKind::IdentitySettingMissing {
+                            key,
+                            needed_by: format!("trunk \"{}\" has calls signed", trunk.name),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    if identity.publish.is_some() {
+        for (key, present) in signer_keys(identity) {
+            if !present {
+                problems.push(
+                    "identity.publish",
+                    ProblemKind::IdentitySettingMissing {
+                        key,
+                        needed_by: "identity.publish serves the certificate".to_owned(),
+                    },
+                );
+            }
+        }
+    }
+    if let Some(x5u) = &identity.x5u {
+        let any_port: Vec<u16> = (1..=u16::MAX).collect();
+        if let Err(problem) = sbc_core::identity::url::check(x5u, &any_port) {
+            problems.push(
+                "identity.x5u",
+                ProblemKind::InvalidIdentitySetting(format!("{x5u:?}: {problem}")),
+            );
+        }
+    }
+    for (index, range) in identity.fetch.allow_ranges.iter().enumerate() {
+        if let Err(error) = range.parse::<sbc_core::net::x5u::AddressRange>() {
+            problems.push(
+                format!("identity.fetch.allow_ranges[{index}]"),
+                ProblemKind::InvalidIdentitySetting(error.to_string()),
+            );
+        }
+    }
+    if identity.fetch.ports.is_empty() || identity.fetch.ports.contains(&0) {
+        problems.push(
+            "identity.fetch.ports",
+            ProblemKind::InvalidIdentitySetting("list one or more ports, none of them 0".into()),
+        );
+    }
+    problems.check_range(
+        "identity.max_iat_age_secs",
+        identity.max_iat_age_secs,
+        1..=3_600,
+    );
+    problems.check_range("identity.max_wait_ms", identity.max_wait_ms, 10..=30_000);
+    problems.check_range(
+        "identity.max_waiting_calls",
+        identity.max_waiting_calls as u64,
+        1..=1_000_000,
+    );
+    problems.check_range(
+        "identity.fetch.timeout_ms",
+        identity.fetch.timeout_ms,
+        10..=30_000,
+    );
+    problems.check_range(
+        "identity.fetch.max_bytes",
+        identity.fetch.max_bytes as u64,
+        1_024..=1_048_576,
+    );
+    problems.check_range(
+        "identity.fetch.cache_entries",
+        identity.fetch.cache_entries as u64,
+        1..=1_000_000,
+    );
+    if let Some(publish) = &identity.publish {
+        if publish.listen.port() == 0 {
+            problems.push("identity.publish.listen", ProblemKind::ZeroPort);
+        }
+        let taken = config
+            .sip
+            .listen
+            .iter()
+            .filter(|listener| listener.transport.is_stream())
+            .map(|listener| listener.address)
+            .chain(config.admin.as_ref().map(|admin| admin.listen));
+        for address in taken {
+            if addresses_collide(publish.listen, address) {
+                problems.push(
+                    "identity.publish.listen",
+                    ProblemKind::AddressConflict {
+                        what: "certificate publisher",
+                        address: publish.listen,
+                        other: address.to_string(),
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// The settings signing needs, and whether each is set.
+fn signer_keys(identity: &super::IdentityConfig) -> [(&'static str, bool); 3] {
+    [
+        ("identity.certificate", identity.certificate.is_some()),
+        ("identity.private_key", identity.private_key.is_some()),
+        ("identity.x5u", identity.x5u.is_some()),
+    ]
 }
 
 fn check_security(config: &Config, problems: &mut Problems) {

@@ -76,6 +76,7 @@ pub fn encode(scrape: &Scrape) -> Result<String, prometheus::Error> {
     edge::traffic(&mut families, scrape);
     calls(&mut families, scrape);
     edge::outcomes(&mut families, scrape);
+    identity(&mut families, scrape);
     relay(&mut families, &scrape.relay);
     edge::admission(&mut families, scrape);
     edge::store(&mut families, scrape);
@@ -265,6 +266,58 @@ fn calls(families: &mut Families, scrape: &Scrape) {
             count,
         );
     }
+}
+
+/// STIR/SHAKEN: verdicts, rejections and signatures, by stable name (docs/identity.md).
+fn identity(families: &mut Families, scrape: &Scrape) {
+    let sum = |pick: fn(&ShardSnapshot) -> &BTreeMap<&'static str, u64>| {
+        sum_maps(scrape.shards.iter().map(pick))
+    };
+    for (result, count) in sum(|shard| &shard.b2bua.identity.verdicts) {
+        families.counter(
+            "sbc_identity_verifications_total",
+            "Calls whose caller identity was verified, by result (passed, absent, or the failure).",
+            &[("result", result)],
+            count,
+        );
+    }
+    for (reason, count) in sum(|shard| &shard.b2bua.identity.rejected) {
+        families.counter(
+            "sbc_identity_rejected_total",
+            "Calls rejected because their identity did not verify, by reason.",
+            &[("reason", reason)],
+            count,
+        );
+    }
+    for (attestation, count) in sum(|shard| &shard.b2bua.identity.signed) {
+        families.counter(
+            "sbc_identity_signed_total",
+            "Calls the SBC signed, by attestation level.",
+            &[("attestation", attestation)],
+            count,
+        );
+    }
+    for (reason, count) in sum(|shard| &shard.b2bua.identity.sign_failures) {
+        families.counter(
+            "sbc_identity_sign_failures_total",
+            "Calls the SBC could not sign, by reason.",
+            &[("reason", reason)],
+            count,
+        );
+    }
+    let total = |pick: fn(&ShardSnapshot) -> u64| scrape.shards.iter().map(pick).sum::<u64>();
+    families.counter(
+        "sbc_identity_certificate_fetches_total",
+        "STIR certificates the shards asked the fetcher for.",
+        &[],
+        total(|shard| shard.b2bua.identity.fetches),
+    );
+    families.counter(
+        "sbc_identity_calls_waited_total",
+        "Calls that waited for the certificate their verification needed.",
+        &[],
+        total(|shard| shard.b2bua.identity.waited),
+    );
 }
 
 fn relay(families: &mut Families, relay: &RelayFigures) {

@@ -82,6 +82,63 @@ pub struct TrunkSpec {
     /// The header policy toward this trunk (absent: the built-in one for its trust).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<HeaderPolicy>,
+    /// Caller identity (STIR/SHAKEN) policy of calls from and to this trunk (absent:
+    /// neither verified nor signed). Keys and certificates are configured in the file's
+    /// `[identity]` and are never part of the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<TrunkIdentitySpec>,
+}
+
+/// What happens to calls from a trunk whose Identity does not verify.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    /// Not verified.
+    #[default]
+    Off,
+    /// Verified; a call that fails goes on, marked `verstat=TN-Validation-Failed`.
+    Mark,
+    /// Verified; a call that fails is rejected with its RFC 8224 status.
+    Enforce,
+}
+
+/// What happens to the Identity headers a call arrived with, toward a trunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IncomingIdentity {
+    /// Removed when the SBC signs the call, kept otherwise.
+    #[default]
+    Auto,
+    Keep,
+    Remove,
+}
+
+/// A trunk's caller identity policy: the same keys as `[trunk.identity]` in the
+/// configuration file (`docs/identity.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrunkIdentitySpec {
+    /// Verify the Identity of calls from this trunk.
+    pub verify: VerifyMode,
+    /// A call without Identity fails verification (428 when enforced).
+    pub require: bool,
+    /// Rejections carry RFC 9410 `Reason: STIR` (absent: true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stir_reason: Option<bool>,
+    /// Calls from this trunk come from a known customer (attestation B).
+    pub customer: bool,
+    /// Keep the verified attestation of this trunk's calls when re-signing them.
+    pub trust_attestation: bool,
+    /// The trust domain (absent: the trunk's own name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 64)]
+    pub domain: Option<String>,
+    /// Sign calls to this trunk.
+    pub sign: bool,
+    pub incoming_identity: IncomingIdentity,
+    /// Send the verification status as `verstat` (absent: when the trunk is trusted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verstat: Option<bool>,
 }
 
 fn default_keepalive() -> u64 {

@@ -243,7 +243,8 @@ impl B2bua {
         while !remaining.is_empty() {
             let target = remaining.remove(0);
             let filter = Arc::clone(&call.toward_b);
-            match self.send_attempt(
+            let identity = call.identity.take();
+            let sent = self.send_attempt(
                 now,
                 layer,
                 &invite,
@@ -251,7 +252,10 @@ impl B2bua {
                 offer.as_ref(),
                 &target,
                 &*filter,
-            ) {
+                identity.as_deref(),
+            );
+            call.identity = identity;
+            match sent {
                 Ok((callee, next)) => {
                     self.stats.failovers += 1;
                     self.switch_callee(call_ref, call, callee, &next);
@@ -384,6 +388,11 @@ impl B2bua {
         _transaction: TransactionId,
         cancel: Request,
     ) {
+        if let Some(invite) = layer.invite_cancelled_by(&cancel)
+            && self.cancel_parked(now, layer, invite, &cancel)
+        {
+            return;
+        }
         let call_ref = layer
             .invite_cancelled_by(&cancel)
             .and_then(|invite| self.transactions.get(&invite))

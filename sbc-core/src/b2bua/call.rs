@@ -187,6 +187,9 @@ pub(crate) struct Call {
     pub limit_slot: Option<crate::policy::call_limits::CallSlot>,
     /// RFC 3262 toward the caller, when its INVITE supports or requires 100rel.
     pub reliable: Option<ReliableToCaller>,
+    /// The caller's identity: the verification verdict and what the egress INVITE
+    /// carries (`None` without an identity service).
+    pub identity: Option<Box<crate::identity::service::CallIdentity>>,
     /// What the call's record and views report.
     pub log: CallLog,
 }

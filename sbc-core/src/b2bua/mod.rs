@@ -29,6 +29,7 @@
 //!         -> Result<RouteChoice, NoRoute> {
 //!         Ok(RouteChoice {
 //!             trunk: "carrier".into(),
+//!             source_trunk: None,
 //!             targets: vec![Target::new(Protocol::Udp, "198.51.100.20:5060".parse().unwrap())],
 //!             toward_callee: Arc::new(PassAll),
 //!             toward_caller: Arc::new(PassAll),
@@ -152,6 +153,7 @@ mod attempts;
 mod call;
 mod dialog;
 mod headers;
+mod identity;
 mod in_dialog;
 mod lifetime;
 mod message;
@@ -182,6 +184,7 @@ pub use router::{
 
 use self::call::{Call, CallRef, CallTimer, Role};
 use self::timers::TimerQueue;
+use crate::identity::service::{IdentityService, IdentityStats};
 use crate::media::{MediaAnchor, MediaSessionId};
 use crate::net::{Destination, Protocol};
 use crate::sip::{HeaderName, Method, Request};
@@ -292,6 +295,9 @@ pub struct B2buaStats {
     pub dropped: BTreeMap<&'static str, u64>,
     /// Relay errors, by [`crate::media::MediaError::name`].
     pub media_errors: BTreeMap<&'static str, u64>,
+    /// Caller identity: verification verdicts, rejections, signatures (see
+    /// [`crate::identity::service`]).
+    pub identity: IdentityStats,
 }
 
 fn count(map: &mut BTreeMap<&'static str, u64>, reason: &'static str) {
@@ -326,6 +332,10 @@ pub struct B2bua {
     messages: HashMap<TransactionId, Box<message::Relayed>>,
     timers: TimerQueue,
     stats: B2buaStats,
+    /// Verification and signing (`None`: Identity headers pass like any other).
+    identity: Option<IdentityService>,
+    /// New calls waiting for a certificate, by their INVITE's server transaction.
+    parked: HashMap<TransactionId, identity::Parked>,
     /// Records of ended calls, waiting for the driver.
     records: record::RecordQueue,
     /// New calls are refused (the appliance drains).
@@ -370,9 +380,32 @@ impl B2bua {
             messages: HashMap::new(),
             timers: TimerQueue::default(),
             stats: B2buaStats::default(),
+            identity: None,
+            parked: HashMap::new(),
             records: record::RecordQueue::default(),
             draining: false,
         }
+    }
+
+    /// The B2BUA with `identity` verifying and signing calls per trunk policy.
+    pub fn with_identity(mut self, identity: IdentityService) -> B2bua {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Replaces the per-trunk identity policies (new calls use them).
+    pub fn handle_identity_policy(
+        &mut self,
+        trunks: HashMap<String, crate::identity::policy::TrunkIdentity>,
+    ) {
+        if let Some(identity) = self.identity.as_mut() {
+            identity.set_trunks(trunks);
+        }
+    }
+
+    /// New calls waiting for a certificate.
+    pub fn calls_waiting_for_identity(&self) -> usize {
+        self.parked.len()
     }
 
     pub fn config(&self) -> &B2buaConfig {
@@ -410,10 +443,13 @@ impl B2bua {
     pub fn takes(&self, request: &Request, layer: &TransactionLayer) -> bool {
         match request.method {
             Method::Invite => true,
-            Method::Cancel => layer
-                .invite_cancelled_by(request)
-                .and_then(|invite| self.transactions.get(&invite))
-                .is_some_and(|&(_, role)| role == Role::CallerInvite),
+            Method::Cancel => layer.invite_cancelled_by(request).is_some_and(|invite| {
+                self.is_parked(&invite)
+                    || self
+                        .transactions
+                        .get(&invite)
+                        .is_some_and(|&(_, role)| role == Role::CallerInvite)
+            }),
             Method::Bye | Method::Info | Method::Update | Method::Options | Method::Prack => {
                 request.headers.to().is_ok_and(|to| to.tag().is_some())
             }
@@ -551,6 +587,12 @@ impl B2bua {
 
     /// Fires the call timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant, layer: &mut TransactionLayer) {
+        if self
+            .parked_deadline()
+            .is_some_and(|deadline| deadline <= now)
+        {
+            self.expire_parked(now, layer);
+        }
         while let Some((call_ref, timer)) = self.timers.pop_due(now) {
             self.with_call(call_ref, |b2bua, call| {
                 timers::fired(call, timer);
@@ -584,7 +626,10 @@ impl B2bua {
 
     /// When [`B2bua::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        match (self.timers.next_deadline(), self.parked_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // ---- plumbing shared by the flows ----

@@ -115,6 +115,17 @@ impl B2bua {
             &*call.filter_toward(to),
             &SUPPORTED,
         );
+        if to == Leg::A
+            && dialog_forming
+            && response.status.as_u16() > 100
+            && let Some(reason) = call
+                .identity
+                .as_ref()
+                .and_then(|i| i.caller_reason.as_ref())
+        {
+            // RFC 9410: the caller learns its Identity failed though the call goes on.
+            out.headers.push(HeaderName::Reason, reason.clone());
+        }
         add_product(&self.config, &mut out.headers, HeaderName::Server);
         out
     }

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::call::{Call, CallRef, Phase};
-use super::summary::{MediaProtection, SecuritySummary, SignallingProtection};
+use super::summary::{IdentityVerdict, MediaProtection, SecuritySummary, SignallingProtection};
 use super::{B2bua, count};
 use crate::media::{Leg, MediaSessionId};
 use crate::net::Protocol;
@@ -407,6 +407,27 @@ impl B2bua {
         status: StatusCode,
         reason: &'static str,
     ) {
+        self.record_refusal_with(
+            now,
+            request,
+            source,
+            status,
+            reason,
+            IdentityVerdict::NotChecked,
+        );
+    }
+
+    /// [`B2bua::record_refusal`] with what became of the caller's identity (a call
+    /// refused because its Identity did not verify).
+    pub(super) fn record_refusal_with(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        source: &Peer,
+        status: StatusCode,
+        reason: &'static str,
+        identity: IdentityVerdict,
+    ) {
         if self.config.call_records == 0 {
             return;
         }
@@ -433,7 +454,10 @@ impl B2bua {
             media_session: None,
             codecs_a: Vec::new(),
             codecs_b: Vec::new(),
-            security: SecuritySummary::new(log.security.a.signalling.protocol, None),
+            security: SecuritySummary {
+                identity,
+                ..SecuritySummary::new(log.security.a.signalling.protocol, None)
+            },
         };
         self.push_record(record);
     }

@@ -97,8 +97,11 @@ impl HeaderFilter for DenyList {
 /// Where a new call goes.
 #[derive(Clone, Debug)]
 pub struct RouteChoice {
-    /// The destination trunk's name (for logs and records).
+    /// The destination trunk's name (for logs, records and its identity policy).
     pub trunk: String,
+    /// The trunk the call came from (by source address), `None` for a peer that is no
+    /// trunk of ours: whose identity policy applies to the caller's side.
+    pub source_trunk: Option<String>,
     /// The targets in failover order (the first is tried first). At most
     /// [`super::B2buaConfig::max_targets`] are used.
     pub targets: Vec<Target>,

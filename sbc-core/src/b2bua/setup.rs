@@ -13,15 +13,36 @@ use super::negotiated::LegPolicies;
 use super::outgoing::route_set;
 use super::record::CallLog;
 use super::reliable::ReliableToCaller;
-use super::router::{HeaderFilter, NoRoute, Target};
+use super::router::{HeaderFilter, NoRoute, RouteChoice, Target};
 use super::{B2bua, SUPPORTED, add_product, count};
+use crate::identity::egress;
+use crate::identity::service::CallIdentity;
+use crate::identity::sign::CallerEstablishment;
 use crate::media::Leg;
 use crate::net::Protocol;
+use crate::sdp::SessionDescription;
 use crate::sip::{
     Contact, HeaderName, Host, HostPort, Method, NameAddr, Params, Request, SipUri, StatusCode,
     Transport, Uri,
 };
 use crate::transaction::{Peer, Reliability, SendError, TransactionId, TransactionLayer};
+
+/// A new call that passed the checks before its identity: what starting it needs.
+#[derive(Debug)]
+pub(super) struct NewCall {
+    pub transaction: TransactionId,
+    pub request: Request,
+    pub source: Peer,
+    /// Our tag toward the caller.
+    pub tag: String,
+    pub route: RouteChoice,
+    pub hops: u8,
+    pub offer: Option<SessionDescription>,
+    /// Who is calling, as the trust boundary established it (for the call limits).
+    pub who: super::CallerIdentity,
+    /// How the caller was established (what our signature attests).
+    pub caller: CallerEstablishment,
+}
 
 /// Max-Forwards when a request carries none (RFC 3261 §8.1.1.6).
 pub(super) const DEFAULT_MAX_FORWARDS: u8 = 70;
@@ -96,7 +117,7 @@ impl B2bua {
             );
         }
         let tag = self.ids().tag();
-        let Some(caller) = caller_dialog(&request, source, &tag) else {
+        if caller_dialog(&request, source, &tag).is_none() {
             return self.refuse(
                 now,
                 layer,
@@ -105,7 +126,7 @@ impl B2bua {
                 StatusCode::BAD_REQUEST,
                 "bad_dialog_headers",
             );
-        };
+        }
         let offer = if Body::is_sdp(&request.headers, &request.body) {
             match anchor::parse(&request.body) {
                 Ok(sdp) => Some(sdp),
@@ -123,7 +144,7 @@ impl B2bua {
         } else {
             None
         };
-        let mut route = match self
+        let route = match self
             .router
             .route(source.remote, &request, &mut *self.random)
         {
@@ -153,12 +174,58 @@ impl B2bua {
                 );
             }
         };
+        let caller = super::identity::establishment(identity, &request);
+        let setup = NewCall {
+            transaction,
+            request,
+            source,
+            tag,
+            caller,
+            who: identity.clone(),
+            route,
+            hops,
+            offer,
+        };
+        if let Some((setup, identity)) = self.admit_identity(now, layer, setup) {
+            self.start_call(now, layer, setup, identity);
+        }
+    }
+
+    /// Re-originates a call that passed every check (identity included).
+    pub(super) fn start_call(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        setup: NewCall,
+        identity: Option<Box<CallIdentity>>,
+    ) {
+        let NewCall {
+            transaction,
+            request,
+            source,
+            tag,
+            mut route,
+            hops,
+            offer,
+            who,
+            caller: _,
+        } = setup;
+        let Some(caller) = caller_dialog(&request, source, &tag) else {
+            return self.refuse(
+                now,
+                layer,
+                &request,
+                &source,
+                StatusCode::BAD_REQUEST,
+                "bad_dialog_headers",
+            );
+        };
         if !super::admission::keep_secure_targets(&request, &mut route) {
             let unavailable = StatusCode::new(480).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let reason = super::admission::NO_SECURE_TARGET;
             return self.reject(now, layer, &request, unavailable, reason);
         }
-        let limit_slot = match self.admit_call(identity, &route) {
+        let limit_slot = match self.admit_call(&who, &route) {
             Ok(slot) => slot,
             Err(limit) => return self.refuse_over_limit(now, layer, &request, limit),
         };
@@ -195,7 +262,8 @@ impl B2bua {
         };
 
         let reliable = ReliableToCaller::for_invite(&request, offer.is_some(), (self.random)());
-        let log = CallLog::new(now, &request, &source, route.trunk.clone());
+        let mut log = CallLog::new(now, &request, &source, route.trunk.clone());
+        log.security.identity = super::identity::summary_verdict(identity.as_deref());
         let mut stored = request;
         stored.body = Bytes::new();
         let mut remaining = targets.into_iter();
@@ -212,6 +280,7 @@ impl B2bua {
                 offer.as_ref(),
                 &target,
                 &*route.toward_callee,
+                identity.as_deref(),
             ) {
                 Ok(started) => break Some(started),
                 Err(error) => {
@@ -251,6 +320,7 @@ impl B2bua {
             holds_slot: true,
             limit_slot,
             reliable,
+            identity,
             log,
         });
         self.track(transaction, call_ref, &mut call, Role::CallerInvite);
@@ -269,7 +339,7 @@ impl B2bua {
     }
 
     /// Refuses a new call with `status` (counted under `reason`) and records the attempt.
-    fn refuse(
+    pub(super) fn refuse(
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,
@@ -293,6 +363,7 @@ impl B2bua {
         offer: Option<&Bytes>,
         target: &Target,
         filter: &dyn HeaderFilter,
+        identity: Option<&CallIdentity>,
     ) -> Result<(Dialog, Attempt), SendError> {
         let privacy = crate::policy::egress::Privacy::of(&invite.headers);
         let anonymous = !filter.trusted() && privacy.anonymous_from();
@@ -304,6 +375,14 @@ impl B2bua {
             callee.request(Method::Invite, seq, local, &branch, hops.saturating_sub(1));
         headers::copy_passing(&invite.headers, &mut request.headers, filter, &SUPPORTED);
         crate::policy::egress::apply(&mut request.headers, privacy, filter.trusted());
+        if let Some(identity) = identity {
+            // Identity and verstat are set on purpose, whatever the header policy (after
+            // privacy, so verstat goes on From when P-Asserted-Identity was withheld).
+            egress::apply(identity, &mut request.headers, &mut callee.local);
+            request
+                .headers
+                .set(HeaderName::From, callee.local.to_bytes());
+        }
         request
             .headers
             .push(HeaderName::Allow, headers::ALLOWED_METHODS);

@@ -52,6 +52,7 @@ mod tcp;
 mod tls;
 mod transport;
 mod udp;
+pub mod x5u;
 
 use std::fmt;
 use std::net::SocketAddr;

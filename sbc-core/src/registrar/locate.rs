@@ -85,9 +85,9 @@ impl CallRouter for LocatingRouter {
         if bindings.is_empty() {
             return self.inner.route(source, request, random);
         }
-        let toward_caller = self.inner.route(source, request, random).map_or_else(
-            |_| Arc::clone(&self.toward_users),
-            |route| route.toward_caller,
+        let (toward_caller, source_trunk) = self.inner.route(source, request, random).map_or_else(
+            |_| (Arc::clone(&self.toward_users), None),
+            |route| (route.toward_caller, route.source_trunk),
         );
         let targets = bindings
             .iter()
@@ -100,6 +100,7 @@ impl CallRouter for LocatingRouter {
             .collect();
         Ok(RouteChoice {
             trunk: "registered".into(),
+            source_trunk,
             targets,
             toward_callee: Arc::clone(&self.toward_users),
             toward_caller,

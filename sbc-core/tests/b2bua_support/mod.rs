@@ -214,6 +214,7 @@ impl sbc_core::b2bua::HeaderFilter for MediaPolicyFilter {
 #[derive(Debug, Clone)]
 pub struct FixedRouter {
     pub targets: Vec<Target>,
+    pub source_trunk: Option<String>,
     pub refuse: Option<NoRoute>,
     pub reports: Arc<Mutex<Vec<(SocketAddr, TargetOutcome)>>>,
     /// The media security policies of the caller's and the callee's side.
@@ -233,6 +234,7 @@ impl CallRouter for FixedRouter {
         }
         Ok(RouteChoice {
             trunk: "carrier".into(),
+            source_trunk: self.source_trunk.clone(),
             targets: self.targets.clone(),
             toward_callee: Arc::new(MediaPolicyFilter(self.callee_media.clone())),
             toward_caller: Arc::new(MediaPolicyFilter(self.caller_media.clone())),
@@ -271,6 +273,9 @@ pub struct Harness {
 
 pub struct Options {
     pub targets: Vec<SocketAddr>,
+    /// The trunk calls come from (for identity policy).
+    pub source_trunk: Option<String>,
+    pub identity: Option<sbc_core::identity::service::IdentityService>,
     pub refuse: Option<NoRoute>,
     pub caller_media: MediaPolicy,
     pub callee_media: MediaPolicy,
@@ -282,6 +287,8 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             targets: vec![addr(CALLEE)],
+            source_trunk: None,
+            identity: None,
             refuse: None,
             caller_media: MediaPolicy::default(),
             callee_media: MediaPolicy::default(),
@@ -316,6 +323,7 @@ impl Harness {
                 .iter()
                 .map(|&addr| Target::new(Protocol::Udp, addr))
                 .collect(),
+            source_trunk: options.source_trunk,
             refuse: options.refuse,
             reports: Arc::clone(&reports),
             caller_media: options.caller_media,
@@ -331,6 +339,10 @@ impl Harness {
                 counter.wrapping_mul(0x9e37_79b9_7f4a_7c15)
             },
         );
+        let b2bua = match options.identity {
+            Some(identity) => b2bua.with_identity(identity),
+            None => b2bua,
+        };
         let mut tags = 0_u64;
         let endpoint = Endpoint::new(options.endpoint, move || {
             tags += 1;
@@ -396,6 +408,18 @@ impl Harness {
             self.collect();
         }
         self.now = until;
+    }
+
+    /// The driver hands back a certificate fetch.
+    pub fn certificate(
+        &mut self,
+        url: &str,
+        outcome: Result<Arc<sbc_core::identity::certs::CertChain>, sbc_core::identity::Failure>,
+    ) {
+        let fresh_until = std::time::SystemTime::now() + Duration::from_secs(600);
+        self.endpoint
+            .handle_certificate(self.now, url, outcome, fresh_until);
+        self.collect();
     }
 
     /// An operator ends call `id`; collects what that sends.
