@@ -321,9 +321,18 @@ impl AdminService {
         }
     }
 
-    /// An ACL may name only listeners and trunks that exist.
+    /// An ACL may name only listeners and trunks that exist, and its rules must be
+    /// networks signalling can enforce.
     async fn check_acl(&self, acl: &AclSpec) -> ApiResult<()> {
         let config = &self.setup.config;
+        for (index, rule) in acl.rules.iter().enumerate() {
+            if let Err(error) = rule.source.parse::<sbc_core::policy::Cidr>() {
+                return Err(ApiError::invalid(
+                    format!("rules[{index}].source"),
+                    error.to_string(),
+                ));
+            }
+        }
         for (index, reference) in acl.listeners.iter().enumerate() {
             let known = admin_api::model::parse_listener_ref(reference).is_some_and(
                 |(transport, address)| {
