@@ -98,6 +98,10 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         .await
         .context("cannot start STIR/SHAKEN")?;
 
+    // The trunks' media security policies, replaced when trunks change through the API.
+    let (media_policies, media_snapshots) = watch::channel(Arc::new(
+        routing::MediaPolicies::of(&config, &trunks_in_effect),
+    ));
     let (cdr, cdr_writer) = crate::cdr::spawn(crate::cdr::WriterSetup {
         store: Arc::clone(&context.store),
         routing: routing_snapshots.clone(),
@@ -191,7 +195,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
             Arc::clone(&registrar),
             Box::new(TableRouter::new(
                 routing_snapshots.clone(),
-                routing::MediaPolicies::from_config(&config),
+                media_snapshots.clone(),
             )),
             config.auth.realm.clone(),
             config.auth.domains.clone(),
@@ -273,6 +277,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         relay: relay.clone(),
         transport: transport.clone(),
         replacements: replacements_tx,
+        media_policies,
         started: Instant::now(),
     }));
     context.status.mark_ready();
