@@ -8,8 +8,8 @@
 //! stays the default).
 
 use admin_api::model::{
-    HeaderPolicy, IncomingIdentity as ApiIncomingIdentity, KeyExchange, RouteSpec,
-    SrtpPolicySpec, Transport, TrunkAclSpec, TrunkIdentitySpec, TrunkSpec, TrunkTarget,
+    HeaderPolicy, IncomingIdentity as ApiIncomingIdentity, KeyExchange, RouteSpec, SrtpPolicySpec,
+    Transport, TrunkAclSpec, TrunkIdentitySpec, TrunkSpec, TrunkTarget,
     VerifyMode as IdentityVerifyMode,
 };
 use sbc_core::routing::RoutingTable;

@@ -99,9 +99,10 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         .context("cannot start STIR/SHAKEN")?;
 
     // The trunks' media security policies, replaced when trunks change through the API.
-    let (media_policies, media_snapshots) = watch::channel(Arc::new(
-        routing::MediaPolicies::of(&config, &trunks_in_effect),
-    ));
+    let (media_policies, media_snapshots) = watch::channel(Arc::new(routing::MediaPolicies::of(
+        &config,
+        &trunks_in_effect,
+    )));
     let (cdr, cdr_writer) = crate::cdr::spawn(crate::cdr::WriterSetup {
         store: Arc::clone(&context.store),
         routing: routing_snapshots.clone(),

@@ -177,13 +177,21 @@ fn every_runtime_trunk_key_set_through_the_api_applies_to_the_next_call() {
     assert_eq!(admin.post("/routes", &route).status, 201);
 
     // headers and srtp: what the trunk receives.
-    invite(&caller, sip, "7001", "X-Secret: s3cr3t\r\nX-Other: kept\r\n");
+    invite(
+        &caller,
+        sip,
+        "7001",
+        "X-Secret: s3cr3t\r\nX-Other: kept\r\n",
+    );
     let first = target
         .next("INVITE ", wait)
         .unwrap_or_else(|| panic!("no INVITE reached the trunk\n{}", sbc.log_tail()));
     assert!(header(&first, "X-Secret").is_none(), "{first}");
     assert_eq!(header(&first, "X-Other"), Some("kept"), "{first}");
-    assert!(first.contains("RTP/SAVP") && first.contains("a=crypto:"), "{first}");
+    assert!(
+        first.contains("RTP/SAVP") && first.contains("a=crypto:"),
+        "{first}"
+    );
 
     // max_calls: the first call (unanswered) holds the trunk's only place.
     let refused = invite(&caller, sip, "7002", "");
@@ -195,7 +203,12 @@ fn every_runtime_trunk_key_set_through_the_api_applies_to_the_next_call() {
     api["headers"] = json!({"deny": ["X-Other"]});
     api.as_object_mut().unwrap().remove("srtp");
     put(&admin, "/trunks/api", &api);
-    invite(&caller, sip, "7003", "X-Secret: s3cr3t\r\nX-Other: kept\r\n");
+    invite(
+        &caller,
+        sip,
+        "7003",
+        "X-Secret: s3cr3t\r\nX-Other: kept\r\n",
+    );
     let third = target
         .next("INVITE ", wait)
         .unwrap_or_else(|| panic!("the raised limit let nothing through\n{}", sbc.log_tail()));
@@ -233,7 +246,11 @@ fn every_runtime_trunk_key_set_through_the_api_applies_to_the_next_call() {
     put(&admin, "/trunks/gateway", &gateway);
     let stale = stale_message(&caller, sip, "7005");
     assert_eq!(caller.final_status(&stale, wait), Some(403));
-    assert!(target.next("MESSAGE ", Duration::from_millis(300)).is_none());
+    assert!(
+        target
+            .next("MESSAGE ", Duration::from_millis(300))
+            .is_none()
+    );
     gateway["store_and_forward"] = json!(true);
     put(&admin, "/trunks/gateway", &gateway);
     stale_message(&caller, sip, "7006");
@@ -263,10 +280,19 @@ fn bad_trunk_keys_are_refused_naming_the_field_and_change_nothing() {
         spec
     };
     for (spec, field) in [
-        (with("acl", json!({"allow": ["10.0.0.0/33"]})), "acl.allow[0]"),
-        (with("acl", json!({"deny": ["10.0.0.1", "nope"]})), "acl.deny[1]"),
         (
-            with("srtp", json!({"suites": ["AES_CM_128_HMAC_SHA1_80", "ROT13"]})),
+            with("acl", json!({"allow": ["10.0.0.0/33"]})),
+            "acl.allow[0]",
+        ),
+        (
+            with("acl", json!({"deny": ["10.0.0.1", "nope"]})),
+            "acl.deny[1]",
+        ),
+        (
+            with(
+                "srtp",
+                json!({"suites": ["AES_CM_128_HMAC_SHA1_80", "ROT13"]}),
+            ),
             "srtp.suites[1]",
         ),
         (
@@ -277,7 +303,10 @@ fn bad_trunk_keys_are_refused_naming_the_field_and_change_nothing() {
         (with("max_calls", json!(-1)), "max_calls"),
         (with("require_tls", json!("yes")), "require_tls"),
         (with("keepalive_secs", json!(2)), "keepalive_secs"),
-        (with("headers", json!({"allow": ["Bad Name"]})), "headers.allow[0]"),
+        (
+            with("headers", json!({"allow": ["Bad Name"]})),
+            "headers.allow[0]",
+        ),
     ] {
         let refused = admin.post("/trunks", &spec);
         assert_eq!(refused.status, 422, "{spec}: {}", refused.body);

@@ -19,8 +19,8 @@ pub use calls::{
 pub use objects::{
     AclAction, AclObject, AclRule, AclSpec, HeaderPolicy, IncomingIdentity, KeyExchange,
     RouteObject, RouteSpec, SrtpPolicySpec, Transport, TrunkAclSpec, TrunkIdentitySpec,
-    TrunkObject, TrunkSpec, TrunkTarget, VerifyMode, is_simple_name,
-    parse_cidr, parse_listener_ref,
+    TrunkObject, TrunkSpec, TrunkTarget, VerifyMode, is_simple_name, parse_cidr,
+    parse_listener_ref,
 };
 pub use people::{CreatedToken, NewToken, NewUser, TokenInfo, User, UserUpdate};
 pub use records::{
