@@ -7,6 +7,7 @@ mod calls;
 mod objects;
 mod people;
 mod records;
+mod stir;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,6 +24,9 @@ pub use objects::{
     parse_listener_ref,
 };
 pub use people::{CreatedToken, NewToken, NewUser, TokenInfo, User, UserUpdate};
+pub use stir::{
+    CertificateInfo, CredentialInfo, NewCredential, NewTrustAnchor, TrustAnchorInfo,
+};
 pub use records::{
     AuditRecord, AuditVerdict, Ban, Cdr, CdrFilter, CdrQuery, Disposition, ExportFormat,
     ExportQuery, NewBan, Registration,
@@ -116,6 +120,11 @@ pub struct StoredObjectPage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
+page_type!(
+    /// A page of STI-CA trust anchors.
+    TrustAnchorPage,
+    TrustAnchorInfo
+);
 page_type!(
     /// A page of trunks.
     TrunkPage,

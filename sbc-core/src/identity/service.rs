@@ -149,6 +149,20 @@ impl IdentityService {
         self.config.trunks = trunks;
     }
 
+    /// Replaces the signing service and the verification roots (keys, certificates or
+    /// STI-CA roots changed at run time). New calls use them; calls in progress keep
+    /// what they were given, and a call waiting for a certificate is checked against
+    /// the new roots. The new verifier starts with no remembered chain validations,
+    /// so a chain refused under the old roots is checked again.
+    pub fn set_material(
+        &mut self,
+        signer: Option<super::sign::Signer>,
+        verification: Option<(super::verify::VerifyPolicy, super::certs::TrustAnchors)>,
+    ) {
+        self.config.signer = signer;
+        self.verifier = verification.map(|(policy, anchors)| Verifier::new(policy, anchors));
+    }
+
     pub fn max_wait(&self) -> Duration {
         self.config.max_wait
     }
