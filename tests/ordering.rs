@@ -45,17 +45,11 @@ fn ordered_calls(transport: &str, protocol: &str) {
             .args(["-nostdin", "-timeout", "40s", "-timeout_error"]),
         Duration::from_secs(50),
     );
-    let count = |label: &str| -> u64 {
-        run.stdout
-            .lines()
-            .rev()
-            .find(|line| line.trim_start().starts_with(label))
-            .and_then(|line| line.rsplit('|').next())
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(0)
-    };
     assert_eq!(
-        (count("Successful call"), count("Failed call")),
+        (
+            run.sipp_count("Successful call"),
+            run.sipp_count("Failed call")
+        ),
         (u64::from(CALLS), 0),
         "calls whose 200 overtook the 180 (or failed otherwise)\n{}\n{}",
         run.describe(),
