@@ -216,8 +216,10 @@ impl Signalling {
         let material = self.identity.material(stored);
         for shard in 0..self.shards.len() {
             let material = Box::new(material.clone());
-            self.ask(shard, |reply| ShardRequest::IdentityMaterial(material, reply))
-                .await?;
+            self.ask(shard, |reply| {
+                ShardRequest::IdentityMaterial(material, reply)
+            })
+            .await?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use bytes::Bytes;
+use openssl::x509::X509;
 use sbc_core::identity::certs::{CertChain, TrustAnchors};
 use sbc_core::identity::service::{
     IdentityConfig, IdentityService, IncomingIdentity, TrunkIdentity, VerifyMode,
@@ -14,7 +15,6 @@ use sbc_core::identity::service::{
 use sbc_core::identity::sign::Signer;
 use sbc_core::identity::verify::VerifyPolicy;
 use sbc_core::net::x5u::{CertFetcher, FetchConfig, PublishConfig, Publisher};
-use openssl::x509::X509;
 use tracing::{info, warn};
 
 use crate::config::{self, Config};
@@ -68,8 +68,7 @@ impl IdentityRuntime {
             check_dest: true,
             ports: settings.fetch.ports.clone(),
         };
-        let file_credential = match (&settings.certificate, &settings.private_key, &settings.x5u)
-        {
+        let file_credential = match (&settings.certificate, &settings.private_key, &settings.x5u) {
             (Some(certificate), Some(key), Some(x5u)) => {
                 Some(file_credential(certificate, key, x5u)?)
             }

@@ -45,10 +45,7 @@ fn name_text(name: &openssl::x509::X509NameRef) -> String {
     name.entries()
         .map(|entry| {
             let key = entry.object().nid().short_name().unwrap_or("?");
-            let value = entry
-                .data()
-                .to_string()
-                .unwrap_or_default();
+            let value = entry.data().to_string().unwrap_or_default();
             format!("{key}={value}")
         })
         .collect::<Vec<_>>()
@@ -59,7 +56,9 @@ fn unix_time(time: &openssl::asn1::Asn1TimeRef) -> i64 {
     openssl::asn1::Asn1Time::from_unix(0)
         .ok()
         .and_then(|epoch| epoch.diff(time).ok())
-        .map_or(0, |diff| i64::from(diff.days) * 86_400 + i64::from(diff.secs))
+        .map_or(0, |diff| {
+            i64::from(diff.days) * 86_400 + i64::from(diff.secs)
+        })
 }
 
 /// Lower-case hex SHA-256 of the DER certificate.
@@ -135,8 +134,12 @@ pub fn check_credential(
             "not an EC key: STIR/SHAKEN signs with ES256 (a P-256 key)",
         ));
     }
-    let key = SigningKey::from_pem(key_pem)
-        .map_err(|_| problem("private_key", "not a P-256 (prime256v1) key, as ES256 requires"))?;
+    let key = SigningKey::from_pem(key_pem).map_err(|_| {
+        problem(
+            "private_key",
+            "not a P-256 (prime256v1) key, as ES256 requires",
+        )
+    })?;
     let parsed = CertChain::parse(chain_pem).map_err(|error| {
         problem(
             "certificate_chain",
@@ -180,8 +183,8 @@ pub fn check_credential(
 
 /// Checks an STI-CA root: one PEM certificate, a CA.
 pub fn check_root(pem: &[u8]) -> Result<X509, MaterialProblem> {
-    let mut certificates = X509::stack_from_pem(pem)
-        .map_err(|_| problem("certificate", "not a PEM certificate"))?;
+    let mut certificates =
+        X509::stack_from_pem(pem).map_err(|_| problem("certificate", "not a PEM certificate"))?;
     if certificates.len() != 1 {
         return Err(problem(
             "certificate",

@@ -331,13 +331,14 @@ tls_private_key = "{web_key}"
     let before = admin.get("/identity/credential");
     assert_eq!(before.status, 200, "{}", before.body);
     assert_eq!(before.json()["origin"], "config_file");
-    assert_no_key("GET of the file's credential", &before.body, &old_sp.key_pem());
+    assert_no_key(
+        "GET of the file's credential",
+        &before.body,
+        &old_sp.key_pem(),
+    );
 
     // A read-only token may read, not change.
-    let created = admin.post(
-        "/tokens",
-        &json!({"label": "viewer", "scope": "read_only"}),
-    );
+    let created = admin.post("/tokens", &json!({"label": "viewer", "scope": "read_only"}));
     assert_eq!(created.status, 201, "{}", created.body);
     let viewer = admin.with_token(created.json()["token"].as_str());
     let new_credential = json!({
@@ -392,7 +393,8 @@ tls_private_key = "{web_key}"
     assert_eq!(audit.status, 200);
     assert_no_key("the audit log", &audit.body, &fresh_key);
     assert!(
-        audit.body.contains("stir_credential") && audit.body.contains(fingerprint.as_str().unwrap()),
+        audit.body.contains("stir_credential")
+            && audit.body.contains(fingerprint.as_str().unwrap()),
         "the change is audited with the certificate's fingerprint: {}",
         audit.body
     );
@@ -453,7 +455,10 @@ tls_private_key = "{web_key}"
         })
         .collect();
     assert_eq!(origins.len(), 2, "{listed}");
-    assert!(origins.contains(&(root_id.clone(), "api".into())), "{listed}");
+    assert!(
+        origins.contains(&(root_id.clone(), "api".into())),
+        "{listed}"
+    );
     let invite = w.call("passed", &signed_by_fresh());
     assert!(
         header(&invite, "From")

@@ -15,11 +15,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::model::{
-    AclSpec, AuditPage, CredentialInfo, NewCredential, NewTrustAnchor, TrustAnchorInfo,
-    TrustAnchorPage, AuditVerdict, Ban, BanPage, CallInfo, CallPage, CdrFilter, CdrPage,
-    CreatedToken, DrainState, ExportFormat, NewBan, NewToken, NewUser, ObjectKind, Principal,
-    RegistrationPage, RouteSpec, StoredObject, StoredObjectPage, TlsReloaded, TokenInfo, TokenPage,
-    TrunkSpec, User, UserPage, UserUpdate,
+    AclSpec, AuditPage, AuditVerdict, Ban, BanPage, CallInfo, CallPage, CdrFilter, CdrPage,
+    CreatedToken, CredentialInfo, DrainState, ExportFormat, NewBan, NewCredential, NewToken,
+    NewTrustAnchor, NewUser, ObjectKind, Principal, RegistrationPage, RouteSpec, StoredObject,
+    StoredObjectPage, TlsReloaded, TokenInfo, TokenPage, TrunkSpec, TrustAnchorInfo,
+    TrustAnchorPage, User, UserPage, UserUpdate,
 };
 use crate::stream::ByteStream;
 

@@ -26,9 +26,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, PoisonError};
 
 use admin_api::model::{
-    AuditPage, CredentialInfo, NewCredential, NewTrustAnchor, TrustAnchorInfo, TrustAnchorPage, AuditVerdict, Ban, BanPage, CallInfo, CallPage, CdrFilter, CdrPage, CreatedToken,
-    DrainState, ExportFormat, NewBan, NewToken, NewUser, ObjectKind, Principal, RegistrationPage,
-    StoredObject, StoredObjectPage, TlsReloaded, TokenInfo, TokenPage, User, UserPage, UserUpdate,
+    AuditPage, AuditVerdict, Ban, BanPage, CallInfo, CallPage, CdrFilter, CdrPage, CreatedToken,
+    CredentialInfo, DrainState, ExportFormat, NewBan, NewCredential, NewToken, NewTrustAnchor,
+    NewUser, ObjectKind, Principal, RegistrationPage, StoredObject, StoredObjectPage, TlsReloaded,
+    TokenInfo, TokenPage, TrustAnchorInfo, TrustAnchorPage, User, UserPage, UserUpdate,
 };
 use admin_api::tls::AdminTls;
 use admin_api::{

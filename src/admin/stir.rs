@@ -16,8 +16,8 @@ use openssl::x509::X509;
 use super::{AdminService, change_of};
 use crate::config::{Config, VerifyMode};
 use crate::identity_material::{
-    CertificateSummary, MaterialProblem, StoredMaterial, check_credential, check_root,
-    fingerprint, summary,
+    CertificateSummary, MaterialProblem, StoredMaterial, check_credential, check_root, fingerprint,
+    summary,
 };
 
 fn invalid(problem: MaterialProblem) -> ApiError {
@@ -177,8 +177,8 @@ impl AdminService {
 
     pub(super) async fn delete_stir_credential(&self, actor: Actor) -> ApiResult<CredentialInfo> {
         let _changing = self.changes.lock().await;
-        let file_has_one = self.file_material().1.is_some()
-            || self.setup.config.identity.private_key.is_some();
+        let file_has_one =
+            self.file_material().1.is_some() || self.setup.config.identity.private_key.is_some();
         if !file_has_one {
             let signing: Vec<String> = self
                 .trunks_in_effect()
@@ -200,12 +200,7 @@ impl AdminService {
         self.apply_stir_material().await?;
         let chain = X509::stack_from_pem(removed.chain_pem.as_bytes())
             .map_err(|error| ApiError::internal(format!("stored STIR chain: {error}")))?;
-        credential_info(
-            Origin::Api,
-            &removed.x5u,
-            &chain,
-            Some(removed.updated_at),
-        )
+        credential_info(Origin::Api, &removed.x5u, &chain, Some(removed.updated_at))
     }
 
     /// Every root in effect, by fingerprint.
@@ -270,7 +265,12 @@ impl AdminService {
         let _changing = self.changes.lock().await;
         let root = check_root(anchor.certificate.as_bytes()).map_err(invalid)?;
         let id = fingerprint(&root);
-        if self.file_material().0.iter().any(|known| fingerprint(known) == id) {
+        if self
+            .file_material()
+            .0
+            .iter()
+            .any(|known| fingerprint(known) == id)
+        {
             return Err(ApiError::conflict(format!(
                 "trust anchor {id} is already trusted by the configuration file"
             )));

@@ -607,6 +607,28 @@ mod tests {
             gate: None,
             cdr: CdrFigures::default(),
             security: Default::default(),
+            x5u: sbc_core::net::x5u::FetcherStats {
+                cache_hits: 5,
+                cache_misses: 2,
+                fetched: 1,
+                failed: [("timeout", 1)].into_iter().collect(),
+                cached: 2,
+            },
+            x5u_published: 0,
+        }
+    }
+
+    #[test]
+    fn the_x5u_fetcher_counts_are_exported() {
+        let text = encode(&scrape()).unwrap();
+        for line in [
+            "sbc_identity_x5u_cache_hits_total 5\n",
+            "sbc_identity_x5u_cache_misses_total 2\n",
+            "sbc_identity_x5u_fetches_total 1\n",
+            "sbc_identity_x5u_fetch_failures_total{reason=\"timeout\"} 1\n",
+            "sbc_identity_x5u_cache_entries 2\n",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
         }
     }
 

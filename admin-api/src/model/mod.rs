@@ -24,13 +24,11 @@ pub use objects::{
     parse_listener_ref,
 };
 pub use people::{CreatedToken, NewToken, NewUser, TokenInfo, User, UserUpdate};
-pub use stir::{
-    CertificateInfo, CredentialInfo, NewCredential, NewTrustAnchor, TrustAnchorInfo,
-};
 pub use records::{
     AuditRecord, AuditVerdict, Ban, Cdr, CdrFilter, CdrQuery, Disposition, ExportFormat,
     ExportQuery, NewBan, Registration,
 };
+pub use stir::{CertificateInfo, CredentialInfo, NewCredential, NewTrustAnchor, TrustAnchorInfo};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -25,7 +25,11 @@ pub struct NewCredential {
     #[schema(min_length = 1, max_length = 65536)]
     pub certificate_chain: String,
     /// The https URL put in the PASSporTs' `x5u` (and served by `[identity.publish]`).
-    #[schema(min_length = 1, max_length = 2048, example = "https://certs.example.net/sbc.pem")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        example = "https://certs.example.net/sbc.pem"
+    )]
     pub x5u: String,
 }
 

@@ -334,7 +334,10 @@ impl Appliance for FakeAppliance {
         )))
     }
 
-    fn delete_credential(&self, _: Actor) -> BoxFuture<'_, ApiResult<crate::model::CredentialInfo>> {
+    fn delete_credential(
+        &self,
+        _: Actor,
+    ) -> BoxFuture<'_, ApiResult<crate::model::CredentialInfo>> {
         ready(Err(ApiError::not_found("signing credential")))
     }
 

@@ -547,6 +547,37 @@ mod tests {
     }
 
     #[test]
+    fn new_material_signs_the_next_call_and_old_calls_keep_theirs() {
+        let signing = TrunkIdentity {
+            sign: true,
+            ..TrunkIdentity::default()
+        };
+        let mut service = service(&[("out", signing)]);
+        let before = admit(&mut service, CallerEstablishment::Unknown);
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = SigningKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let verifying = key.verifying_key().unwrap();
+        let signer = Signer::new(key, "https://new.example.net/sp.pem").unwrap();
+        service.set_material(Some(signer), None);
+        let after = admit(&mut service, CallerEstablishment::Unknown);
+        let token = |identity: &CallIdentity| {
+            let header = std::str::from_utf8(&identity.identity_headers[0]).unwrap();
+            SignedPassport::parse(header.split(';').next().unwrap()).unwrap()
+        };
+        let (old, new) = (token(&before), token(&after));
+        assert_eq!(old.passport.header.x5u, "https://sbc.example.net/sp.pem");
+        assert_eq!(new.passport.header.x5u, "https://new.example.net/sp.pem");
+        assert!(verifying.verify(new.signing_input.as_bytes(), &new.signature));
+        assert!(!verifying.verify(old.signing_input.as_bytes(), &old.signature));
+        // Without a signer, calls to a signing trunk leave unsigned.
+        service.set_material(None, None);
+        assert_eq!(
+            admit(&mut service, CallerEstablishment::Unknown).signed,
+            None
+        );
+    }
+
+    #[test]
     fn without_signing_the_callers_identity_passes_and_trusted_verstat_is_kept() {
         let trusted = TrunkIdentity {
             trusted: true,
