@@ -498,3 +498,88 @@ tls_private_key = "{web_key}"
     );
     w.sbc.assert_alive("the identity API calls");
 }
+
+/// Without any `[identity]` in the file, the API's material is what trunks rely on: a
+/// verifying trunk is refused until a root is trusted, that root cannot be removed
+/// while the trunk verifies, and a signing trunk needs the API's credential, which
+/// then cannot be removed either.
+#[test]
+fn api_trunks_rely_on_the_api_material_which_stays_while_they_need_it() {
+    let sbc = Sbc::start(SbcConfig::new());
+    let admin = sbc.admin();
+    assert_eq!(admin.get("/identity/credential").status, 404);
+    assert_eq!(
+        admin.get("/identity/trust-anchors").json()["items"],
+        json!([])
+    );
+    let trunk = |name: &str, identity: serde_json::Value| {
+        json!({
+            "name": name,
+            "transport": "udp",
+            "targets": [{"address": "192.0.2.60:5060", "priority": 0, "weight": 1}],
+            "identity": identity,
+        })
+    };
+    let verifying = trunk("partner", json!({"verify": "mark"}));
+    let refused = admin.post("/trunks", &verifying);
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "identity.verify");
+
+    let pki = Pki::new("Api-only");
+    let root = json!({"certificate": String::from_utf8_lossy(&pki.root.pem())});
+    // Not one root: two certificates, or not PEM.
+    let mut two = pki.root.pem();
+    two.extend(pki.intermediate.pem());
+    let refused = admin.post(
+        "/identity/trust-anchors",
+        &json!({"certificate": String::from_utf8_lossy(&two)}),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "certificate");
+    let added = admin.post("/identity/trust-anchors", &root);
+    assert_eq!(added.status, 201, "{}", added.body);
+    let id = added.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        added.json()["certificate"]["subject"],
+        json!(added.json()["certificate"]["issuer"])
+    );
+    let created = admin.post("/trunks", &verifying);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let kept = admin.delete(&format!("/identity/trust-anchors/{id}"));
+    assert_eq!(kept.status, 409, "{}", kept.body);
+    assert!(kept.body.contains("partner"), "{}", kept.body);
+
+    let signing = trunk("carrier", json!({"sign": true}));
+    let refused = admin.post("/trunks", &signing);
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "identity.sign");
+    let sp = pki.sp(&SpSpec::numbers("12155551200", 100));
+    let set = admin.put(
+        "/identity/credential",
+        &json!({
+            "private_key": String::from_utf8_lossy(&sp.key_pem()),
+            "certificate_chain": String::from_utf8_lossy(&pki.chain_pem(&sp)),
+            "x5u": "https://certs.example.net/sp.pem",
+        }),
+    );
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert_eq!(
+        set.json()["certificate"]["tn_auth_list"],
+        json!(["range:12155551200+100"])
+    );
+    assert_eq!(admin.post("/trunks", &signing).status, 201);
+    let kept = admin.delete("/identity/credential");
+    assert_eq!(kept.status, 409, "{}", kept.body);
+    assert!(kept.body.contains("carrier"), "{}", kept.body);
+    // Once no trunk needs them, they go.
+    assert_eq!(admin.delete("/trunks/carrier").status, 200);
+    assert_eq!(admin.delete("/identity/credential").status, 200);
+    assert_eq!(admin.get("/identity/credential").status, 404);
+    assert_eq!(admin.delete("/trunks/partner").status, 200);
+    assert_eq!(
+        admin
+            .delete(&format!("/identity/trust-anchors/{id}"))
+            .status,
+        200
+    );
+}
