@@ -266,6 +266,14 @@ fn calls(families: &mut Families, scrape: &Scrape) {
             count,
         );
     }
+    for (step, count) in sum(|shard| &shard.b2bua.media_fallbacks) {
+        families.counter(
+            "sbc_media_fallbacks_total",
+            "Offers made again one media profile down after the callee refused the first.",
+            &[("step", step)],
+            count,
+        );
+    }
 }
 
 /// STIR/SHAKEN: verdicts, rejections and signatures, by stable name (docs/identity.md).

@@ -12,7 +12,7 @@
 //!   fresh key in the answer. DTLS: `a=setup:actpass` is answered `passive` toward ICE
 //!   peers (the browser starts the handshake once its checks succeed) and `active`
 //!   otherwise (RFC 5763 §5).
-//! * Offering to a peer ([`make_offer`]): DTLS-SRTP (with ICE-lite) when the policy
+//! * Offering to a peer ([`make_offer`](super::offer::make_offer)): DTLS-SRTP (with ICE-lite) when the policy
 //!   requires or prefers it, else SDES (one `a=crypto` per configured suite, each with its
 //!   own key) when required or preferred and the signalling is TLS (or SDES is allowed
 //!   without), else plain RTP; a re-offer keeps the established keys and roles.
@@ -71,7 +71,7 @@ impl Refusal {
 
 /// The transport family of an `m=` line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Family {
+pub(super) enum Family {
     /// `RTP/AVP`, `RTP/AVPF`.
     Plain,
     /// `RTP/SAVP`, `RTP/SAVPF`.
@@ -82,7 +82,7 @@ enum Family {
     Other,
 }
 
-fn family(protocol: &str) -> (Family, bool) {
+pub(super) fn family(protocol: &str) -> (Family, bool) {
     let feedback = protocol.ends_with('F');
     let family = match protocol {
         "RTP/AVP" | "RTP/AVPF" => Family::Plain,
@@ -93,7 +93,7 @@ fn family(protocol: &str) -> (Family, bool) {
     (family, feedback)
 }
 
-fn protocol_of(exchange: &KeyExchange, feedback: bool) -> &'static str {
+pub(super) fn protocol_of(exchange: &KeyExchange, feedback: bool) -> &'static str {
     match (exchange, feedback) {
         (KeyExchange::Plain, false) => "RTP/AVP",
         (KeyExchange::Plain, true) => "RTP/AVPF",
@@ -146,7 +146,7 @@ pub(crate) struct StreamPlan {
 }
 
 impl StreamPlan {
-    fn plain(protocol: Option<Box<str>>, disabled: bool) -> StreamPlan {
+    pub(super) fn plain(protocol: Option<Box<str>>, disabled: bool) -> StreamPlan {
         StreamPlan {
             protocol,
             exchange: KeyExchange::Plain,
@@ -264,7 +264,7 @@ pub(crate) struct Negotiation<'a> {
 }
 
 impl Negotiation<'_> {
-    fn sdes_usable(&self) -> Result<(), Refusal> {
+    pub(super) fn sdes_usable(&self) -> Result<(), Refusal> {
         if self.policy.sdes == Requirement::Forbid {
             return Err(Refusal::SdesForbidden);
         }
@@ -274,13 +274,13 @@ impl Negotiation<'_> {
         Ok(())
     }
 
-    fn new_key(&mut self, suite: SrtpSuite) -> Result<SdesKey, Refusal> {
+    pub(super) fn new_key(&mut self, suite: SrtpSuite) -> Result<SdesKey, Refusal> {
         self.relay.new_sdes_key(suite).map_err(Refusal::Relay)
     }
 
     /// ICE-lite credentials for a peer with `remote_ufrag`, kept across re-offers that do
     /// not restart ICE.
-    fn ice(
+    pub(super) fn ice(
         &mut self,
         previous: Option<&StreamPlan>,
         remote_ufrag: &str,
@@ -484,105 +484,6 @@ fn answer_dtls(
     Ok(KeyExchange::Dtls {
         role: Some(role),
         theirs: Some(theirs),
-    })
-}
-
-/// The plan for the offer the SBC sends to the leg of `ctx`, for a media section received
-/// from the other leg as `source`; `previous` is what the leg has agreed so far.
-pub(crate) fn make_offer(
-    ctx: &mut Negotiation<'_>,
-    source: &MediaDescription,
-    previous: Option<&StreamPlan>,
-) -> Result<StreamPlan, Refusal> {
-    let (source_family, feedback) = family(&source.media.protocol);
-    if source_family == Family::Other {
-        return Ok(StreamPlan::plain(None, source.media.port == 0));
-    }
-    let disabled = source.media.port == 0;
-    // A re-offer keeps what is established, as long as the policy still allows it.
-    if let Some(previous) = previous {
-        let keep = match &previous.exchange {
-            KeyExchange::Sdes {
-                suite, tag, ours, ..
-            } if ctx.sdes_usable().is_ok() => {
-                Some(KeyExchange::SdesOffered(vec![(*tag, *suite, ours.clone())]))
-            }
-            KeyExchange::Dtls { role: Some(_), .. } if ctx.policy.dtls != Requirement::Forbid => {
-                Some(previous.exchange.clone())
-            }
-            KeyExchange::Plain if ctx.policy.allows_plain() && !previous.disabled => {
-                Some(KeyExchange::Plain)
-            }
-            _ => None,
-        };
-        if let Some(exchange) = keep {
-            let protocol = match &previous.protocol {
-                // The profile agreed (best-effort SDES stays RTP/AVP).
-                Some(protocol) if !matches!(exchange, KeyExchange::Plain) => protocol.clone(),
-                _ => protocol_of(&exchange, feedback).into(),
-            };
-            return Ok(StreamPlan {
-                protocol: Some(protocol),
-                exchange,
-                ice: previous.ice.clone(),
-                disabled,
-                rtcp_mux: false,
-                mid: None,
-                bundled: false,
-            });
-        }
-    }
-    let policy = ctx.policy;
-    let wants = |r: Requirement| matches!(r, Requirement::Require | Requirement::Prefer);
-    let dtls_first = policy.dtls == Requirement::Require
-        || (policy.dtls == Requirement::Prefer && policy.sdes != Requirement::Require);
-    let dtls_possible = ctx.relay.dtls_fingerprint().is_some();
-    // `prefer` offers SDES best-effort (`RTP/AVP` with `a=crypto`): a peer without SRTP
-    // answers plain instead of refusing the call.
-    let mut best_effort = false;
-    let exchange = if dtls_first && dtls_possible {
-        KeyExchange::Dtls {
-            role: None,
-            theirs: None,
-        }
-    } else if wants(policy.sdes) && ctx.sdes_usable().is_ok() {
-        let mut lines = Vec::new();
-        for (index, suite) in policy.suites.iter().enumerate() {
-            lines.push((index as u32 + 1, *suite, ctx.new_key(*suite)?));
-        }
-        if lines.is_empty() {
-            return Err(Refusal::NoAcceptableCrypto);
-        }
-        best_effort = policy.sdes == Requirement::Prefer;
-        KeyExchange::SdesOffered(lines)
-    } else if policy.dtls == Requirement::Require {
-        return Err(Refusal::Relay(MediaError::Unsupported));
-    } else if policy.sdes == Requirement::Require {
-        return Err(ctx
-            .sdes_usable()
-            .err()
-            .unwrap_or(Refusal::NoAcceptableCrypto));
-    } else {
-        KeyExchange::Plain
-    };
-    // WebRTC-style peers get ICE-lite with DTLS-SRTP; the peer's ufrag comes with its answer.
-    let ice = match exchange {
-        KeyExchange::Dtls { .. } => Some(ctx.ice(None, "")?),
-        _ => None,
-    };
-    let protocol = if best_effort {
-        protocol_of(&KeyExchange::Plain, feedback)
-    } else {
-        protocol_of(&exchange, feedback)
-    };
-    Ok(StreamPlan {
-        protocol: Some(protocol.into()),
-        exchange,
-        ice,
-        disabled,
-        rtcp_mux: false,
-        mid: None,
-        bundled: false,
     })
 }
 
