@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::control::{Leg, LegSecurity, RemoteMedia};
-use crate::dtls::{DtlsError, DtlsSrtpKeys};
+use crate::dtls::{DtlsDrop, DtlsError, DtlsSrtpKeys};
 use crate::error::RelayError;
 use crate::latch::{Admission, Latch};
 use crate::packet::{Packet, Port, classify};
@@ -47,6 +47,9 @@ pub enum Verdict {
     Drop(DropReason),
     /// Dropped by SRTP (counted as [`DropReason::Srtp`], and by this reason).
     DropSrtp(SrtpError),
+    /// A DTLS record kept from the handshake thread (counted as [`DropReason::Dtls`], and
+    /// by this reason).
+    DropDtls(DtlsDrop),
 }
 
 /// Where and when a datagram arrived.
@@ -139,6 +142,7 @@ impl LegState {
             latched_rtp: self.rtp_latch.address(),
             latched_rtcp: self.rtcp_latch.address(),
             srtp_drops: self.crypto.drops,
+            dtls_drops: self.crypto.dtls_drops,
             security: self.crypto.report(),
             ..self.counters
         }
@@ -333,6 +337,7 @@ impl RelaySession {
                 }
             }
             Verdict::DropSrtp(_) => from.counters.drops.add(DropReason::Srtp, 1),
+            Verdict::DropDtls(_) => from.counters.drops.add(DropReason::Dtls, 1),
         }
         verdict
     }
@@ -356,7 +361,9 @@ impl RelaySession {
                 return Self::stun(from, port, source, buf, len, scratch);
             }
             // A DTLS record header is 13 bytes.
-            Some(20..=63) if datagram.len() >= 13 => return Self::dtls(from, port, source),
+            Some(20..=63) if datagram.len() >= 13 => {
+                return Self::dtls(from, now, port, source, datagram);
+            }
             _ => {}
         }
         let packet = classify(port, datagram);
@@ -456,18 +463,41 @@ impl RelaySession {
         }
     }
 
-    /// A DTLS record: for the leg's handshake when the leg uses DTLS-SRTP and the source is
-    /// the latched one (or, before latching, a plausible one).
-    fn dtls(from: &mut LegState, port: Port, source: SocketAddr) -> Verdict {
+    /// A DTLS record: for the leg's handshake when the leg uses DTLS-SRTP, the source is
+    /// the latched one (or, before latching, a plausible one), a handshake runs, and the
+    /// leg has not used up its share of the handshake thread (see [`crate::dtls::DtlsBudget`]).
+    fn dtls(
+        from: &mut LegState,
+        now: Instant,
+        port: Port,
+        source: SocketAddr,
+        record: &[u8],
+    ) -> Verdict {
         if !from.crypto.is_dtls() {
-            return Verdict::Drop(DropReason::Dtls);
+            from.crypto.count_dtls_drop(DtlsDrop::NotDtls);
+            return Verdict::DropDtls(DtlsDrop::NotDtls);
         }
         match from.admission(port, source) {
-            Admission::Latched | Admission::Plausible => {
-                from.crypto.set_dtls_peer(port, source);
-                Verdict::Dtls
+            Admission::Latched | Admission::Plausible => {}
+            Admission::Implausible | Admission::Elsewhere => {
+                from.crypto.count_dtls_drop(DtlsDrop::UnexpectedSource);
+                return Verdict::DropDtls(DtlsDrop::UnexpectedSource);
             }
-            Admission::Implausible | Admission::Elsewhere => Verdict::Drop(DropReason::Dtls),
+        }
+        if let Err(reason) = from.crypto.admit_dtls(now, port, record) {
+            return Verdict::DropDtls(reason);
+        }
+        from.crypto.set_dtls_peer(port, source);
+        Verdict::Dtls
+    }
+
+    /// Counts a DTLS record of `leg`'s peer on `stream` that could not be queued for the
+    /// handshake thread.
+    pub(crate) fn record_dtls_queue_full(&mut self, stream: usize, leg: Leg) {
+        if let Some(media) = self.streams.get_mut(stream) {
+            let state = media.legs_mut(leg).0;
+            state.crypto.count_dtls_drop(DtlsDrop::QueueFull);
+            state.counters.drops.add(DropReason::Dtls, 1);
         }
     }
 
@@ -635,5 +665,105 @@ mod tests {
         assert!(s.poll_inactive(now + Duration::from_secs(59), timeout));
         assert!(!s.poll_inactive(now + Duration::from_secs(600), timeout));
         assert!(!s.poll_inactive(now + Duration::from_secs(600), Duration::ZERO));
+    }
+
+    fn dtls_leg(session: &mut RelaySession, fingerprint: bool) {
+        use crate::control::{DtlsSetup, Protection};
+        use crate::dtls::{DtlsRole, Fingerprint, HashFunction};
+        let security = LegSecurity {
+            protection: Protection::Dtls(DtlsSetup {
+                role: DtlsRole::Server,
+                fingerprint: fingerprint.then(|| Fingerprint {
+                    hash: HashFunction::Sha256,
+                    digest: vec![7; 32],
+                }),
+            }),
+            ice: None,
+        };
+        assert!(session.protect(0, Leg::A, &security).is_ok());
+    }
+
+    fn client_hello() -> [u8; 40] {
+        let mut record = [0u8; 40];
+        record[0] = 22;
+        record[1] = 0xfe;
+        record[2] = 0xfd;
+        record[13] = 1;
+        record
+    }
+
+    #[test]
+    fn dtls_records_reach_the_handshake_only_within_the_legs_share() {
+        let (mut s, now) = session(
+            remote("10.0.0.1:4000", true),
+            remote("10.0.0.2:5000", false),
+        );
+        let from_a = addr("10.0.0.1:4000");
+        let hello = client_hello();
+        // A plain leg takes no DTLS.
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &hello),
+            Verdict::DropDtls(DtlsDrop::NotDtls)
+        );
+        // Before the peer's fingerprint is known, no handshake runs.
+        dtls_leg(&mut s, false);
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &hello),
+            Verdict::DropDtls(DtlsDrop::NoHandshake)
+        );
+        dtls_leg(&mut s, true);
+        // From elsewhere: refused whatever the budget.
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, addr("10.9.9.9:4000"), &hello),
+            Verdict::DropDtls(DtlsDrop::UnexpectedSource)
+        );
+        // A flood of ClientHellos: BURST / CLIENT_HELLO_COST pass, the rest is dropped.
+        let passed = (0..1000)
+            .filter(|_| {
+                s.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &hello) == Verdict::Dtls
+            })
+            .count();
+        assert_eq!(
+            passed,
+            (crate::dtls::BURST / crate::dtls::CLIENT_HELLO_COST) as usize
+        );
+        // A second later the leg has PER_SECOND more (ordinary records cost one).
+        let mut other = hello;
+        other[13] = 11;
+        let later = now + Duration::from_secs(1);
+        let passed = (0..1000)
+            .filter(|_| {
+                s.handle_datagram(later, 0, Leg::A, Port::Rtp, from_a, &other) == Verdict::Dtls
+            })
+            .count();
+        assert_eq!(passed, crate::dtls::PER_SECOND as usize);
+        // After the handshake failed, nothing more goes.
+        s.dtls_failed(0, Leg::A, Port::Rtp, DtlsError::Handshake);
+        assert_eq!(
+            s.handle_datagram(
+                later + Duration::from_secs(60),
+                0,
+                Leg::A,
+                Port::Rtp,
+                from_a,
+                &hello
+            ),
+            Verdict::DropDtls(DtlsDrop::HandshakeFailed)
+        );
+        let a = s.stats().streams[0].a;
+        assert_eq!(a.dtls_drops.not_dtls, 1);
+        assert_eq!(a.dtls_drops.no_handshake, 1);
+        assert_eq!(a.dtls_drops.unexpected_source, 1);
+        assert_eq!(a.dtls_drops.handshake_failed, 1);
+        assert_eq!(a.dtls_drops.rate_limited, 2000 - 10 - 10);
+        assert_eq!(a.drops.dtls, a.dtls_drops.total());
+        // Another leg keeps its own share.
+        let mut t = RelaySession::new(now, 1);
+        t.update(0, Leg::A, remote("10.0.0.1:4000", true));
+        dtls_leg(&mut t, true);
+        assert_eq!(
+            t.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &hello),
+            Verdict::Dtls
+        );
     }
 }

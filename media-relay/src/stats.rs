@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dtls::DtlsError;
+use crate::dtls::{DtlsDrops, DtlsError};
 use crate::srtp::{SrtpDrops, Suite};
 
 /// Why the relay dropped a packet. The names are stable (metric labels).
@@ -29,8 +29,9 @@ pub enum DropReason {
     KeysPending,
     /// A STUN message that was not an ICE check for the leg (no ICE, wrong credentials).
     Stun,
-    /// A DTLS record on a leg without DTLS-SRTP, from an unexpected source, or beyond the
-    /// handshake rate the relay accepts.
+    /// A DTLS record kept from the handshake thread: on a leg without DTLS-SRTP, from an
+    /// unexpected source, with no handshake to take it, or beyond the leg's share (see the
+    /// leg's `dtls_drops`).
     Dtls,
 }
 
@@ -156,6 +157,10 @@ pub struct LegStats {
     /// when unprotected, or not protectable toward the other leg.
     #[serde(default)]
     pub srtp_drops: SrtpDrops,
+    /// DTLS records of this leg's peer kept from the handshake thread (the `dtls` drops
+    /// that reached a DTLS leg), by reason.
+    #[serde(default)]
+    pub dtls_drops: DtlsDrops,
     /// How the leg's media is protected, for the call's security summary.
     #[serde(default)]
     pub security: LegSecurityReport,
@@ -225,6 +230,9 @@ pub struct WorkerStats {
     /// SRTP/SRTCP failures by reason, over all legs.
     #[serde(default)]
     pub srtp_drops: SrtpDrops,
+    /// DTLS records kept from the handshake thread, by reason, over all legs.
+    #[serde(default)]
+    pub dtls_drops: DtlsDrops,
     /// STUN binding requests answered and DTLS handshakes completed / failed.
     #[serde(default)]
     pub stun_answered: u64,
@@ -254,6 +262,7 @@ impl WorkerStats {
             total.bytes_forwarded += w.bytes_forwarded;
             total.drops.merge(&w.drops);
             total.srtp_drops.merge(&w.srtp_drops);
+            total.dtls_drops.merge(&w.dtls_drops);
             total.stun_answered += w.stun_answered;
             total.dtls_handshakes += w.dtls_handshakes;
             total.dtls_failures += w.dtls_failures;

@@ -372,6 +372,14 @@ fn relay(families: &mut Families, relay: &RelayFigures) {
                 worker.srtp_drops.get(error),
             );
         }
+        for reason in media_relay::dtls::DtlsDrop::ALL {
+            families.counter(
+                "sbc_relay_dtls_dropped_total",
+                "DTLS records the relay kept from its handshake thread, per worker and reason.",
+                &[("worker", worker_label.as_str()), ("reason", reason.name())],
+                worker.dtls_drops.get(reason),
+            );
+        }
         families.counter(
             "sbc_relay_stun_answered_total",
             "ICE connectivity checks (STUN binding requests) the relay answered, per worker.",

@@ -16,7 +16,7 @@ use quinn_udp::{Transmit, UdpSocketState};
 use rustix::event::epoll;
 
 use crate::control::{Leg, LegSecurity, RelayEvent, RemoteMedia, SessionId};
-use crate::dtls::DtlsError;
+use crate::dtls::{DtlsDrop, DtlsError};
 use crate::io::batch::{Queued, RECV_BATCH, RecvBatch, SEND_QUEUE, SendQueue, send_many};
 use crate::io::dtls::{DtlsJob, DtlsKey, DtlsOutcome};
 use crate::io::slab::Slab;
@@ -284,7 +284,9 @@ impl Worker {
                                 bytes: datagram.to_vec(),
                             };
                             if self.setup.dtls_jobs.try_send(job).is_err() {
+                                entry.session.record_dtls_queue_full(stream, leg);
                                 self.counters.drops.add(DropReason::Dtls, 1);
+                                self.counters.dtls_drops.add(DtlsDrop::QueueFull, 1);
                             }
                             continue;
                         }
@@ -295,6 +297,11 @@ impl Worker {
                         Verdict::DropSrtp(error) => {
                             self.counters.drops.add(DropReason::Srtp, 1);
                             self.counters.srtp_drops.add(error, 1);
+                            continue;
+                        }
+                        Verdict::DropDtls(reason) => {
+                            self.counters.drops.add(DropReason::Dtls, 1);
+                            self.counters.dtls_drops.add(reason, 1);
                             continue;
                         }
                     };
