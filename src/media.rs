@@ -18,8 +18,8 @@ use sbc_core::media::security::{
     CertFingerprint, DtlsRole, IceCredentials, LegProtection, LegSecurity, SdesKey, SrtpSuite,
 };
 use sbc_core::media::{
-    Leg, LegAddr, MediaAllocation, MediaAnchor, MediaError, MediaSessionId, RemoteMedia,
-    StreamAddrs,
+    Leg, LegAddr, MediaAllocation, MediaAnchor, MediaBundle, MediaError, MediaSessionId,
+    RemoteMedia, StreamAddrs,
 };
 
 /// A shard's handle on the relay.
@@ -192,6 +192,31 @@ impl MediaAnchor for RelayAnchor {
                 relay_leg(leg),
                 media_relay::LegSecurity { protection, ice },
             )
+            .map_err(media_error)
+    }
+
+    fn bundle(
+        &mut self,
+        session: MediaSessionId,
+        leg: Leg,
+        bundle: Option<&MediaBundle>,
+    ) -> Result<(), MediaError> {
+        let bundle = bundle.map(|bundle| media_relay::Bundle {
+            transport: bundle.transport,
+            members: bundle
+                .members
+                .iter()
+                .map(|member| media_relay::BundleMember {
+                    stream: member.stream,
+                    mid: member.mid.clone(),
+                    ssrcs: member.ssrcs.clone(),
+                    payload_types: member.payload_types.clone(),
+                })
+                .collect(),
+            mid_extension: bundle.mid_extension,
+        });
+        self.relay
+            .bundle(media_relay::SessionId(session.0), relay_leg(leg), bundle)
             .map_err(media_error)
     }
 

@@ -29,6 +29,9 @@ pub enum DropReason {
     KeysPending,
     /// A STUN message that was not an ICE check for the leg (no ICE, wrong credentials).
     Stun,
+    /// BUNDLE: on the port of a stream bundled onto another's transport, or on a bundle's
+    /// transport belonging to none of its streams (unknown SSRC, MID and payload type).
+    Bundle,
     /// A DTLS record kept from the handshake thread: on a leg without DTLS-SRTP, from an
     /// unexpected source, with no handshake to take it, or beyond the leg's share (see the
     /// leg's `dtls_drops`).
@@ -36,7 +39,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::UnexpectedSource,
         DropReason::Malformed,
         DropReason::NoDestination,
@@ -45,6 +48,7 @@ impl DropReason {
         DropReason::KeysPending,
         DropReason::Stun,
         DropReason::Dtls,
+        DropReason::Bundle,
     ];
 
     /// A stable name for metric labels.
@@ -58,6 +62,7 @@ impl DropReason {
             Self::KeysPending => "keys_pending",
             Self::Stun => "stun",
             Self::Dtls => "dtls",
+            Self::Bundle => "bundle",
         }
     }
 }
@@ -77,6 +82,8 @@ pub struct DropCounts {
     pub stun: u64,
     #[serde(default)]
     pub dtls: u64,
+    #[serde(default)]
+    pub bundle: u64,
 }
 
 impl DropCounts {
@@ -90,6 +97,7 @@ impl DropCounts {
             DropReason::KeysPending => &mut self.keys_pending,
             DropReason::Stun => &mut self.stun,
             DropReason::Dtls => &mut self.dtls,
+            DropReason::Bundle => &mut self.bundle,
         };
         *slot = slot.wrapping_add(packets);
     }
@@ -104,6 +112,7 @@ impl DropCounts {
             DropReason::KeysPending => self.keys_pending,
             DropReason::Stun => self.stun,
             DropReason::Dtls => self.dtls,
+            DropReason::Bundle => self.bundle,
         }
     }
 

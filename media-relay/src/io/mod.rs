@@ -17,6 +17,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use rustix::event::{EventfdFlags, epoll, eventfd};
 
+use crate::bundle::Bundle;
 use crate::config::RelayConfig;
 use crate::control::{
     Allocation, ControlRequest, ControlResponse, IceCredentials, Leg, LegAddr, LegSecurity,
@@ -228,6 +229,44 @@ impl Relay {
         )
     }
 
+    /// Bundles streams of `leg` onto the transport of one of them (RFC 8843): the
+    /// transport stream's port, ICE, DTLS and SRTP carry them all, and what arrives there is
+    /// given to the stream it belongs to (see [`crate::bundle`]). `None` unbundles. Protect
+    /// the transport's stream as the leg's; the other members' own ports stay unused.
+    pub fn bundle(
+        &self,
+        session: SessionId,
+        leg: Leg,
+        bundle: Option<Bundle>,
+    ) -> Result<(), RelayError> {
+        let streams = self
+            .sessions()
+            .get(&session)
+            .map(|r| r.streams)
+            .ok_or(RelayError::UnknownSession(session.0))?;
+        if let Some(bundle) = &bundle {
+            let outside = std::iter::once(bundle.transport)
+                .chain(bundle.members.iter().map(|m| m.stream))
+                .find(|stream| *stream >= streams);
+            if let Some(stream) = outside {
+                return Err(RelayError::UnknownStream {
+                    session: session.0,
+                    stream,
+                });
+            }
+            if bundle.members.len() > self.shared.config.max_streams_per_session {
+                return Err(RelayError::InvalidStreamCount {
+                    requested: bundle.members.len(),
+                    max: self.shared.config.max_streams_per_session,
+                });
+            }
+        }
+        self.send_budgeted(
+            self.worker_of(session),
+            Command::Bundle(Box::new((session, leg, bundle))),
+        )
+    }
+
     /// A fresh master key and salt for `suite` from the system's CSPRNG, for the relay's own
     /// SDES `a=crypto` line.
     pub fn new_sdes_key(&self, suite: Suite) -> Result<MasterKey, RelayError> {
@@ -395,6 +434,13 @@ impl Relay {
             } => self
                 .protect(session, stream, leg, *security)
                 .map(|()| ControlResponse::Protected),
+            ControlRequest::Bundle {
+                session,
+                leg,
+                bundle,
+            } => self
+                .bundle(session, leg, bundle)
+                .map(|()| ControlResponse::Bundled),
             ControlRequest::Release { session } => {
                 self.release(session);
                 Ok(ControlResponse::Released)

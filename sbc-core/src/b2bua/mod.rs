@@ -155,6 +155,7 @@
 mod admission;
 mod anchor;
 mod attempts;
+mod bundle;
 mod call;
 mod dialog;
 mod headers;

@@ -7,12 +7,13 @@
 //! responses, forks). Otherwise it is the leg's offer — unless it repeats the leg's last
 //! answer unchanged (same `o=` session and version), as a 2xx repeats a 18x's answer.
 
+use super::bundle;
 use super::offer::{OfferProfile, make_offer, next_profile, offer_plan, rtp_profile};
-use super::protection::{Negotiation, Refusal, StreamPlan, accept_answer, answer_offer};
+use super::protection::{Around, Negotiation, Refusal, StreamPlan, accept_answer, answer_offer};
 use super::summary::MediaProtection;
 use crate::media::security::{LegSecurity, MediaPolicy};
-use crate::media::{Leg, MediaAnchor, MediaSessionId};
-use crate::sdp::SessionDescription;
+use crate::media::{Leg, MediaAnchor, MediaBundle, MediaSessionId};
+use crate::sdp::{MediaDescription, SessionDescription};
 
 /// Each leg's media policy and whether its signalling is TLS.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -88,6 +89,8 @@ pub(crate) struct Negotiated {
     last: [Option<OriginSeen>; 2],
     /// What the relay was last told, per leg and stream.
     told: [Vec<LegSecurity>; 2],
+    /// The BUNDLE group the relay was last told, per leg.
+    told_bundle: [Option<MediaBundle>; 2],
 }
 
 fn index(leg: Leg) -> usize {
@@ -164,8 +167,8 @@ impl Negotiated {
                 let mut plans = Vec::with_capacity(sdp.media.len());
                 for (stream, section) in sdp.media.iter().enumerate() {
                     let plan = match offered.plans.get(stream) {
-                        Some(ours) => accept_answer(&mut ctx, &sdp.lines, section, ours)?,
-                        None => answer_offer(&mut ctx, &sdp.lines, section, None)?,
+                        Some(ours) => accept_answer(&mut ctx, around(sdp, section), section, ours)?,
+                        None => answer_offer(&mut ctx, around(sdp, section), section, None)?,
                     };
                     plans.push(plan);
                 }
@@ -173,10 +176,17 @@ impl Negotiated {
                 if !(offered.during_setup && during_setup) {
                     self.offered[f] = None;
                 }
-                self.current[f] = plans;
-                let answer = self.answering[t]
+                let mut answer = self.answering[t]
                     .take()
                     .unwrap_or_else(|| self.current[t].clone());
+                // A stream the answerer rejected is rejected in our answer too (its port
+                // is 0 there): it leaves the offerer's BUNDLE group.
+                for (ours, theirs) in answer.iter_mut().zip(&plans) {
+                    if theirs.disabled {
+                        ours.disabled = true;
+                    }
+                }
+                self.current[f] = plans;
                 self.current[t] = answer.clone();
                 self.last[f] = Some(origin_of(sdp, true));
                 Ok(Outcome {
@@ -198,7 +208,8 @@ impl Negotiated {
                 let mut answers = Vec::with_capacity(sdp.media.len());
                 for (stream, section) in sdp.media.iter().enumerate() {
                     let previous = self.current[f].get(stream);
-                    answers.push(answer_offer(&mut ctx, &sdp.lines, section, previous)?);
+                    let around = around(sdp, section);
+                    answers.push(answer_offer(&mut ctx, around, section, previous)?);
                 }
                 let (policy, secure) = policies.of(toward);
                 let mut ctx = Negotiation {
@@ -248,7 +259,8 @@ impl Negotiated {
         &self.current[i]
     }
 
-    /// Tells the relay what changed for either leg.
+    /// Tells the relay what changed for either leg: its BUNDLE group, and each stream's
+    /// protection (a stream bundled onto another's transport has none of its own).
     pub(crate) fn apply(
         &mut self,
         relay: &mut dyn MediaAnchor,
@@ -256,11 +268,23 @@ impl Negotiated {
     ) -> Vec<&'static str> {
         let mut errors = Vec::new();
         for leg in [Leg::A, Leg::B] {
-            let wanted: Vec<LegSecurity> = self
-                .effective(leg)
+            let plans = self.effective(leg);
+            let layout = bundle::layout(plans);
+            let group = bundle::media_bundle(plans);
+            let wanted: Vec<LegSecurity> = plans
                 .iter()
-                .map(StreamPlan::leg_security)
+                .enumerate()
+                .map(|(stream, plan)| match &layout {
+                    Some(layout) if layout.is_member(stream) => LegSecurity::default(),
+                    _ => plan.leg_security(),
+                })
                 .collect();
+            if self.told_bundle[index(leg)] != group {
+                match relay.bundle(session, leg, group.as_ref()) {
+                    Ok(()) => self.told_bundle[index(leg)] = group,
+                    Err(error) => errors.push(error.name()),
+                }
+            }
             let told = &mut self.told[index(leg)];
             for (stream, security) in wanted.iter().enumerate() {
                 let before = told.get(stream);
@@ -378,6 +402,14 @@ impl Negotiated {
             ("plain", _) => Some(MediaProtection::Plain),
             _ => None,
         }
+    }
+}
+
+/// Where the transport attributes of `section` of `sdp` may also be.
+fn around<'a>(sdp: &'a SessionDescription, section: &'a MediaDescription) -> Around<'a> {
+    Around {
+        session: &sdp.lines,
+        tagged: bundle::tagged(sdp, section),
     }
 }
 

@@ -3,8 +3,10 @@
 //! offers instead when the peer refuses that ([`next_profile`]): DTLS-SRTP, then SDES-SRTP,
 //! then plain RTP, each only as far as the policy allows.
 
+use super::bundle::Sources;
 use super::protection::{
-    Family, KeyExchange, Negotiation, Refusal, StreamPlan, family, protocol_of,
+    Family, KeyExchange, Negotiation, Refusal, StreamPlan, family, is_disabled, needs_our_dtls,
+    protocol_of,
 };
 use crate::media::MediaError;
 use crate::media::security::Requirement;
@@ -19,9 +21,10 @@ pub(crate) fn make_offer(
 ) -> Result<StreamPlan, Refusal> {
     let (source_family, feedback) = family(&source.media.protocol);
     if source_family == Family::Other {
-        return Ok(StreamPlan::plain(None, source.media.port == 0));
+        let refused = is_disabled(source) || needs_our_dtls(&source.media.protocol);
+        return Ok(StreamPlan::plain(None, refused));
     }
-    let disabled = source.media.port == 0;
+    let disabled = is_disabled(source);
     // A re-offer keeps what is established, as long as the policy still allows it.
     if let Some(previous) = previous {
         let keep = match &previous.exchange {
@@ -44,14 +47,17 @@ pub(crate) fn make_offer(
                 Some(protocol) if !matches!(exchange, KeyExchange::Plain) => protocol.clone(),
                 _ => protocol_of(&exchange, feedback).into(),
             };
+            // A leg that bundled keeps its group, mids and rtcp-mux (a WebRTC peer would
+            // refuse an offer without them).
             return Ok(StreamPlan {
                 protocol: Some(protocol),
                 exchange,
                 ice: previous.ice.clone(),
                 disabled,
-                rtcp_mux: false,
-                mid: None,
-                bundled: false,
+                rtcp_mux: previous.rtcp_mux,
+                mid: previous.mid.clone(),
+                bundled: previous.bundled,
+                sources: previous.sources.clone(),
             });
         }
     }
@@ -178,6 +184,7 @@ pub(crate) fn offer_plan(
         rtcp_mux: false,
         mid: None,
         bundled: false,
+        sources: Sources::default(),
     })
 }
 

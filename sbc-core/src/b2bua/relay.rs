@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::anchor::{self, OriginState};
+use super::bundle;
 use super::call::{Call, CallRef, MediaState, Phase};
 use super::headers::Body;
 use super::negotiated::{LegPolicies, Negotiated, Outcome};
@@ -135,18 +136,38 @@ impl B2bua {
         };
         let fingerprint = self.media.dtls_fingerprint();
         let streams = &state.streams;
+        let layout = bundle::layout(&outcome.plans);
         let secure = |sdp: &mut SessionDescription| {
-            protection::write_session(&mut sdp.lines, &outcome.plans, outcome.offer);
+            protection::write_session(&mut sdp.lines, &outcome.plans);
+            let transport = layout
+                .as_ref()
+                .and_then(|l| streams.get(l.transport()))
+                .map(|addrs| addrs.toward(toward));
             for (index, section) in sdp.media.iter_mut().enumerate() {
-                if let (Some(plan), Some(addrs)) = (outcome.plans.get(index), streams.get(index)) {
-                    protection::write_section(
-                        section,
-                        plan,
-                        outcome.offer,
-                        fingerprint.as_ref(),
-                        addrs.toward(toward),
-                    );
+                let (Some(plan), Some(addrs)) = (outcome.plans.get(index), streams.get(index))
+                else {
+                    continue;
+                };
+                let member = layout.as_ref().is_some_and(|l| l.is_member(index));
+                // A bundle-only section (port 0) is live: it gets a port like the others.
+                let live = !plan.disabled
+                    && (section.media.port != 0 || section.lines.has_attribute("bundle-only"));
+                if live {
+                    // Every bundled m= line shows the transport's port (RFC 8843 §7.3).
+                    let port = match (member, transport) {
+                        (true, Some(transport)) => transport.rtp.port(),
+                        _ => addrs.toward(toward).rtp.port(),
+                    };
+                    section.media.port = port;
                 }
+                protection::write_section(
+                    section,
+                    plan,
+                    outcome.offer,
+                    member,
+                    fingerprint.as_ref(),
+                    addrs.toward(toward),
+                );
             }
         };
         anchor::anchor(
