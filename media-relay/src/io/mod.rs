@@ -56,6 +56,8 @@ struct Shared {
 #[derive(Debug)]
 struct SessionRecord {
     streams: usize,
+    /// Who allocated the session (see [`Relay::allocate_for`]).
+    owner: u32,
 }
 
 #[derive(Debug)]
@@ -159,10 +161,18 @@ impl Relay {
     /// Reserves relay ports for a session of `streams` streams (one per SDP `m=` line): each
     /// stream gets an RTP/RTCP port pair per leg.
     pub fn allocate(&self, streams: usize) -> Result<Allocation, RelayError> {
+        self.allocate_for(0, streams)
+    }
+
+    /// As [`Relay::allocate`], for `owner`: a number of the caller's choosing (a signalling
+    /// shard), which [`Relay::owner_of`] gives back while the session lives, so that an
+    /// event about the session reaches only its owner.
+    pub fn allocate_for(&self, owner: u32, streams: usize) -> Result<Allocation, RelayError> {
         self.check_stream_count(streams, 0)?;
         let session = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed));
         let (bound, addrs) = self.bind_streams(streams)?;
-        self.sessions().insert(session, SessionRecord { streams });
+        self.sessions()
+            .insert(session, SessionRecord { streams, owner });
         if let Err(error) =
             self.send_budgeted(self.worker_of(session), Command::AddSession(session, bound))
         {
@@ -341,6 +351,11 @@ impl Relay {
             return Err(error);
         }
         Ok(addrs)
+    }
+
+    /// The owner `session` was allocated for; `None` once it is released.
+    pub fn owner_of(&self, session: SessionId) -> Option<u32> {
+        self.sessions().get(&session).map(|record| record.owner)
     }
 
     /// Ends a session: its worker closes the sockets and returns the ports to the pool.
