@@ -391,6 +391,23 @@ fn a_webrtc_style_peer_gets_ice_lite_dtls_srtp_and_its_audio_through_a_plain_pee
         "{echoed} packets came back\n{}",
         sbc.log_tail()
     );
+
+    // The call in progress names the DTLS-SRTP profile the handshake chose.
+    let calls = sbc.admin().get("/calls");
+    assert_eq!(calls.status, 200, "{}", calls.body);
+    let media = &calls.json()["items"][0]["security"]["a"]["media"];
+    assert_eq!(media["protection"], "dtls_srtp", "{}", calls.body);
+    assert_eq!(
+        media["suite"],
+        keys.suite.openssl_profile_name().unwrap(),
+        "{}",
+        calls.body
+    );
+    assert_eq!(
+        calls.json()["items"][0]["security"]["b"]["media"]["protection"],
+        "plain"
+    );
+
     dialog.hang_up(&sbc, uas);
 }
 
