@@ -520,6 +520,18 @@ impl Finished {
         self.status.is_some_and(|status| status.success())
     }
 
+    /// A cumulative counter of SIPp's final statistics screen (`Successful call`,
+    /// `Failed call` …), 0 when it did not print one.
+    pub fn sipp_count(&self, label: &str) -> u64 {
+        self.stdout
+            .lines()
+            .rev()
+            .find(|line| line.trim_start().starts_with(label))
+            .and_then(|line| line.rsplit('|').next())
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn describe(&self) -> String {
         let status = match self.status {
             Some(status) => status.to_string(),
