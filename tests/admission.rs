@@ -17,7 +17,9 @@ use common::{Sbc, SbcConfig, free_ports};
 static FLOODS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_flood_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    FLOODS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    FLOODS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Users limited to 2 calls each; the trunk every call goes to, to 3.
