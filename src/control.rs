@@ -41,6 +41,9 @@ pub enum ShardRequest {
         std::collections::HashMap<String, sbc_core::identity::policy::TrunkIdentity>,
         oneshot::Sender<()>,
     ),
+    /// Use this STIR/SHAKEN signing credential and these verification roots for new
+    /// calls.
+    IdentityMaterial(Box<crate::identity::Material>, oneshot::Sender<()>),
 }
 
 /// What a shard's run loop counts besides its endpoint.
@@ -75,6 +78,11 @@ impl ShardRequest {
             }
             ShardRequest::IdentityPolicy(policies, reply) => {
                 endpoint.handle_identity_policy(policies);
+                let _ = reply.send(());
+            }
+            ShardRequest::IdentityMaterial(material, reply) => {
+                let (signer, verification) = *material;
+                endpoint.handle_identity_material(signer, verification);
                 let _ = reply.send(());
             }
         }
@@ -128,6 +136,8 @@ pub struct Signalling {
     pub replacements: mpsc::Sender<Replacement>,
     /// The trunks' media security policies every shard's router follows.
     pub media_policies: tokio::sync::watch::Sender<Arc<crate::routing::MediaPolicies>>,
+    /// STIR/SHAKEN: the fetcher, the publisher and the file's material.
+    pub identity: Arc<crate::identity::IdentityRuntime>,
     pub started: Instant,
 }
 
@@ -192,6 +202,24 @@ impl Signalling {
             let policies = policies.clone();
             self.ask(shard, |reply| ShardRequest::IdentityPolicy(policies, reply))
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Puts STIR/SHAKEN material in effect after it changed in the store: the publisher
+    /// serves the credential's chain, and every shard signs and verifies new calls with
+    /// it (calls in progress keep what they were given).
+    pub async fn replace_identity_material(
+        &self,
+        stored: &crate::identity_material::StoredMaterial,
+    ) -> Result<(), ControlError> {
+        let material = self.identity.material(stored);
+        for shard in 0..self.shards.len() {
+            let material = Box::new(material.clone());
+            self.ask(shard, |reply| {
+                ShardRequest::IdentityMaterial(material, reply)
+            })
+            .await?;
         }
         Ok(())
     }

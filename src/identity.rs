@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use bytes::Bytes;
+use openssl::x509::X509;
 use sbc_core::identity::certs::{CertChain, TrustAnchors};
-use sbc_core::identity::es256::SigningKey;
 use sbc_core::identity::service::{
     IdentityConfig, IdentityService, IncomingIdentity, TrunkIdentity, VerifyMode,
 };
@@ -18,123 +18,182 @@ use sbc_core::net::x5u::{CertFetcher, FetchConfig, PublishConfig, Publisher};
 use tracing::{info, warn};
 
 use crate::config::{self, Config};
+use crate::identity_material::{CheckedCredential, StoredMaterial, check_credential};
 
-/// What the shards share: the parts of their identity services, the fetcher (when a
-/// trunk verifies) and the publisher (when configured).
+/// What the shards share: the parts of their identity services, the fetcher and the
+/// publisher (when configured), and what the material in effect is built from (the
+/// file's, kept from start, and the store's, handed in on each change).
 #[derive(Debug)]
 pub struct IdentityRuntime {
     parts: IdentityConfig,
     pub fetcher: Option<CertFetcher>,
     pub publisher: Option<Publisher>,
+    policy: VerifyPolicy,
+    file_roots: Vec<X509>,
+    file_credential: Option<CheckedCredential>,
 }
 
+/// The signing service and the verification roots in effect, as the shards take them.
+pub type Material = (Option<Signer>, Option<(VerifyPolicy, TrustAnchors)>);
+
 impl IdentityRuntime {
-    /// Loads keys, certificates and trust anchors, and starts the fetcher and the
-    /// publisher (on the current tokio runtime). `trunks` are those in effect: the
-    /// file's and those created through the admin API.
+    /// Loads keys, certificates and trust anchors (the file's, with `stored` on top:
+    /// see [`crate::identity_material`]), and starts the fetcher and the publisher (on
+    /// the current tokio runtime). `trunks` are those in effect: the file's and those
+    /// created through the admin API.
     pub async fn start(
         config: &Config,
         trunks: &[config::TrunkConfig],
+        stored: &StoredMaterial,
     ) -> anyhow::Result<IdentityRuntime> {
         let settings = &config.identity;
-        // Verification is ready whenever roots are configured: a trunk created later
-        // through the admin API may verify.
-        let verifying = settings.trust_anchors.is_some()
-            || trunks
-                .iter()
-                .any(|trunk| trunk.identity.verify != config::VerifyMode::Off);
-        let verification = match (&settings.trust_anchors, verifying) {
-            (Some(file), true) => {
+        let file_roots = match &settings.trust_anchors {
+            Some(file) => {
                 let pem = std::fs::read(file).with_context(|| {
                     format!("identity.trust_anchors: cannot read {}", file.display())
                 })?;
-                let anchors = TrustAnchors::from_pem(&pem).with_context(|| {
+                TrustAnchors::from_pem(&pem).with_context(|| {
                     format!(
                         "identity.trust_anchors: no certificate in {}",
                         file.display()
                     )
                 })?;
-                let policy = VerifyPolicy {
-                    max_age: Duration::from_secs(settings.max_iat_age_secs),
-                    require_tn_auth_list: settings.require_tn_auth_list,
-                    check_dest: true,
-                    ports: settings.fetch.ports.clone(),
-                };
-                info!(roots = ?anchors, "STIR verification enabled");
-                Some((policy, anchors))
+                X509::stack_from_pem(&pem).context("identity.trust_anchors")?
+            }
+            None => Vec::new(),
+        };
+        let policy = VerifyPolicy {
+            max_age: Duration::from_secs(settings.max_iat_age_secs),
+            require_tn_auth_list: settings.require_tn_auth_list,
+            check_dest: true,
+            ports: settings.fetch.ports.clone(),
+        };
+        let file_credential = match (&settings.certificate, &settings.private_key, &settings.x5u) {
+            (Some(certificate), Some(key), Some(x5u)) => {
+                Some(file_credential(certificate, key, x5u)?)
             }
             _ => None,
         };
-        let signer = match (&settings.certificate, &settings.private_key, &settings.x5u) {
-            (Some(certificate), Some(key), Some(x5u)) => Some(signer(certificate, key, x5u)?),
-            _ => None,
-        };
-        let fetcher = if verification.is_some() {
-            let allowed_ranges = settings
-                .fetch
-                .allow_ranges
-                .iter()
-                .map(|range| range.parse())
-                .collect::<Result<Vec<_>, _>>()
-                .context("identity.fetch.allow_ranges")?;
-            let fetcher = CertFetcher::spawn(FetchConfig {
-                ports: settings.fetch.ports.clone(),
-                allowed_ranges,
-                max_bytes: settings.fetch.max_bytes,
-                timeout: Duration::from_millis(settings.fetch.timeout_ms),
-                https_ca_file: settings.fetch.https_ca.clone(),
-                max_entries: settings.fetch.cache_entries,
-                default_ttl: Duration::from_secs(settings.fetch.default_ttl_secs),
-                max_ttl: Duration::from_secs(settings.fetch.max_ttl_secs),
-                ..FetchConfig::default()
-            })
-            .context("cannot start the STIR certificate fetcher")?;
-            Some(fetcher)
-        } else {
-            None
-        };
-        let publisher = match (&settings.publish, &settings.certificate, &settings.x5u) {
-            (Some(publish), Some(certificate), Some(x5u)) => {
-                let document = std::fs::read(certificate).with_context(|| {
-                    format!(
-                        "identity.certificate: cannot read {}",
-                        certificate.display()
-                    )
-                })?;
-                let url = sbc_core::identity::url::check(x5u, &(1..=u16::MAX).collect::<Vec<_>>())
-                    .map_err(|problem| anyhow::anyhow!("identity.x5u: {problem}"))?;
+        // The fetcher runs even when nothing verifies yet: roots or a verifying trunk
+        // may come through the admin API.
+        let allowed_ranges = settings
+            .fetch
+            .allow_ranges
+            .iter()
+            .map(|range| range.parse())
+            .collect::<Result<Vec<_>, _>>()
+            .context("identity.fetch.allow_ranges")?;
+        let fetcher = CertFetcher::spawn(FetchConfig {
+            ports: settings.fetch.ports.clone(),
+            allowed_ranges,
+            max_bytes: settings.fetch.max_bytes,
+            timeout: Duration::from_millis(settings.fetch.timeout_ms),
+            https_ca_file: settings.fetch.https_ca.clone(),
+            max_entries: settings.fetch.cache_entries,
+            default_ttl: Duration::from_secs(settings.fetch.default_ttl_secs),
+            max_ttl: Duration::from_secs(settings.fetch.max_ttl_secs),
+            ..FetchConfig::default()
+        })
+        .context("cannot start the STIR certificate fetcher")?;
+        let publisher = match &settings.publish {
+            Some(publish) => {
                 let publisher = Publisher::start(PublishConfig {
                     listen: publish.listen,
                     tls_certificate: publish.tls_certificate.clone(),
                     tls_private_key: publish.tls_private_key.clone(),
-                    path: url.path.clone(),
-                    document: Bytes::from(document),
+                    path: String::new(),
+                    document: Bytes::new(),
                     max_age: Duration::from_secs(publish.max_age_secs),
                 })
                 .await
                 .context("cannot start identity.publish")?;
-                info!(address = %publisher.local_addr(), path = %url.path, "STIR certificate published");
+                info!(address = %publisher.local_addr(), "STIR certificate publisher listening");
                 Some(publisher)
             }
-            _ => None,
+            None => None,
         };
-        let trunks = trunk_policies(trunks);
-        Ok(IdentityRuntime {
+        let mut runtime = IdentityRuntime {
             parts: IdentityConfig {
-                verification,
-                signer,
-                trunks,
+                verification: None,
+                signer: None,
+                trunks: trunk_policies(trunks),
                 max_wait: Duration::from_millis(settings.max_wait_ms),
                 max_waiting: settings.max_waiting_calls,
             },
-            fetcher,
+            fetcher: Some(fetcher),
             publisher,
-        })
+            policy,
+            file_roots,
+            file_credential,
+        };
+        let (signer, verification) = runtime.material(stored);
+        runtime.parts.signer = signer;
+        runtime.parts.verification = verification;
+        Ok(runtime)
     }
 
     /// A shard's identity service (its own verifier memory and held certificates).
     pub fn service(&self) -> IdentityService {
         IdentityService::new(self.parts.clone(), SystemTime::now)
+    }
+
+    /// The material in effect with `stored` from the store: the store's credential
+    /// (else the file's), the file's roots and the store's. The publisher serves the
+    /// credential's chain from now on. Hand the result to every shard.
+    pub fn material(&self, stored: &StoredMaterial) -> Material {
+        let from_store = match stored.checked_credential() {
+            Some(Ok(credential)) => Some(credential),
+            Some(Err(problem)) => {
+                warn!(field = problem.field, problem = %problem.problem, "stored STIR credential does not check; the file's applies");
+                None
+            }
+            None => None,
+        };
+        let credential = from_store.as_ref().or(self.file_credential.as_ref());
+        if let Some(publisher) = &self.publisher {
+            let any_port: Vec<u16> = (1..=u16::MAX).collect();
+            let published = credential.and_then(|credential| {
+                let url = sbc_core::identity::url::check(&credential.x5u, &any_port).ok()?;
+                let mut document = Vec::new();
+                for certificate in &credential.chain {
+                    document.extend(certificate.to_pem().ok()?);
+                }
+                Some((url.path, Bytes::from(document)))
+            });
+            let (path, document) = published.unwrap_or_default();
+            info!(%path, bytes = document.len(), "STIR certificate published");
+            publisher.publish(path, document);
+        }
+        let mut roots = self.file_roots.clone();
+        roots.extend(stored.roots());
+        let verification = if roots.is_empty() {
+            None
+        } else {
+            match TrustAnchors::new(roots) {
+                Ok(anchors) => {
+                    info!(roots = ?anchors, "STIR verification roots in effect");
+                    Some((self.policy.clone(), anchors))
+                }
+                Err(error) => {
+                    warn!(%error, "STIR trust anchors unusable; nothing is verified");
+                    None
+                }
+            }
+        };
+        (
+            credential.map(|credential| credential.signer.clone()),
+            verification,
+        )
+    }
+
+    /// The file's signing credential, if it has one.
+    pub fn file_credential(&self) -> Option<&CheckedCredential> {
+        self.file_credential.as_ref()
+    }
+
+    /// The file's STI-CA roots.
+    pub fn file_roots(&self) -> &[X509] {
+        &self.file_roots
     }
 }
 
@@ -156,7 +215,7 @@ pub fn check_files(config: &Config) -> anyhow::Result<()> {
     if let (Some(certificate), Some(key), Some(x5u)) =
         (&settings.certificate, &settings.private_key, &settings.x5u)
     {
-        signer(certificate, key, x5u)?;
+        file_credential(certificate, key, x5u)?;
     }
     if let Some(file) = &settings.fetch.https_ca {
         let pem = std::fs::read(file)
@@ -198,43 +257,34 @@ pub fn check_files(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn signer(
+fn file_credential(
     certificate: &std::path::Path,
     key: &std::path::Path,
     x5u: &str,
-) -> anyhow::Result<Signer> {
+) -> anyhow::Result<CheckedCredential> {
     let key_pem = std::fs::read(key)
         .with_context(|| format!("identity.private_key: cannot read {}", key.display()))?;
-    let key = SigningKey::from_pem(&key_pem).context("identity.private_key")?;
     let chain_pem = std::fs::read(certificate).with_context(|| {
         format!(
             "identity.certificate: cannot read {}",
             certificate.display()
         )
     })?;
-    let chain = CertChain::parse(&chain_pem).context("identity.certificate")?;
-    let public = key.verifying_key().context("identity.private_key")?;
-    let matches = chain
-        .leaf()
-        .public_key()
+    let credential = check_credential(&key_pem, &chain_pem, x5u).map_err(|problem| {
+        let key = match problem.field {
+            "private_key" => "identity.private_key",
+            "certificate_chain" => "identity.certificate",
+            _ => "identity.x5u",
+        };
+        anyhow::anyhow!("{key}: {}", problem.problem)
+    })?;
+    if CertChain::parse(&chain_pem)
         .ok()
-        .and_then(|cert_key| cert_key.ec_key().ok())
-        .is_some_and(|cert_key| {
-            let mut context = openssl::bn::BigNumContext::new().ok();
-            context.as_mut().is_some_and(|context| {
-                cert_key
-                    .public_key()
-                    .eq(cert_key.group(), public.public_key().public_key(), context)
-                    .unwrap_or(false)
-            })
-        });
-    if !matches {
-        anyhow::bail!("identity.private_key does not match identity.certificate");
-    }
-    if chain.tn_auth_list().is_none() {
+        .is_some_and(|chain| chain.tn_auth_list().is_none())
+    {
         warn!("identity.certificate has no TNAuthList extension: verifiers will refuse it");
     }
-    Signer::new(key, x5u.to_owned()).map_err(|error| anyhow::anyhow!("identity.x5u: {error}"))
+    Ok(credential)
 }
 
 /// The per-trunk identity policies of `trunks` (for a running appliance whose trunks

@@ -8,6 +8,7 @@
 //! * [`status`]: what the admin API reports (readiness).
 //! * [`server`]: the signalling runtime.
 //! * [`identity`]: STIR/SHAKEN wiring (per-shard services, certificate fetcher, publisher).
+//! * [`identity_material`]: STIR/SHAKEN keys, certificates and roots set at run time.
 //! * [`control`]: the running signalling runtime as the admin side sees it.
 //! * [`appliance`]: runs all of the above until a stop signal.
 //! * [`store`]: the embedded SQLite store (config objects, users, tokens, CDRs, audit).
@@ -26,6 +27,7 @@ pub mod cdr;
 pub mod config;
 pub mod control;
 pub mod identity;
+pub mod identity_material;
 pub mod logging;
 pub mod media;
 pub mod metrics;

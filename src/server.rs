@@ -87,16 +87,22 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
     );
 
     // The trunks in effect: the file's and the store's.
-    let trunks_in_effect = {
+    // STIR/SHAKEN material set through the admin API is read with them.
+    let (trunks_in_effect, stir_material) = {
         let store = context
             .store
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        crate::objects::initial_objects(&config, &store)?.trunks
+        (
+            crate::objects::initial_objects(&config, &store)?.trunks,
+            crate::identity_material::StoredMaterial::load(&store)?,
+        )
     };
-    let identity = crate::identity::IdentityRuntime::start(&config, &trunks_in_effect)
-        .await
-        .context("cannot start STIR/SHAKEN")?;
+    let identity = Arc::new(
+        crate::identity::IdentityRuntime::start(&config, &trunks_in_effect, &stir_material)
+            .await
+            .context("cannot start STIR/SHAKEN")?,
+    );
 
     // The trunks' media security policies, replaced when trunks change through the API.
     let (media_policies, media_snapshots) = watch::channel(Arc::new(routing::MediaPolicies::of(
@@ -280,6 +286,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         transport: transport.clone(),
         replacements: replacements_tx,
         media_policies,
+        identity: Arc::clone(&identity),
         started: Instant::now(),
     }));
     context.status.mark_ready();

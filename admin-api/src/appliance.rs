@@ -16,9 +16,10 @@ use utoipa::ToSchema;
 
 use crate::model::{
     AclSpec, AuditPage, AuditVerdict, Ban, BanPage, CallInfo, CallPage, CdrFilter, CdrPage,
-    CreatedToken, DrainState, ExportFormat, NewBan, NewToken, NewUser, ObjectKind, Principal,
-    RegistrationPage, RouteSpec, StoredObject, StoredObjectPage, TlsReloaded, TokenInfo, TokenPage,
-    TrunkSpec, User, UserPage, UserUpdate,
+    CreatedToken, CredentialInfo, DrainState, ExportFormat, NewBan, NewCredential, NewToken,
+    NewTrustAnchor, NewUser, ObjectKind, Principal, RegistrationPage, RouteSpec, StoredObject,
+    StoredObjectPage, TlsReloaded, TokenInfo, TokenPage, TrunkSpec, TrustAnchorInfo,
+    TrustAnchorPage, User, UserPage, UserUpdate,
 };
 use crate::stream::ByteStream;
 
@@ -302,6 +303,32 @@ pub trait Appliance: Send + Sync + fmt::Debug + 'static {
 
     fn list_audit(&self, page: PageRequest) -> BoxFuture<'_, ApiResult<AuditPage>>;
     fn verify_audit(&self) -> BoxFuture<'_, ApiResult<AuditVerdict>>;
+
+    // ---- STIR/SHAKEN material ----
+
+    /// The signing credential in effect (never its key); 404 when there is none.
+    fn credential(&self) -> BoxFuture<'_, ApiResult<CredentialInfo>>;
+    /// Checks (the key is P-256 and matches the chain's leaf, `x5u` is https), stores
+    /// and puts in effect for the next call a signing credential.
+    fn set_credential(
+        &self,
+        credential: NewCredential,
+        actor: Actor,
+    ) -> BoxFuture<'_, ApiResult<CredentialInfo>>;
+    /// Removes the credential set through the API (the file's applies again).
+    fn delete_credential(&self, actor: Actor) -> BoxFuture<'_, ApiResult<CredentialInfo>>;
+    fn list_trust_anchors(&self, page: PageRequest) -> BoxFuture<'_, ApiResult<TrustAnchorPage>>;
+    fn add_trust_anchor(
+        &self,
+        anchor: NewTrustAnchor,
+        actor: Actor,
+    ) -> BoxFuture<'_, ApiResult<TrustAnchorInfo>>;
+    /// Removes a root added through the API (`id`: its fingerprint).
+    fn remove_trust_anchor(
+        &self,
+        id: String,
+        actor: Actor,
+    ) -> BoxFuture<'_, ApiResult<TrustAnchorInfo>>;
 
     // ---- operations ----
 

@@ -43,7 +43,7 @@ pub use extract::{ClientInfo, MAX_BODY_BYTES};
 pub use openapi::document as openapi_document;
 pub use stream::{ByteSink, ByteStream, byte_channel};
 
-use handlers::{objects, operations, status, users};
+use handlers::{objects, operations, status, stir, users};
 
 /// The state every handler gets.
 #[derive(Debug, Clone)]
@@ -115,6 +115,20 @@ pub fn router(state: AdminState) -> Router {
         .route("/cdrs/export", get(operations::export_cdrs))
         .route("/audit", get(operations::list_audit))
         .route("/audit/verify", get(operations::verify_audit))
+        .route(
+            "/identity/credential",
+            get(stir::get_credential)
+                .put(stir::set_credential)
+                .delete(stir::delete_credential),
+        )
+        .route(
+            "/identity/trust-anchors",
+            get(stir::list_trust_anchors).post(stir::add_trust_anchor),
+        )
+        .route(
+            "/identity/trust-anchors/{id}",
+            axum::routing::delete(stir::remove_trust_anchor),
+        )
         .route("/tls/reload", axum::routing::post(operations::reload_tls))
         .route(
             "/drain",

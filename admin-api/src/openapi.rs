@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{objects, operations, status, users};
+use crate::handlers::{objects, operations, status, stir, users};
 
 /// Adds the bearer token scheme every protected operation refers to.
 struct BearerAuth;
@@ -32,8 +32,8 @@ impl Modify for BearerAuth {
     info(
         title = "sbc admin API",
         description = "Manage the session border controller: trunks, routes, ACLs, users, \
-                       calls in progress, registrations, bans, CDRs, the audit log, TLS and \
-                       drain. Every change is persisted before it is acknowledged, applies to \
+                       calls in progress, registrations, bans, CDRs, the audit log, TLS, \
+                       drain and STIR/SHAKEN material. Every change is persisted before it is acknowledged, applies to \
                        new calls at once, and is recorded in the hash-chained audit log.",
         license(name = "Apache-2.0")
     ),
@@ -55,6 +55,8 @@ impl Modify for BearerAuth {
         operations::list_cdrs, operations::export_cdrs,
         operations::list_audit, operations::verify_audit,
         operations::reload_tls, operations::drain_state, operations::set_draining,
+        stir::get_credential, stir::set_credential, stir::delete_credential,
+        stir::list_trust_anchors, stir::add_trust_anchor, stir::remove_trust_anchor,
     ),
     tags(
         (name = "status", description = "Liveness, readiness, metrics, this document (no token needed)"),
@@ -69,6 +71,7 @@ impl Modify for BearerAuth {
         (name = "cdrs", description = "Call detail records"),
         (name = "audit", description = "The audit log"),
         (name = "operations", description = "TLS reload and drain"),
+        (name = "identity", description = "STIR/SHAKEN signing credential (write-only key) and STI-CA roots"),
     )
 )]
 struct ApiDoc;

@@ -348,6 +348,21 @@ impl Endpoint {
         }
     }
 
+    /// Replaces the STIR/SHAKEN signing credential and verification roots (keys,
+    /// certificates or roots changed at run time); new calls use them.
+    pub fn handle_identity_material(
+        &mut self,
+        signer: Option<crate::identity::sign::Signer>,
+        verification: Option<(
+            crate::identity::verify::VerifyPolicy,
+            crate::identity::certs::TrustAnchors,
+        )>,
+    ) {
+        if let Some(b2bua) = self.b2bua.as_mut() {
+            b2bua.handle_identity_material(signer, verification);
+        }
+    }
+
     /// The next STIR certificate URL to fetch (for calls waiting for their verification).
     pub fn poll_certificate_fetch(&mut self) -> Option<String> {
         self.b2bua.as_mut()?.poll_certificate_fetch()

@@ -119,7 +119,10 @@ async fn the_chain_is_fetched_once_and_cached() {
     }
     assert_eq!(publisher.served(), 1, "one fetch, then the cache");
     let stats = fetcher.stats();
-    assert_eq!((stats.fetched, stats.cache_hits), (1, 3));
+    assert_eq!(
+        (stats.fetched, stats.cache_hits, stats.cache_misses),
+        (1, 3, 1)
+    );
 
     // A URL with a fragment is refused to each of several requests at once.
     let url = format!("https://127.0.0.1:{port}/sp.pem#nothing");
@@ -153,6 +156,41 @@ async fn no_store_is_not_cached() {
         assert!(answers.recv().await.unwrap().outcome.is_ok());
     }
     assert_eq!(publisher.served(), 3, "four requests, one fetch");
+}
+
+#[tokio::test]
+async fn a_new_document_is_served_from_the_next_request_on() {
+    let setup = setup();
+    let publisher = setup.publisher(setup.chain.clone(), 0).await;
+    let port = publisher.local_addr().port();
+    let fetcher = setup.fetcher(vec![port], true);
+    let old = format!("https://127.0.0.1:{port}/sp.pem");
+    let first = ask(&fetcher, &old)
+        .await
+        .outcome
+        .expect("the first document");
+    // Another SP certificate of the same PKI, at another path.
+    let other = setup.pki.sp(&SpSpec::numbers("13125550000", 10));
+    publisher.publish("/new.pem".into(), Bytes::from(setup.pki.chain_pem(&other)));
+    let new = format!("https://127.0.0.1:{port}/new.pem");
+    let second = ask(&fetcher, &new).await.outcome.expect("the new document");
+    assert_ne!(
+        first.leaf().to_der().unwrap(),
+        second.leaf().to_der().unwrap()
+    );
+    assert_eq!(
+        second.leaf().to_der().unwrap(),
+        other.cert.to_der().unwrap()
+    );
+    assert_eq!(
+        ask(&fetcher, &old).await.outcome.unwrap_err(),
+        Failure::X5uUnreachable,
+        "the old path is gone"
+    );
+    // An empty document withdraws it.
+    publisher.publish("/new.pem".into(), Bytes::new());
+    let fetcher = setup.fetcher(vec![port], true);
+    assert!(ask(&fetcher, &new).await.outcome.is_err());
 }
 
 #[tokio::test]

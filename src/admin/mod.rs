@@ -12,12 +12,14 @@
 //! * [`objects`]: trunks, routes, ACLs.
 //! * [`people`]: digest users and admin tokens.
 //! * [`operations`]: calls, registrations, bans, CDRs, audit, TLS, drain, metrics.
+//! * [`stir`]: STIR/SHAKEN signing credential and trust anchors.
 //! * [`convert`]: store values as API values.
 
 mod convert;
 mod objects;
 mod operations;
 mod people;
+mod stir;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -25,8 +27,9 @@ use std::sync::{Arc, PoisonError};
 
 use admin_api::model::{
     AuditPage, AuditVerdict, Ban, BanPage, CallInfo, CallPage, CdrFilter, CdrPage, CreatedToken,
-    DrainState, ExportFormat, NewBan, NewToken, NewUser, ObjectKind, Principal, RegistrationPage,
-    StoredObject, StoredObjectPage, TlsReloaded, TokenInfo, TokenPage, User, UserPage, UserUpdate,
+    CredentialInfo, DrainState, ExportFormat, NewBan, NewCredential, NewToken, NewTrustAnchor,
+    NewUser, ObjectKind, Principal, RegistrationPage, StoredObject, StoredObjectPage, TlsReloaded,
+    TokenInfo, TokenPage, TrustAnchorInfo, TrustAnchorPage, User, UserPage, UserUpdate,
 };
 use admin_api::tls::AdminTls;
 use admin_api::{
@@ -317,5 +320,41 @@ impl Appliance for AdminService {
 
     fn set_draining(&self, draining: bool, actor: Actor) -> BoxFuture<'_, ApiResult<DrainState>> {
         boxed(self.change_drain(draining, actor))
+    }
+
+    fn credential(&self) -> BoxFuture<'_, ApiResult<CredentialInfo>> {
+        boxed(self.stir_credential())
+    }
+
+    fn set_credential(
+        &self,
+        credential: NewCredential,
+        actor: Actor,
+    ) -> BoxFuture<'_, ApiResult<CredentialInfo>> {
+        boxed(self.set_stir_credential(credential, actor))
+    }
+
+    fn delete_credential(&self, actor: Actor) -> BoxFuture<'_, ApiResult<CredentialInfo>> {
+        boxed(self.delete_stir_credential(actor))
+    }
+
+    fn list_trust_anchors(&self, page: PageRequest) -> BoxFuture<'_, ApiResult<TrustAnchorPage>> {
+        boxed(self.trust_anchor_page(page))
+    }
+
+    fn add_trust_anchor(
+        &self,
+        anchor: NewTrustAnchor,
+        actor: Actor,
+    ) -> BoxFuture<'_, ApiResult<TrustAnchorInfo>> {
+        boxed(self.add_stir_trust_anchor(anchor, actor))
+    }
+
+    fn remove_trust_anchor(
+        &self,
+        id: String,
+        actor: Actor,
+    ) -> BoxFuture<'_, ApiResult<TrustAnchorInfo>> {
+        boxed(self.remove_stir_trust_anchor(id, actor))
     }
 }

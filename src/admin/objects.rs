@@ -262,7 +262,7 @@ impl AdminService {
         spec: Option<&Value>,
     ) -> ApiResult<RoutingObjects> {
         let (mut trunks, mut routes) = self.store(|store| objects::stored_routing(store)).await?;
-        let config = &self.setup.config;
+        let config = &self.config_with_stir_material().await?;
         match kind {
             ObjectKind::Trunk => {
                 trunks.retain(|trunk| trunk.name != name);

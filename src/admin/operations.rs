@@ -416,6 +416,17 @@ impl AdminService {
                 write_errors: cdr.write_errors.load(Ordering::Relaxed),
                 without_media: cdr.without_media.load(Ordering::Relaxed),
             },
+            x5u: signalling
+                .identity
+                .fetcher
+                .as_ref()
+                .map(|fetcher| fetcher.stats())
+                .unwrap_or_default(),
+            x5u_published: signalling
+                .identity
+                .publisher
+                .as_ref()
+                .map_or(0, |publisher| publisher.served()),
         };
         metrics::encode(&scrape).map_err(|error| ApiError::internal(format!("metrics: {error}")))
     }

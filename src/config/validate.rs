@@ -506,7 +506,10 @@ fn check_identity(config: &Config, problems: &mut Problems) {
             }
         }
     }
-    if identity.publish.is_some() {
+    // The publisher may start without a credential (one set through the admin API is
+    // served once set), but a half-configured one in the file is an error.
+    let partial = signer_keys(identity).iter().any(|(_, present)| *present);
+    if identity.publish.is_some() && partial {
         for (key, present) in signer_keys(identity) {
             if !present {
                 problems.push(

@@ -35,6 +35,10 @@ pub struct Scrape {
     pub cdr: CdrFigures,
     /// The edge security's own figures (registrar events, users, call limits).
     pub security: crate::metrics_security::SecurityFigures,
+    /// The STIR certificate (x5u) fetcher's counters.
+    pub x5u: sbc_core::net::x5u::FetcherStats,
+    /// Requests for the SBC's own certificate its publisher served.
+    pub x5u_published: u64,
 }
 
 /// The CDR writer's counters.
@@ -326,6 +330,45 @@ fn identity(families: &mut Families, scrape: &Scrape) {
         &[],
         total(|shard| shard.b2bua.identity.waited),
     );
+    let x5u = &scrape.x5u;
+    families.counter(
+        "sbc_identity_x5u_cache_hits_total",
+        "Certificate requests the x5u fetcher answered from its cache.",
+        &[],
+        x5u.cache_hits,
+    );
+    families.counter(
+        "sbc_identity_x5u_cache_misses_total",
+        "Certificate requests the x5u fetcher's cache could not answer (joined to a fetch or fetched).",
+        &[],
+        x5u.cache_misses,
+    );
+    families.counter(
+        "sbc_identity_x5u_fetches_total",
+        "Certificate documents the x5u fetcher fetched successfully over HTTPS.",
+        &[],
+        x5u.fetched,
+    );
+    for (reason, count) in &x5u.failed {
+        families.counter(
+            "sbc_identity_x5u_fetch_failures_total",
+            "Certificate fetches that failed, by reason.",
+            &[("reason", reason)],
+            *count,
+        );
+    }
+    families.gauge(
+        "sbc_identity_x5u_cache_entries",
+        "URLs in the x5u fetcher's cache (certificates and remembered failures).",
+        &[],
+        x5u.cached as f64,
+    );
+    families.counter(
+        "sbc_identity_x5u_published_total",
+        "Requests for the SBC's own certificate that its publisher answered.",
+        &[],
+        scrape.x5u_published,
+    );
 }
 
 fn relay(families: &mut Families, relay: &RelayFigures) {
@@ -580,6 +623,28 @@ mod tests {
             gate: None,
             cdr: CdrFigures::default(),
             security: Default::default(),
+            x5u: sbc_core::net::x5u::FetcherStats {
+                cache_hits: 5,
+                cache_misses: 2,
+                fetched: 1,
+                failed: [("timeout", 1)].into_iter().collect(),
+                cached: 2,
+            },
+            x5u_published: 0,
+        }
+    }
+
+    #[test]
+    fn the_x5u_fetcher_counts_are_exported() {
+        let text = encode(&scrape()).unwrap();
+        for line in [
+            "sbc_identity_x5u_cache_hits_total 5\n",
+            "sbc_identity_x5u_cache_misses_total 2\n",
+            "sbc_identity_x5u_fetches_total 1\n",
+            "sbc_identity_x5u_fetch_failures_total{reason=\"timeout\"} 1\n",
+            "sbc_identity_x5u_cache_entries 2\n",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
         }
     }
 

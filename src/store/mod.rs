@@ -14,6 +14,7 @@
 //! * [`users`]: digest users and their HA1 values per algorithm.
 //! * [`tokens`]: admin API bearer tokens and the first-start bootstrap token.
 //! * [`registrations`]: registrations and bans.
+//! * [`stir`]: STIR/SHAKEN signing credential and trust anchors set through the API.
 //! * [`cdr`]: call detail records, queries, CSV / JSON-lines export, retention.
 //! * [`audit`]: the audit log, its hash chain (byte layout documented there) and its
 //!   verification.
@@ -27,6 +28,7 @@ pub mod objects;
 mod page;
 pub mod registrations;
 pub mod schema;
+pub mod stir;
 pub mod tokens;
 pub mod users;
 

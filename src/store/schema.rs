@@ -9,7 +9,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::error::{StoreError, StoreResult};
 
 /// The migrations this program knows, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1_INITIAL];
+pub const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_STIR_MATERIAL];
 
 /// The schema version this program writes.
 pub fn latest_version() -> i64 {
@@ -146,4 +146,24 @@ CREATE TABLE audit_log (
     prev_hash    BLOB    NOT NULL,
     hash         BLOB    NOT NULL
 );
+"#;
+
+/// Version 2: STIR/SHAKEN material set through the admin API (`store::stir`): the
+/// signing credential (one row) and extra STI-CA trust anchors.
+const V2_STIR_MATERIAL: &str = r#"
+CREATE TABLE stir_credential (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    private_key TEXT    NOT NULL,
+    chain       TEXT    NOT NULL,
+    x5u         TEXT    NOT NULL,
+    summary     TEXT    NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+
+CREATE TABLE stir_trust_anchors (
+    fingerprint TEXT    NOT NULL PRIMARY KEY,
+    certificate TEXT    NOT NULL,
+    summary     TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;

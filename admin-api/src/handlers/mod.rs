@@ -3,4 +3,5 @@
 pub mod objects;
 pub mod operations;
 pub mod status;
+pub mod stir;
 pub mod users;

@@ -7,6 +7,7 @@ mod calls;
 mod objects;
 mod people;
 mod records;
+mod stir;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,6 +28,7 @@ pub use records::{
     AuditRecord, AuditVerdict, Ban, Cdr, CdrFilter, CdrQuery, Disposition, ExportFormat,
     ExportQuery, NewBan, Registration,
 };
+pub use stir::{CertificateInfo, CredentialInfo, NewCredential, NewTrustAnchor, TrustAnchorInfo};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -116,6 +118,11 @@ pub struct StoredObjectPage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
+page_type!(
+    /// A page of STI-CA trust anchors.
+    TrustAnchorPage,
+    TrustAnchorInfo
+);
 page_type!(
     /// A page of trunks.
     TrunkPage,

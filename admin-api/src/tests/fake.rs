@@ -318,4 +318,55 @@ impl Appliance for FakeAppliance {
             active_calls: 0,
         }))
     }
+
+    fn credential(&self) -> BoxFuture<'_, ApiResult<crate::model::CredentialInfo>> {
+        ready(Err(ApiError::not_found("signing credential")))
+    }
+
+    fn set_credential(
+        &self,
+        _: crate::model::NewCredential,
+        _: Actor,
+    ) -> BoxFuture<'_, ApiResult<crate::model::CredentialInfo>> {
+        ready(Err(ApiError::invalid(
+            "private_key",
+            "the fake appliance checks no keys",
+        )))
+    }
+
+    fn delete_credential(
+        &self,
+        _: Actor,
+    ) -> BoxFuture<'_, ApiResult<crate::model::CredentialInfo>> {
+        ready(Err(ApiError::not_found("signing credential")))
+    }
+
+    fn list_trust_anchors(
+        &self,
+        _: PageRequest,
+    ) -> BoxFuture<'_, ApiResult<crate::model::TrustAnchorPage>> {
+        ready(Ok(crate::model::TrustAnchorPage {
+            items: Vec::new(),
+            next_cursor: None,
+        }))
+    }
+
+    fn add_trust_anchor(
+        &self,
+        _: crate::model::NewTrustAnchor,
+        _: Actor,
+    ) -> BoxFuture<'_, ApiResult<crate::model::TrustAnchorInfo>> {
+        ready(Err(ApiError::invalid(
+            "certificate",
+            "the fake appliance checks no certificates",
+        )))
+    }
+
+    fn remove_trust_anchor(
+        &self,
+        id: String,
+        _: Actor,
+    ) -> BoxFuture<'_, ApiResult<crate::model::TrustAnchorInfo>> {
+        ready(Err(ApiError::not_found(format!("trust anchor {id:?}"))))
+    }
 }

@@ -413,6 +413,21 @@ impl B2bua {
         }
     }
 
+    /// Replaces the STIR/SHAKEN signing credential and verification roots (new calls
+    /// use them; see [`IdentityService::set_material`]).
+    pub fn handle_identity_material(
+        &mut self,
+        signer: Option<crate::identity::sign::Signer>,
+        verification: Option<(
+            crate::identity::verify::VerifyPolicy,
+            crate::identity::certs::TrustAnchors,
+        )>,
+    ) {
+        if let Some(identity) = self.identity.as_mut() {
+            identity.set_material(signer, verification);
+        }
+    }
+
     /// New calls waiting for a certificate.
     pub fn calls_waiting_for_identity(&self) -> usize {
         self.parked.len()

@@ -149,6 +149,20 @@ impl IdentityService {
         self.config.trunks = trunks;
     }
 
+    /// Replaces the signing service and the verification roots (keys, certificates or
+    /// STI-CA roots changed at run time). New calls use them; calls in progress keep
+    /// what they were given, and a call waiting for a certificate is checked against
+    /// the new roots. The new verifier starts with no remembered chain validations,
+    /// so a chain refused under the old roots is checked again.
+    pub fn set_material(
+        &mut self,
+        signer: Option<super::sign::Signer>,
+        verification: Option<(super::verify::VerifyPolicy, super::certs::TrustAnchors)>,
+    ) {
+        self.config.signer = signer;
+        self.verifier = verification.map(|(policy, anchors)| Verifier::new(policy, anchors));
+    }
+
     pub fn max_wait(&self) -> Duration {
         self.config.max_wait
     }
@@ -529,6 +543,37 @@ mod tests {
         assert_eq!(
             admit(&mut from_customer, CallerEstablishment::Unknown).signed,
             Some(Attestation::B)
+        );
+    }
+
+    #[test]
+    fn new_material_signs_the_next_call_and_old_calls_keep_theirs() {
+        let signing = TrunkIdentity {
+            sign: true,
+            ..TrunkIdentity::default()
+        };
+        let mut service = service(&[("out", signing)]);
+        let before = admit(&mut service, CallerEstablishment::Unknown);
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = SigningKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let verifying = key.verifying_key().unwrap();
+        let signer = Signer::new(key, "https://new.example.net/sp.pem").unwrap();
+        service.set_material(Some(signer), None);
+        let after = admit(&mut service, CallerEstablishment::Unknown);
+        let token = |identity: &CallIdentity| {
+            let header = std::str::from_utf8(&identity.identity_headers[0]).unwrap();
+            SignedPassport::parse(header.split(';').next().unwrap()).unwrap()
+        };
+        let (old, new) = (token(&before), token(&after));
+        assert_eq!(old.passport.header.x5u, "https://sbc.example.net/sp.pem");
+        assert_eq!(new.passport.header.x5u, "https://new.example.net/sp.pem");
+        assert!(verifying.verify(new.signing_input.as_bytes(), &new.signature));
+        assert!(!verifying.verify(old.signing_input.as_bytes(), &old.signature));
+        // Without a signer, calls to a signing trunk leave unsigned.
+        service.set_material(None, None);
+        assert_eq!(
+            admit(&mut service, CallerEstablishment::Unknown).signed,
+            None
         );
     }
 

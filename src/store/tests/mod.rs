@@ -6,6 +6,7 @@ mod crash;
 mod objects;
 mod open;
 mod registrations;
+mod stir;
 mod tokens;
 mod users;
 

@@ -91,6 +91,8 @@ pub struct Fetched {
 pub struct FetcherStats {
     /// Requests answered from the cache.
     pub cache_hits: u64,
+    /// Requests the cache could not answer (joined to a fetch in flight, or a new one).
+    pub cache_misses: u64,
     /// Fetches that succeeded.
     pub fetched: u64,
     /// Fetches that failed, by reason.
@@ -214,6 +216,7 @@ async fn run(
                     });
                     continue;
                 }
+                count(&|stats| stats.cache_misses += 1);
                 if let Some(waiters) = waiting.get_mut(&url) {
                     waiters.push(reply);
                     continue;

@@ -1,12 +1,14 @@
 //! The SBC's own certificate, served over HTTPS at the path of its `x5u` URL so that
 //! the verifiers of the calls it signs can fetch it. One document, GET/HEAD only, with
-//! `Cache-Control: max-age` so verifiers cache it; bounded connections and time.
+//! `Cache-Control: max-age` so verifiers cache it; bounded connections and time. The
+//! document and its path can be replaced while serving ([`Publisher::publish`]): the
+//! next request gets the new one.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,7 +32,8 @@ pub struct PublishConfig {
     pub tls_private_key: PathBuf,
     /// The path part of the `x5u` URL (`/sp.pem`).
     pub path: String,
-    /// The document: the STIR certificate chain (PEM, leaf first).
+    /// The document: the STIR certificate chain (PEM, leaf first); empty: nothing is
+    /// published yet (every path answers `404`).
     pub document: Bytes,
     /// `Cache-Control: max-age` of the answers.
     pub max_age: Duration,
@@ -54,6 +57,7 @@ const CONNECTION_TIME: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Publisher {
     local: SocketAddr,
+    current: Arc<RwLock<Published>>,
     served: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -75,7 +79,12 @@ impl Publisher {
             .map_err(|error| PublishError::Bind(config.listen, error))?;
         let served = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&served);
+        let current = Arc::new(RwLock::new(Published {
+            path: config.path.clone(),
+            document: config.document.clone(),
+        }));
         let config = Arc::new(config);
+        let published = Arc::clone(&current);
         let task = tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
             loop {
@@ -87,6 +96,7 @@ impl Publisher {
                 };
                 let acceptor = Arc::clone(&acceptor);
                 let config = Arc::clone(&config);
+                let published = Arc::clone(&published);
                 let counter = Arc::clone(&counter);
                 tokio::spawn(async move {
                     let _permit = permit;
@@ -97,9 +107,13 @@ impl Publisher {
                         let service = service_fn(move |request: hyper::Request<Incoming>| {
                             let config = Arc::clone(&config);
                             let counter = Arc::clone(&counter);
+                            let now = published
+                                .read()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .clone();
                             async move {
                                 Ok::<_, std::convert::Infallible>(answer(
-                                    &request, &config, &counter,
+                                    &request, &config, &now, &counter,
                                 ))
                             }
                         });
@@ -114,6 +128,7 @@ impl Publisher {
         });
         Ok(Publisher {
             local,
+            current,
             served,
             task,
         })
@@ -121,6 +136,19 @@ impl Publisher {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Serves `document` at `path` from the next request on (the SBC's certificate
+    /// changed); an empty document withdraws it.
+    pub fn publish(&self, path: String, document: Bytes) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+            Published { path, document };
+    }
+
+    /// The path and document served now.
+    pub fn published(&self) -> (String, Bytes) {
+        let now = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        (now.path.clone(), now.document.clone())
     }
 
     /// Documents served so far.
@@ -140,12 +168,20 @@ impl Drop for Publisher {
     }
 }
 
+/// What is served now.
+#[derive(Clone, Debug)]
+struct Published {
+    path: String,
+    document: Bytes,
+}
+
 fn answer(
     request: &hyper::Request<Incoming>,
     config: &PublishConfig,
+    published: &Published,
     served: &AtomicU64,
 ) -> Response<Full<Bytes>> {
-    let status = if request.uri().path() != config.path {
+    let status = if request.uri().path() != published.path || published.document.is_empty() {
         StatusCode::NOT_FOUND
     } else if request.method() != Method::GET && request.method() != Method::HEAD {
         StatusCode::METHOD_NOT_ALLOWED
@@ -167,7 +203,7 @@ fn answer(
         if request.method() == Method::HEAD {
             Bytes::new()
         } else {
-            config.document.clone()
+            published.document.clone()
         }
     } else {
         Bytes::new()
