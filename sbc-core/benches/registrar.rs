@@ -11,45 +11,189 @@
 //! * `lookup`: every shard looks up random users, as a call to a registered user does;
 //! * `mixed`: one refresh for four lookups.
 //!
+//! Arrangements, each holding the same bindings:
+//! * `global mutex`: one registrar behind one mutex (how it was shared before);
+//! * `concurrent map`: the registrar as it is, shared as it is (a lock per map shard);
+//! * `owner threads`: the users split by AOR between as many owner threads as there are
+//!   shards, each owning a registrar alone; shards send each operation as a message and
+//!   wait for the answer (the shape of shard ownership by AOR with message passing).
+//!
 //! A drainer thread takes the queued persistence changes every 100 ms, as the binary's
 //! persistence task does twice a second.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use crossbeam_channel::Sender;
 use sbc_core::net::Protocol;
-use sbc_core::registrar::{Registrar, RegistrarConfig, SharedRegistrar, lock};
+use sbc_core::registrar::{Registrar, RegistrarConfig};
 use sbc_core::sip::{HeaderName, Message, Request, parse_message};
 use sbc_core::transaction::Peer;
 
 /// How the shards reach the registrar.
-trait Arrangement: Sync {
-    fn refresh(&self, now: Instant, request: &Request, aor: &str, source: Peer) -> bool;
+trait Arrangement: Sync + Send {
+    fn refresh(&self, now: Instant, request: Request, aor: &str, source: Peer) -> bool;
     fn lookup(&self, now: Instant, aor: &str) -> usize;
-    /// Takes the queued persistence changes; how many.
-    fn drain(&self) -> usize;
+    /// The persister's turn: sweeps lapsed bindings and takes the queued changes; how
+    /// many changes.
+    fn persist(&self, now: Instant) -> usize;
 }
 
 /// One registrar behind one mutex.
-struct GlobalMutex(SharedRegistrar);
+struct GlobalMutex(Mutex<Registrar>);
+
+impl GlobalMutex {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registrar> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 impl Arrangement for GlobalMutex {
-    fn refresh(&self, now: Instant, request: &Request, aor: &str, source: Peer) -> bool {
-        lock(&self.0)
-            .handle_register(now, request, aor, source, Protocol::Udp)
+    fn refresh(&self, now: Instant, request: Request, aor: &str, source: Peer) -> bool {
+        self.lock()
+            .handle_register(now, &request, aor, source, Protocol::Udp)
             .is_ok()
     }
 
     fn lookup(&self, now: Instant, aor: &str) -> usize {
-        lock(&self.0).lookup(now, aor).len()
+        self.lock().lookup(now, aor).len()
     }
 
-    fn drain(&self) -> usize {
-        let mut registrar = lock(&self.0);
+    fn persist(&self, now: Instant) -> usize {
+        let registrar = self.lock();
+        registrar.expire(now);
         std::iter::from_fn(|| registrar.poll_change()).count()
+    }
+}
+
+/// The registrar shared as it is.
+struct ConcurrentMap(Registrar);
+
+impl Arrangement for ConcurrentMap {
+    fn refresh(&self, now: Instant, request: Request, aor: &str, source: Peer) -> bool {
+        self.0
+            .handle_register(now, &request, aor, source, Protocol::Udp)
+            .is_ok()
+    }
+
+    fn lookup(&self, now: Instant, aor: &str) -> usize {
+        self.0.lookup(now, aor).len()
+    }
+
+    fn persist(&self, now: Instant) -> usize {
+        self.0.expire(now);
+        std::iter::from_fn(|| self.0.poll_change()).count()
+    }
+}
+
+/// An operation sent to the owner of a user.
+enum Order {
+    Refresh {
+        now: Instant,
+        request: Box<Request>,
+        aor: String,
+        source: Peer,
+        reply: Sender<bool>,
+    },
+    Lookup {
+        now: Instant,
+        aor: String,
+        reply: Sender<usize>,
+    },
+    Persist {
+        now: Instant,
+        reply: Sender<usize>,
+    },
+}
+
+/// Owner threads, each with the registrar of its share of the users.
+struct OwnerThreads {
+    inboxes: Vec<Sender<Order>>,
+}
+
+impl OwnerThreads {
+    fn start(owners: usize, config: &RegistrarConfig) -> OwnerThreads {
+        let inboxes = (0..owners)
+            .map(|_| {
+                let (inbox, orders) = crossbeam_channel::unbounded::<Order>();
+                let registrar = Registrar::new(config.clone());
+                // Ends when the inbox's senders are dropped.
+                std::thread::spawn(move || {
+                    for order in orders {
+                        match order {
+                            Order::Refresh {
+                                now,
+                                request,
+                                aor,
+                                source,
+                                reply,
+                            } => {
+                                let ok = registrar
+                                    .handle_register(now, &request, &aor, source, Protocol::Udp)
+                                    .is_ok();
+                                let _ = reply.send(ok);
+                            }
+                            Order::Lookup { now, aor, reply } => {
+                                let _ = reply.send(registrar.lookup(now, &aor).len());
+                            }
+                            Order::Persist { now, reply } => {
+                                registrar.expire(now);
+                                let _ = reply
+                                    .send(std::iter::from_fn(|| registrar.poll_change()).count());
+                            }
+                        }
+                    }
+                });
+                inbox
+            })
+            .collect();
+        OwnerThreads { inboxes }
+    }
+
+    fn owner(&self, aor: &str) -> &Sender<Order> {
+        // FNV-1a
+        let hash = aor.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        &self.inboxes[(hash % self.inboxes.len() as u64) as usize]
+    }
+
+    fn ask<T: Default>(inbox: &Sender<Order>, order: impl FnOnce(Sender<T>) -> Order) -> T {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        if inbox.send(order(reply)).is_err() {
+            return T::default();
+        }
+        answer.recv().unwrap_or_default()
+    }
+}
+
+impl Arrangement for OwnerThreads {
+    fn refresh(&self, now: Instant, request: Request, aor: &str, source: Peer) -> bool {
+        OwnerThreads::ask(self.owner(aor), |reply| Order::Refresh {
+            now,
+            request: Box::new(request),
+            aor: aor.to_owned(),
+            source,
+            reply,
+        })
+    }
+
+    fn lookup(&self, now: Instant, aor: &str) -> usize {
+        OwnerThreads::ask(self.owner(aor), |reply| Order::Lookup {
+            now,
+            aor: aor.to_owned(),
+            reply,
+        })
+    }
+
+    fn persist(&self, now: Instant) -> usize {
+        self.inboxes
+            .iter()
+            .map(|inbox| OwnerThreads::ask(inbox, |reply| Order::Persist { now, reply }))
+            .sum()
     }
 }
 
@@ -124,7 +268,8 @@ impl ShardLoad {
         request
             .headers
             .replace_first(&HeaderName::CSeq, format!("{cseq} REGISTER"));
-        table.refresh(now, request, &self.aors[*user], source(*user))
+        // Every arrangement gets the request by value, as a shard would hand it over.
+        table.refresh(now, request.clone(), &self.aors[*user], source(*user))
     }
 
     fn lookup(&mut self, table: &dyn Arrangement, now: Instant) -> usize {
@@ -137,41 +282,66 @@ impl ShardLoad {
     }
 }
 
-/// Runs `workload` on `shards` threads for `seconds`; operations per second.
+/// What one run measured.
+struct Run {
+    ops_per_second: f64,
+    /// Operations per second of CPU time of the shard threads (what contention costs
+    /// in work, less moved by other load on the machine than wall time).
+    ops_per_cpu_second: f64,
+    /// Lookup latency percentiles (one lookup in 8 is timed), in microseconds.
+    lookup_p99: f64,
+    lookup_max: f64,
+}
+
+/// Runs `workload` on one thread per load for `seconds`, with the persister's turn every
+/// 100 ms.
 fn measure(
-    table: &Arc<dyn Arrangement + Send>,
+    table: &Arc<dyn Arrangement>,
     loads: &mut [ShardLoad],
     workload: Workload,
     now: Instant,
     seconds: f64,
-) -> f64 {
+) -> Run {
     let stop = AtomicBool::new(false);
     let done = AtomicU64::new(0);
+    let cpu_ns = AtomicU64::new(0);
     let refused = AtomicU64::new(0);
+    let latencies = Mutex::new(Vec::<u64>::new());
     let start = Barrier::new(loads.len() + 1);
     let elapsed = std::thread::scope(|scope| {
         for load in loads.iter_mut() {
             let (stop, done, refused, start) = (&stop, &done, &refused, &start);
+            let cpu_ns = &cpu_ns;
+            let latencies = &latencies;
             let table = Arc::clone(table);
             scope.spawn(move || {
                 start.wait();
+                let cpu_start = thread_cpu_ns();
                 let mut ops: u64 = 0;
                 let mut failed: u64 = 0;
+                let mut timed = Vec::with_capacity(1 << 16);
                 let mut turn = 0usize;
+                let mut lookup = |load: &mut ShardLoad, turn: usize| {
+                    if turn.is_multiple_of(8) {
+                        let began = Instant::now();
+                        black_box(load.lookup(&*table, now));
+                        timed.push(u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX));
+                    } else {
+                        black_box(load.lookup(&*table, now));
+                    }
+                };
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
                         match workload {
                             Workload::Refresh => {
                                 failed += u64::from(!load.refresh(&*table, now, turn));
                             }
-                            Workload::Lookup => {
-                                black_box(load.lookup(&*table, now));
-                            }
+                            Workload::Lookup => lookup(load, turn),
                             Workload::Mixed => {
-                                if turn % 5 == 0 {
+                                if turn.is_multiple_of(5) {
                                     failed += u64::from(!load.refresh(&*table, now, turn / 5));
                                 } else {
-                                    black_box(load.lookup(&*table, now));
+                                    lookup(load, turn);
                                 }
                             }
                         }
@@ -179,16 +349,22 @@ fn measure(
                         ops += 1;
                     }
                 }
+                let cpu = thread_cpu_ns().saturating_sub(cpu_start);
+                cpu_ns.fetch_add(cpu, Ordering::Relaxed);
                 done.fetch_add(ops, Ordering::Relaxed);
                 refused.fetch_add(failed, Ordering::Relaxed);
+                latencies
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(timed);
             });
         }
-        let drainer_table = Arc::clone(table);
-        let drainer_stop = &stop;
+        let persister = Arc::clone(table);
+        let persister_stop = &stop;
         scope.spawn(move || {
-            while !drainer_stop.load(Ordering::Relaxed) {
+            while !persister_stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
-                black_box(drainer_table.drain());
+                black_box(persister.persist(now));
             }
         });
         start.wait();
@@ -197,10 +373,34 @@ fn measure(
         stop.store(true, Ordering::Relaxed);
         began.elapsed()
     });
-    table.drain();
+    table.persist(now);
     let refused = refused.load(Ordering::Relaxed);
     assert_eq!(refused, 0, "{refused} refreshes were refused");
-    done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64()
+    let mut latencies = latencies
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        let index = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
+        latencies
+            .get(index)
+            .map_or(f64::NAN, |ns| *ns as f64 / 1000.0)
+    };
+    let ops = done.load(Ordering::Relaxed) as f64;
+    Run {
+        ops_per_second: ops / elapsed.as_secs_f64(),
+        ops_per_cpu_second: ops / (cpu_ns.load(Ordering::Relaxed).max(1) as f64 / 1e9),
+        lookup_p99: percentile(0.99),
+        lookup_max: latencies.last().map_or(f64::NAN, |ns| *ns as f64 / 1000.0),
+    }
+}
+
+/// CPU time of this thread so far, in nanoseconds (Linux; 0 elsewhere).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -215,19 +415,21 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// The arrangements measured, each a fresh table holding `users` bindings.
-fn arrangements(users: usize, now: Instant) -> Vec<(&'static str, Arc<dyn Arrangement + Send>)> {
-    let global: Arc<dyn Arrangement + Send> =
-        Arc::new(GlobalMutex(Registrar::shared(config(users))));
-    let mut all = vec![("global mutex", global)];
-    for (_, table) in &mut all {
-        for user in 0..users {
-            let ok = table.refresh(now, &register(user, 1, 0), &aor(user), source(user));
-            assert!(ok, "user {user} registers");
-        }
-        table.drain();
+const ARRANGEMENTS: [&str; 3] = ["global mutex", "concurrent map", "owner threads"];
+
+/// A fresh table of arrangement `name` for `shards` shards, holding `users` bindings.
+fn arrangement(name: &str, users: usize, shards: usize, now: Instant) -> Arc<dyn Arrangement> {
+    let table: Arc<dyn Arrangement> = match name {
+        "global mutex" => Arc::new(GlobalMutex(Mutex::new(Registrar::new(config(users))))),
+        "concurrent map" => Arc::new(ConcurrentMap(Registrar::new(config(users)))),
+        _ => Arc::new(OwnerThreads::start(shards, &config(users))),
+    };
+    for user in 0..users {
+        let ok = table.refresh(now, register(user, 1, 0), &aor(user), source(user));
+        assert!(ok, "user {user} registers");
     }
-    all
+    table.persist(now);
+    table
 }
 
 fn main() {
@@ -235,42 +437,62 @@ fn main() {
     let seconds: f64 = env("SBC_BENCH_SECONDS", 1.0);
     let users: usize = env("SBC_BENCH_USERS", 10_000);
     let repeats: usize = env("SBC_BENCH_REPEATS", 3).max(1);
-    let shard_counts = [1usize, 2, 4];
     let now = Instant::now();
     let aors = Arc::new((0..users).map(aor).collect::<Vec<_>>());
     println!(
-        "| arrangement | workload | {} |",
-        shard_counts
-            .iter()
-            .map(|k| format!("{k} shard{} (ops/s)", if *k == 1 { "" } else { "s" }))
-            .collect::<Vec<_>>()
-            .join(" | ")
+        "| workload | shards | arrangement | ops/s (median of {repeats}) | ops per CPU-s | lookup p99 (µs) | lookup max (µs) |"
     );
-    println!("|---|---|{}", "---:|".repeat(shard_counts.len()));
-    let mut generation = 0;
-    for (name, table) in arrangements(users, now) {
-        for workload in [Workload::Refresh, Workload::Lookup, Workload::Mixed] {
-            let mut cells = Vec::new();
-            for &shards in &shard_counts {
-                // A new Call-ID per row: the phone rebooted, its binding is replaced.
-                generation += 1;
-                let mut loads: Vec<ShardLoad> = (0..shards)
-                    .map(|shard| ShardLoad {
-                        mine: (shard..users)
-                            .step_by(shards)
-                            .map(|user| (user, register(user, 1, generation), 1u32))
-                            .collect(),
-                        aors: Arc::clone(&aors),
-                        random: 0x9E37_79B9_7F4A_7C15 ^ (shard as u64 + 1),
-                    })
-                    .collect();
-                // Each run continues the CSeq of the one before (same Call-ID).
-                let rates: Vec<f64> = (0..repeats)
-                    .map(|_| measure(&table, &mut loads, workload, now, seconds))
-                    .collect();
-                cells.push(format!("{:.0}", median(rates)));
+    println!("|---|---:|---|---:|---:|---:|---:|");
+    for workload in [Workload::Refresh, Workload::Lookup, Workload::Mixed] {
+        for shards in [1usize, 2, 4] {
+            let tables: Vec<_> = ARRANGEMENTS
+                .iter()
+                .map(|name| (*name, arrangement(name, users, shards, now)))
+                .collect();
+            let mut loads: Vec<Vec<ShardLoad>> = tables
+                .iter()
+                .map(|_| {
+                    (0..shards)
+                        .map(|shard| ShardLoad {
+                            mine: (shard..users)
+                                .step_by(shards)
+                                .map(|user| (user, register(user, 1, 1), 1u32))
+                                .collect(),
+                            aors: Arc::clone(&aors),
+                            random: 0x9E37_79B9_7F4A_7C15 ^ (shard as u64 + 1),
+                        })
+                        .collect()
+                })
+                .collect();
+            // The arrangements take turns, so that other load on the machine falls on
+            // each alike; each run continues the CSeq of the one before.
+            let mut runs: Vec<Vec<Run>> = tables.iter().map(|_| Vec::new()).collect();
+            for _ in 0..repeats {
+                for (index, (_, table)) in tables.iter().enumerate() {
+                    runs[index].push(measure(table, &mut loads[index], workload, now, seconds));
+                }
             }
-            println!("| {name} | {} | {} |", workload.name(), cells.join(" | "));
+            for ((name, _), runs) in tables.iter().zip(runs) {
+                let rate = median(runs.iter().map(|run| run.ops_per_second).collect());
+                let cpu = median(runs.iter().map(|run| run.ops_per_cpu_second).collect());
+                let (p99, max) = match workload {
+                    Workload::Refresh => ("".to_owned(), "".to_owned()),
+                    _ => (
+                        format!(
+                            "{:.1}",
+                            median(runs.iter().map(|run| run.lookup_p99).collect())
+                        ),
+                        format!(
+                            "{:.0}",
+                            median(runs.iter().map(|run| run.lookup_max).collect())
+                        ),
+                    ),
+                };
+                println!(
+                    "| {} | {shards} | {name} | {rate:.0} | {cpu:.0} | {p99} | {max} |",
+                    workload.name()
+                );
+            }
         }
     }
 }
