@@ -1,88 +1,61 @@
 //! The ACLs created through the admin API, as one immutable snapshot the signalling side
 //! can read without touching SQLite. The admin side builds a new snapshot after every
-//! ACL change and publishes it on a `watch` channel; a reader checks for a new one with
-//! one atomic load. (Users and bans reach signalling through
-//! [`crate::security::SecurityHandle`]: credential reloads and the gate's ban table.)
+//! ACL change, publishes it on a `watch` channel and hands it to
+//! [`crate::security::SecurityHandle::replace_access`], which puts it in force in the
+//! admission gate (listener ACLs, trunk sources) and the boundary's trunk directory.
+//! (Users and bans reach signalling through [`crate::security::SecurityHandle`] too:
+//! credential reloads and the gate's ban table.)
 //!
-//! Enforcement (which listener or trunk consults which ACL) belongs to the signalling
-//! side; this module gives it the data and the CIDR matching.
+//! Each ACL compiles to the same ordered-rule [`Acl`] as the configuration file's
+//! `acl = { allow, deny }` tables, so the two kinds are enforced alike: a listener or
+//! trunk must pass every ACL it has.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use admin_api::model::{AclAction, AclSpec, Transport};
+use admin_api::model::{AclSpec, Transport};
+use sbc_core::policy::{Acl, AclAction, AclRule, Cidr};
 use tokio::sync::watch;
 
 use crate::store::{ObjectKind, PageRequest, Store, StoreResult};
 
-/// A network: an address with a prefix length (a host is /32 or /128).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Network {
-    pub address: IpAddr,
-    pub prefix: u8,
-}
-
-impl Network {
-    /// Parses `192.0.2.0/24`, `2001:db8::/32`, or a bare address.
-    pub fn parse(text: &str) -> Option<Network> {
-        admin_api::model::parse_cidr(text).map(|(address, prefix)| Network { address, prefix })
-    }
-
-    /// Whether `ip` is inside (an IPv4-mapped IPv6 address counts as its IPv4 address).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.address, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// One ACL, ready to match.
+/// One ACL of the store, compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Acl {
+pub struct StoredAcl {
     pub name: String,
-    /// In order: the first rule whose network holds the source decides.
-    pub rules: Vec<(AclAction, Network)>,
-    pub default_action: AclAction,
+    pub acl: Acl,
     /// The SIP listeners it applies to.
     pub listeners: Vec<(Transport, SocketAddr)>,
     /// The trunks it applies to.
     pub trunks: Vec<String>,
 }
 
-impl Acl {
-    /// Builds the ACL of a stored spec; `None` if the spec does not parse (which the API
-    /// never lets in).
-    pub fn from_spec(spec: &AclSpec) -> Option<Acl> {
+impl StoredAcl {
+    /// Compiles a stored spec; `None` if the spec does not parse (which the API never
+    /// lets in).
+    pub fn from_spec(spec: &AclSpec) -> Option<StoredAcl> {
         let rules = spec
             .rules
             .iter()
-            .map(|rule| Some((rule.action, Network::parse(&rule.source)?)))
+            .map(|rule| {
+                let network: Cidr = rule.source.parse().ok()?;
+                Some(AclRule {
+                    action: action(rule.action),
+                    network,
+                })
+            })
             .collect::<Option<Vec<_>>>()?;
         let listeners = spec
             .listeners
             .iter()
             .map(|listener| admin_api::model::parse_listener_ref(listener))
             .collect::<Option<Vec<_>>>()?;
-        Some(Acl {
+        Some(StoredAcl {
             name: spec.name.clone(),
-            rules,
-            default_action: spec.default_action,
+            acl: Acl {
+                rules,
+                default: action(spec.default_action),
+            },
             listeners,
             trunks: spec.trunks.clone(),
         })
@@ -90,17 +63,21 @@ impl Acl {
 
     /// What the ACL says about a packet from `source`.
     pub fn verdict(&self, source: IpAddr) -> AclAction {
-        self.rules
-            .iter()
-            .find(|(_, network)| network.contains(source))
-            .map_or(self.default_action, |(action, _)| *action)
+        self.acl.verdict(source)
+    }
+}
+
+fn action(action: admin_api::model::AclAction) -> AclAction {
+    match action {
+        admin_api::model::AclAction::Allow => AclAction::Allow,
+        admin_api::model::AclAction::Deny => AclAction::Deny,
     }
 }
 
 /// The ACLs of the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessSnapshot {
-    pub acls: Vec<Acl>,
+    pub acls: Vec<StoredAcl>,
 }
 
 impl AccessSnapshot {
@@ -109,14 +86,14 @@ impl AccessSnapshot {
         &self,
         transport: Transport,
         address: SocketAddr,
-    ) -> impl Iterator<Item = &Acl> {
+    ) -> impl Iterator<Item = &StoredAcl> {
         self.acls
             .iter()
             .filter(move |acl| acl.listeners.contains(&(transport, address)))
     }
 
     /// The ACLs that apply to a trunk.
-    pub fn acls_for_trunk<'a>(&'a self, trunk: &'a str) -> impl Iterator<Item = &'a Acl> {
+    pub fn acls_for_trunk<'a>(&'a self, trunk: &'a str) -> impl Iterator<Item = &'a StoredAcl> {
         self.acls
             .iter()
             .filter(move |acl| acl.trunks.iter().any(|name| name == trunk))
@@ -133,7 +110,7 @@ pub fn load(store: &Store) -> StoreResult<AccessSnapshot> {
             match serde_json::from_value::<AclSpec>(object.spec.clone())
                 .ok()
                 .as_ref()
-                .and_then(Acl::from_spec)
+                .and_then(StoredAcl::from_spec)
             {
                 Some(acl) => snapshot.acls.push(acl),
                 None => tracing::error!(acl = %object.name, "stored ACL does not parse; ignored"),
@@ -162,23 +139,6 @@ mod tests {
     use crate::store::Change;
 
     #[test]
-    fn networks_of_both_families_match_what_they_hold() {
-        let v4 = Network::parse("192.0.2.0/24").unwrap();
-        assert!(v4.contains("192.0.2.77".parse().unwrap()));
-        assert!(v4.contains("::ffff:192.0.2.1".parse().unwrap()));
-        assert!(!v4.contains("192.0.3.1".parse().unwrap()));
-        assert!(!v4.contains("2001:db8::1".parse().unwrap()));
-        let v6 = Network::parse("2001:db8::/32").unwrap();
-        assert!(v6.contains("2001:db8:ffff::1".parse().unwrap()));
-        assert!(!v6.contains("2001:db9::1".parse().unwrap()));
-        let everything = Network::parse("0.0.0.0/0").unwrap();
-        assert!(everything.contains("203.0.113.9".parse().unwrap()));
-        let host = Network::parse("::1").unwrap();
-        assert!(host.contains("::1".parse().unwrap()));
-        assert!(!host.contains("::2".parse().unwrap()));
-    }
-
-    #[test]
     fn the_snapshot_holds_the_acls_of_the_store() {
         let mut store = Store::open_in_memory().unwrap();
         let change = Change::new("test", None);
@@ -204,7 +164,7 @@ mod tests {
             AclAction::Deny
         );
         assert_eq!(
-            acl.verdict("198.51.100.7".parse().unwrap()),
+            acl.verdict("::ffff:198.51.100.7".parse().unwrap()),
             AclAction::Allow
         );
         assert_eq!(

@@ -126,6 +126,8 @@ pub struct Signalling {
     pub relay: Relay,
     pub transport: TransportHandle,
     pub replacements: mpsc::Sender<Replacement>,
+    /// The trunks' media security policies every shard's router follows.
+    pub media_policies: tokio::sync::watch::Sender<Arc<crate::routing::MediaPolicies>>,
     pub started: Instant,
 }
 
@@ -192,6 +194,19 @@ impl Signalling {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Gives every shard's router the media security policies of `trunks` (after trunks
+    /// changed; done before the routing table is replaced, so that a new trunk never
+    /// goes without its policy).
+    pub fn replace_media_policies(&self, trunks: &[crate::config::TrunkConfig]) {
+        let policies = crate::routing::MediaPolicies::trunk_policies(trunks);
+        self.media_policies.send_modify(|current| {
+            *current = Arc::new(crate::routing::MediaPolicies {
+                default: current.default.clone(),
+                trunks: policies,
+            });
+        });
     }
 
     /// Puts `table` in effect for new calls (calls in progress keep their route) and

@@ -8,8 +8,9 @@
 //! stays the default).
 
 use admin_api::model::{
-    HeaderPolicy, IncomingIdentity as ApiIncomingIdentity, RouteSpec, Transport, TrunkIdentitySpec,
-    TrunkSpec, TrunkTarget, VerifyMode as IdentityVerifyMode,
+    HeaderPolicy, IncomingIdentity as ApiIncomingIdentity, KeyExchange, RouteSpec, SrtpPolicySpec,
+    Transport, TrunkAclSpec, TrunkIdentitySpec, TrunkSpec, TrunkTarget,
+    VerifyMode as IdentityVerifyMode,
 };
 use sbc_core::routing::RoutingTable;
 use serde_json::Value;
@@ -105,6 +106,31 @@ pub fn trunk_spec(trunk: &TrunkConfig) -> TrunkSpec {
             HeaderPolicyConfig::Deny(names) => HeaderPolicy::Deny(names.clone()),
         }),
         identity: identity_spec(&trunk.identity),
+        acl: TrunkAclSpec {
+            allow: trunk.acl.allow.clone(),
+            deny: trunk.acl.deny.clone(),
+        },
+        require_tls: trunk.require_tls,
+        require_client_cert: trunk.require_client_cert,
+        max_calls: trunk.max_calls,
+        store_and_forward: trunk.store_and_forward,
+        srtp: trunk.srtp.as_ref().map(srtp_spec),
+    }
+}
+
+/// A media security policy in the API's shape (every key written out).
+fn srtp_spec(policy: &config::SrtpPolicyConfig) -> SrtpPolicySpec {
+    let requirement = |value: config::RequirementConfig| match value {
+        config::RequirementConfig::Require => KeyExchange::Require,
+        config::RequirementConfig::Prefer => KeyExchange::Prefer,
+        config::RequirementConfig::Allow => KeyExchange::Allow,
+        config::RequirementConfig::Forbid => KeyExchange::Forbid,
+    };
+    SrtpPolicySpec {
+        sdes: Some(requirement(policy.sdes)),
+        dtls: Some(requirement(policy.dtls)),
+        suites: Some(policy.suites.clone()),
+        sdes_over_insecure_signalling: policy.sdes_over_insecure_signalling,
     }
 }
 
@@ -295,9 +321,25 @@ mod tests {
             "targets": [{"address": "carrier.example.net", "priority": 1, "weight": 5}],
             "transport": "tls",
             "keepalive_secs": 0,
-            "headers": {"deny": ["X-Internal"]}
+            "headers": {"deny": ["X-Internal"]},
+            "acl": {"allow": ["10.0.0.0/8"], "deny": ["10.9.0.0/16", "2001:db8::/32"]},
+            "require_tls": true,
+            "require_client_cert": true,
+            "max_calls": 30,
+            "store_and_forward": true,
+            "srtp": {"sdes": "require", "dtls": "forbid", "suites": ["AEAD_AES_128_GCM"]}
         });
         let trunk = trunk_config(&spec).unwrap();
+        assert_eq!(trunk.acl.deny.len(), 2);
+        assert!(trunk.require_tls && trunk.require_client_cert && trunk.store_and_forward);
+        assert_eq!(trunk.max_calls, 30);
+        let srtp = trunk.srtp.clone().unwrap();
+        assert_eq!(srtp.sdes, config::RequirementConfig::Require);
+        assert_eq!(srtp.suites, ["AEAD_AES_128_GCM"]);
+        assert!(!srtp.sdes_over_insecure_signalling);
+        // The API's spec type takes the same document.
+        let typed: TrunkSpec = serde_json::from_value(spec.clone()).unwrap();
+        typed.check().unwrap();
         assert_eq!(trunk.transport, TransportKind::Tls);
         assert_eq!(trunk.targets[0].weight, 5);
         assert_eq!(

@@ -161,17 +161,26 @@ pub struct MediaPolicies {
 
 impl MediaPolicies {
     pub fn from_config(config: &config::Config) -> MediaPolicies {
+        MediaPolicies::of(config, &config.trunks)
+    }
+
+    /// `[media.srtp]` and the policies of `trunks` (the file's and the admin API's).
+    pub fn of(config: &config::Config, trunks: &[config::TrunkConfig]) -> MediaPolicies {
         MediaPolicies {
             default: config.media.srtp.policy(),
-            trunks: config
-                .trunks
-                .iter()
-                .filter_map(|t| t.srtp.as_ref().map(|srtp| (t.name.clone(), srtp.policy())))
-                .collect(),
+            trunks: Self::trunk_policies(trunks),
         }
     }
 
-    fn of(&self, trunk: &str) -> MediaPolicy {
+    /// The policies of the trunks that have one, by name.
+    pub fn trunk_policies(trunks: &[config::TrunkConfig]) -> HashMap<String, MediaPolicy> {
+        trunks
+            .iter()
+            .filter_map(|t| t.srtp.as_ref().map(|srtp| (t.name.clone(), srtp.policy())))
+            .collect()
+    }
+
+    fn policy_of(&self, trunk: &str) -> MediaPolicy {
         self.trunks.get(trunk).unwrap_or(&self.default).clone()
     }
 }
@@ -186,25 +195,32 @@ pub fn untrusted_filter(media: MediaPolicy) -> Arc<dyn HeaderFilter> {
     ))
 }
 
-/// One shard's view of the routing table: a snapshot, refreshed when the table changes
-/// (DNS results, targets going down or up). Checking for a change is one atomic load, so
-/// the call path takes no lock.
+/// One shard's view of the routing table and the trunks' media policies: snapshots,
+/// refreshed when they change (DNS results, targets going down or up, trunks changed
+/// through the admin API). Checking for a change is two atomic loads, so the call path
+/// takes no lock.
 #[derive(Debug)]
 pub struct TableRouter {
     updates: watch::Receiver<Arc<RoutingTable>>,
+    media_updates: watch::Receiver<Arc<MediaPolicies>>,
     table: Arc<RoutingTable>,
     filters: HashMap<TrunkId, Arc<dyn HeaderFilter>>,
     /// For callers that are no trunk of ours.
     untrusted: Arc<dyn HeaderFilter>,
-    media: MediaPolicies,
+    media: Arc<MediaPolicies>,
 }
 
 impl TableRouter {
-    pub fn new(updates: watch::Receiver<Arc<RoutingTable>>, media: MediaPolicies) -> TableRouter {
+    pub fn new(
+        updates: watch::Receiver<Arc<RoutingTable>>,
+        media_updates: watch::Receiver<Arc<MediaPolicies>>,
+    ) -> TableRouter {
         let table = Arc::clone(&updates.borrow());
+        let media = Arc::clone(&media_updates.borrow());
         let filters = filters_of(&table, &media);
         TableRouter {
             updates,
+            media_updates,
             table,
             filters,
             untrusted: untrusted_filter(media.default.clone()),
@@ -212,21 +228,34 @@ impl TableRouter {
         }
     }
 
-    /// Takes the newest table if it changed (one atomic load when it did not).
+    /// Takes the newest table and policies if they changed (two atomic loads when they
+    /// did not).
     fn refresh(&mut self) {
-        if !self.updates.has_changed().unwrap_or(false) {
+        let media_changed = self.media_updates.has_changed().unwrap_or(false);
+        let table_changed = self.updates.has_changed().unwrap_or(false);
+        if !media_changed && !table_changed {
             return;
         }
-        let table = Arc::clone(&self.updates.borrow_and_update());
-        // DNS and up/down updates keep the trunks; a replaced configuration may not.
-        let same_trunks = table.trunks().count() == self.table.trunks().count()
-            && table.trunks().zip(self.table.trunks()).all(|(new, old)| {
-                new.id == old.id && new.headers == old.headers && new.trusted == old.trusted
-            });
-        if !same_trunks {
-            self.filters = filters_of(&table, &self.media);
+        if media_changed {
+            self.media = Arc::clone(&self.media_updates.borrow_and_update());
+            self.untrusted = untrusted_filter(self.media.default.clone());
         }
-        self.table = table;
+        let mut same_trunks = true;
+        if table_changed {
+            let table = Arc::clone(&self.updates.borrow_and_update());
+            // DNS and up/down updates keep the trunks; a replaced configuration may not.
+            same_trunks = table.trunks().count() == self.table.trunks().count()
+                && table.trunks().zip(self.table.trunks()).all(|(new, old)| {
+                    new.id == old.id
+                        && new.name == old.name
+                        && new.headers == old.headers
+                        && new.trusted == old.trusted
+                });
+            self.table = table;
+        }
+        if media_changed || !same_trunks {
+            self.filters = filters_of(&self.table, &self.media);
+        }
     }
 
     fn filter(&self, trunk: Option<TrunkId>) -> Arc<dyn HeaderFilter> {
@@ -289,7 +318,7 @@ fn filters_of(
             let filter: Arc<dyn HeaderFilter> = Arc::new(PolicyFilter(
                 trunk.headers.clone(),
                 trunk.trusted,
-                media.of(&trunk.name),
+                media.policy_of(&trunk.name),
             ));
             (trunk.id, filter)
         })

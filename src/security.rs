@@ -14,7 +14,7 @@
 //!   restored at start.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -22,7 +22,7 @@ use sbc_core::auth::{Algorithm, CredentialTable, Credentials, DigestConfig};
 use sbc_core::net::Protocol;
 use sbc_core::policy::{
     BoundaryConfig, Cidr, Gate, GateConfig, GateEvent, GateStats, ListenerRule, PolicyEvent,
-    TrunkDirectory, TrunkPolicy,
+    TrunkDirectory, TrunkPolicy, TrunkSources,
 };
 use sbc_core::registrar::{Binding, BindingChange, CHANGE_QUEUE, Registrar, SharedRegistrar};
 use sbc_core::sip::NameAddr;
@@ -30,8 +30,9 @@ use sbc_core::transaction::Peer;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use crate::access::AccessSnapshot;
 use crate::appliance::SharedStore;
-use crate::config::{Config, TargetHost};
+use crate::config::{Config, TargetHost, TransportKind};
 use crate::store::{DigestAlgorithm, NewBan, Registration, RegistrationWrite, Store};
 
 /// Every HA1 of the store, in memory, replaceable at run time.
@@ -85,25 +86,26 @@ impl Credentials for CredentialSnapshot {
     }
 }
 
-/// The configured trunks as the boundary sees them: by source network.
-#[derive(Debug, Clone)]
+/// The trunks in effect as the boundary sees them: by source network (see
+/// [`TrunkSources`]: their targets, and what their ACLs, from the file and the store,
+/// allow and deny).
+#[derive(Debug, Clone, Default)]
 pub struct ConfigTrunks {
-    trunks: Vec<(Vec<Cidr>, sbc_core::policy::Acl, TrunkPolicy)>,
+    trunks: Vec<(TrunkSources, TrunkPolicy)>,
 }
 
 impl ConfigTrunks {
     pub fn new(config: &Config) -> ConfigTrunks {
-        ConfigTrunks::of(&config.trunks)
+        ConfigTrunks::of(&config.trunks, &AccessSnapshot::default())
     }
 
     /// The directory of `trunks` (the configuration file's and those created through the
-    /// admin API).
-    pub fn of(trunks: &[crate::config::TrunkConfig]) -> ConfigTrunks {
+    /// admin API) with the ACLs of `access` that apply to them.
+    pub fn of(trunks: &[crate::config::TrunkConfig], access: &AccessSnapshot) -> ConfigTrunks {
         let trunks = trunks
             .iter()
             .map(|trunk| {
-                let acl = trunk.acl.acl();
-                let mut networks: Vec<Cidr> = trunk
+                let targets: Vec<Cidr> = trunk
                     .targets
                     .iter()
                     .filter_map(|target| match target.host {
@@ -111,7 +113,15 @@ impl ConfigTrunks {
                         TargetHost::Domain(_) => None,
                     })
                     .collect();
-                networks.extend(acl.allow.iter().copied());
+                let mut acls = Vec::new();
+                if !trunk.acl.is_empty() {
+                    acls.push(trunk.acl.acl());
+                }
+                acls.extend(
+                    access
+                        .acls_for_trunk(&trunk.name)
+                        .map(|stored| stored.acl.clone()),
+                );
                 let policy = TrunkPolicy {
                     name: trunk.name.clone(),
                     trusted: trunk.trusted,
@@ -119,17 +129,17 @@ impl ConfigTrunks {
                     require_client_cert: trunk.require_client_cert,
                     store_and_forward: trunk.store_and_forward,
                 };
-                (networks, acl, policy)
+                (TrunkSources::new(targets, acls), policy)
             })
             .collect();
         ConfigTrunks { trunks }
     }
 
-    /// Every network trunk traffic comes from (for the gate).
-    pub fn sources(&self) -> Vec<Cidr> {
+    /// Where each trunk's traffic comes from (for the gate).
+    pub fn sources(&self) -> Vec<TrunkSources> {
         self.trunks
             .iter()
-            .flat_map(|(networks, _, _)| networks.iter().copied())
+            .map(|(sources, _)| sources.clone())
             .collect()
     }
 }
@@ -139,35 +149,56 @@ impl TrunkDirectory for ConfigTrunks {
         let ip = source.ip();
         self.trunks
             .iter()
-            .find(|(networks, acl, _)| {
-                networks.iter().any(|net| net.contains(ip))
-                    && !acl.deny.iter().any(|net| net.contains(ip))
-            })
-            .map(|(_, _, policy)| policy.clone())
+            .find(|(sources, _)| sources.holds(ip))
+            .map(|(_, policy)| policy.clone())
     }
 }
 
-/// The trunk directory in force, replaced when trunks change through the admin API
-/// (lookups in progress keep the directory they started with).
+/// The trunk directory in force, rebuilt when trunks or ACLs change through the admin
+/// API (lookups in progress keep the directory they started with).
 #[derive(Debug)]
 pub struct LiveTrunks {
     current: RwLock<Arc<ConfigTrunks>>,
+    /// What the directory is built from: the trunks in effect and the store's ACLs.
+    inputs: Mutex<(Vec<crate::config::TrunkConfig>, Arc<AccessSnapshot>)>,
 }
 
 impl LiveTrunks {
-    pub fn new(trunks: ConfigTrunks) -> LiveTrunks {
+    pub fn new(trunks: Vec<crate::config::TrunkConfig>, access: Arc<AccessSnapshot>) -> LiveTrunks {
+        let directory = ConfigTrunks::of(&trunks, &access);
         LiveTrunks {
-            current: RwLock::new(Arc::new(trunks)),
+            current: RwLock::new(Arc::new(directory)),
+            inputs: Mutex::new((trunks, access)),
         }
     }
 
-    /// Puts `trunks` in force for new requests.
-    pub fn replace(&self, trunks: ConfigTrunks) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(trunks);
+    /// Puts `trunks` in force for new requests; returns the trunks' sources for the gate.
+    pub fn replace_trunks(&self, trunks: &[crate::config::TrunkConfig]) -> Vec<TrunkSources> {
+        let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
+        inputs.0 = trunks.to_vec();
+        self.rebuild(&inputs)
     }
 
-    /// Every network trunk traffic comes from (for the gate).
-    pub fn sources(&self) -> Vec<Cidr> {
+    /// Puts the store's ACLs `access` in force for new requests; returns the trunks'
+    /// sources for the gate.
+    pub fn replace_access(&self, access: Arc<AccessSnapshot>) -> Vec<TrunkSources> {
+        let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
+        inputs.1 = access;
+        self.rebuild(&inputs)
+    }
+
+    fn rebuild(
+        &self,
+        (trunks, access): &(Vec<crate::config::TrunkConfig>, Arc<AccessSnapshot>),
+    ) -> Vec<TrunkSources> {
+        let directory = ConfigTrunks::of(trunks, access);
+        let sources = directory.sources();
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(directory);
+        sources
+    }
+
+    /// Where each trunk's traffic comes from (for the gate).
+    pub fn sources(&self) -> Vec<TrunkSources> {
         self.current().sources()
     }
 
@@ -185,20 +216,44 @@ impl TrunkDirectory for LiveTrunks {
     }
 }
 
-/// The gate's configuration from `[security]` and the listeners' ACLs.
-pub fn gate_config(config: &Config) -> GateConfig {
+/// The gate's rule for each SIP listener: its `trunks_only` flag and its ACLs (the
+/// file's `acl`, then every ACL object of the store that names it).
+pub fn gate_listeners(config: &Config, access: &AccessSnapshot) -> Vec<ListenerRule> {
+    config
+        .sip
+        .listen
+        .iter()
+        .map(|listener| {
+            let transport = match listener.transport {
+                TransportKind::Udp => admin_api::model::Transport::Udp,
+                TransportKind::Tcp => admin_api::model::Transport::Tcp,
+                TransportKind::Tls => admin_api::model::Transport::Tls,
+            };
+            let mut acls = Vec::new();
+            if !listener.acl.is_empty() {
+                acls.push(listener.acl.acl());
+            }
+            acls.extend(
+                access
+                    .acls_for_listener(transport, listener.address)
+                    .map(|stored| stored.acl.clone()),
+            );
+            ListenerRule {
+                local: listener.address,
+                protocol: Some(crate::routing::protocol_of(listener.transport)),
+                acls,
+                trunks_only: listener.trunks_only,
+            }
+        })
+        .collect()
+}
+
+/// The gate's configuration from `[security]` and the listeners' ACLs (the file's and
+/// those of `access`).
+pub fn gate_config(config: &Config, access: &AccessSnapshot) -> GateConfig {
     let security = &config.security;
     GateConfig {
-        listeners: config
-            .sip
-            .listen
-            .iter()
-            .map(|listener| ListenerRule {
-                local: listener.address,
-                acl: listener.acl.acl(),
-                trunks_only: listener.trunks_only,
-            })
-            .collect(),
+        listeners: gate_listeners(config, access),
         rates: security
             .rate_limits
             .enabled
@@ -246,13 +301,19 @@ pub fn call_limits_config(config: &Config) -> sbc_core::policy::CallLimitsConfig
         max_calls: u32::try_from(config.sip.limits.max_calls).ok(),
         max_calls_per_user: (config.security.max_calls_per_user > 0)
             .then_some(config.security.max_calls_per_user),
-        trunks: config
-            .trunks
-            .iter()
-            .filter(|trunk| trunk.max_calls > 0)
-            .map(|trunk| (trunk.name.clone(), trunk.max_calls))
-            .collect(),
+        trunks: trunk_call_limits(&config.trunks),
     }
+}
+
+/// Each trunk's `max_calls` (trunks without a limit are left out).
+pub fn trunk_call_limits(
+    trunks: &[crate::config::TrunkConfig],
+) -> std::collections::HashMap<String, u32> {
+    trunks
+        .iter()
+        .filter(|trunk| trunk.max_calls > 0)
+        .map(|trunk| (trunk.name.clone(), trunk.max_calls))
+        .collect()
 }
 
 /// Unix milliseconds now.
@@ -461,8 +522,13 @@ pub enum GateRequest {
     Stats(oneshot::Sender<GateStats>),
     Lift(Cidr, oneshot::Sender<bool>),
     Ban(Cidr, String, Option<Duration>, oneshot::Sender<bool>),
-    /// The networks trunk traffic comes from changed (trunks changed through the API).
-    TrunkSources(Vec<Cidr>),
+    /// Trunks or ACLs changed through the API: where trunk traffic comes from, and (when
+    /// ACLs changed) the listeners' rules. Answered once in force.
+    Access {
+        trunks: Vec<TrunkSources>,
+        listeners: Option<Vec<ListenerRule>>,
+        applied: oneshot::Sender<()>,
+    },
 }
 
 /// What the gate is told: shard reports and orders.
@@ -483,21 +549,51 @@ pub struct SecurityHandle {
     pub call_limits: std::sync::Arc<sbc_core::policy::CallLimits>,
     /// The trunk directory the shards' boundaries consult.
     pub trunks: Arc<LiveTrunks>,
+    /// The configuration (its listeners, whose ACLs the store's add to).
+    pub config: Arc<Config>,
+    /// Serialises changes of trunks and ACLs, so that the gate gets them in order.
+    pub changes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SecurityHandle {
-    /// Puts `trunks` (file and API trunks) in force: in the shards' boundaries at once,
-    /// in the admission gate as soon as it takes the order.
+    /// Puts `trunks` (file and API trunks) in force for new requests: in the shards'
+    /// boundaries, the call limits and the admission gate; returns once the gate has
+    /// them.
     pub async fn replace_trunks(
         &self,
         trunks: &[crate::config::TrunkConfig],
     ) -> anyhow::Result<()> {
-        let directory = ConfigTrunks::of(trunks);
-        let sources = directory.sources();
-        self.trunks.replace(directory);
+        let _changing = self.changes.lock().await;
+        self.call_limits.set_trunk_limits(trunk_call_limits(trunks));
+        let sources = self.trunks.replace_trunks(trunks);
+        self.apply(sources, None).await
+    }
+
+    /// Puts the store's ACLs `access` in force for new traffic: the listeners' rules in
+    /// the admission gate, and the trunks' sources in the gate and the shards'
+    /// boundaries; returns once the gate has them.
+    pub async fn replace_access(&self, access: Arc<AccessSnapshot>) -> anyhow::Result<()> {
+        let _changing = self.changes.lock().await;
+        let listeners = gate_listeners(&self.config, &access);
+        let sources = self.trunks.replace_access(access);
+        self.apply(sources, Some(listeners)).await
+    }
+
+    async fn apply(
+        &self,
+        trunks: Vec<TrunkSources>,
+        listeners: Option<Vec<ListenerRule>>,
+    ) -> anyhow::Result<()> {
+        let (applied, done) = oneshot::channel();
         self.gate
-            .send(GateInput::Request(GateRequest::TrunkSources(sources)))
+            .send(GateInput::Request(GateRequest::Access {
+                trunks,
+                listeners,
+                applied,
+            }))
             .await
+            .map_err(|_| anyhow::anyhow!("signalling is stopping"))?;
+        done.await
             .map_err(|_| anyhow::anyhow!("signalling is stopping"))
     }
 
@@ -609,8 +705,16 @@ pub fn handle_gate_input(gate: &mut Gate, input: GateInput, now: Instant) {
         GateInput::Request(GateRequest::Ban(network, reason, duration, reply)) => {
             let _ = reply.send(gate.ban(now, network, &reason, duration));
         }
-        GateInput::Request(GateRequest::TrunkSources(sources)) => {
-            gate.set_trunk_sources(sources);
+        GateInput::Request(GateRequest::Access {
+            trunks,
+            listeners,
+            applied,
+        }) => {
+            gate.set_trunk_sources(trunks);
+            if let Some(listeners) = listeners {
+                gate.set_listeners(listeners);
+            }
+            let _ = applied.send(());
         }
     }
 }

@@ -52,8 +52,8 @@ pub struct ServerContext {
     pub clock: crate::views::WallClock,
     /// The CDR writer's counters.
     pub cdr_stats: Arc<crate::cdr::CdrStats>,
-    /// ACLs, users and bans from the store, republished on every change (for admission
-    /// and authentication).
+    /// The ACLs of the store, republished on every change (the admission gate and the
+    /// trunk directory start with the current snapshot).
     pub access: crate::access::AccessUpdates,
 }
 
@@ -86,17 +86,23 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         context.shutdown.clone(),
     );
 
-    let identity_trunks = {
+    // The trunks in effect: the file's and the store's.
+    let trunks_in_effect = {
         let store = context
             .store
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         crate::objects::initial_objects(&config, &store)?.trunks
     };
-    let identity = crate::identity::IdentityRuntime::start(&config, &identity_trunks)
+    let identity = crate::identity::IdentityRuntime::start(&config, &trunks_in_effect)
         .await
         .context("cannot start STIR/SHAKEN")?;
 
+    // The trunks' media security policies, replaced when trunks change through the API.
+    let (media_policies, media_snapshots) = watch::channel(Arc::new(routing::MediaPolicies::of(
+        &config,
+        &trunks_in_effect,
+    )));
     let (cdr, cdr_writer) = crate::cdr::spawn(crate::cdr::WriterSetup {
         store: Arc::clone(&context.store),
         routing: routing_snapshots.clone(),
@@ -111,7 +117,9 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         })
         .context("cannot start the media finaliser thread")?;
 
-    // Edge security: credentials in memory, the shared registrar, the admission gate.
+    // Edge security: credentials in memory, the shared registrar, the admission gate
+    // (with the listener ACLs of the file and of the store).
+    let access = Arc::clone(&context.access.borrow());
     let (credentials, registrar, mut gate) = {
         let store = context
             .store
@@ -120,7 +128,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         let credentials = security::CredentialSnapshot::load(&store)?;
         let registrar = security::new_registrar(&config);
         let restored = security::restore_registrations(&store, &registrar)?;
-        let mut gate = Gate::new(security::gate_config(&config), Instant::now());
+        let mut gate = Gate::new(security::gate_config(&config, &access), Instant::now());
         let bans = security::restore_bans(&store, &mut gate, Instant::now())?;
         info!(
             users = credentials_count(&credentials),
@@ -131,17 +139,12 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         );
         (credentials, registrar, gate)
     };
-    // The boundary and the gate know the file's trunks and those of the store.
-    let trunks = {
-        let store = context
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let objects = crate::objects::initial_objects(&config, &store)?;
-        Arc::new(security::LiveTrunks::new(security::ConfigTrunks::of(
-            &objects.trunks,
-        )))
-    };
+    // The boundary and the gate know the file's trunks and those of the store, with
+    // the ACLs of both.
+    let trunks = Arc::new(security::LiveTrunks::new(
+        trunks_in_effect.clone(),
+        Arc::clone(&access),
+    ));
     gate.set_trunk_sources(trunks.sources());
     let (gate_inputs, gate_work) = mpsc::channel(GATE_QUEUE);
     let nonce_key = security::nonce_key()?;
@@ -152,15 +155,31 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         credentials.clone(),
         context.shutdown.clone(),
     );
-    let call_limits = sbc_core::policy::CallLimits::new(security::call_limits_config(&config));
-    context.status.set_security(security::SecurityHandle {
+    let call_limits = sbc_core::policy::CallLimits::new(sbc_core::policy::CallLimitsConfig {
+        trunks: security::trunk_call_limits(&trunks_in_effect),
+        ..security::call_limits_config(&config)
+    });
+    let security_handle = security::SecurityHandle {
         gate: gate_inputs.clone(),
         credentials: credentials.clone(),
         registrar: Arc::clone(&registrar),
         store: context.store.clone(),
         call_limits: Arc::clone(&call_limits),
         trunks: Arc::clone(&trunks),
-    });
+        config: Arc::new(config.clone()),
+        changes: Arc::default(),
+    };
+    context.status.set_security(security_handle.clone());
+    // ACLs changed through the API between the read above and now (the admin side
+    // publishes before it looks for the handle) are put in force once the gate runs.
+    let latest = Arc::clone(&context.access.borrow());
+    if !Arc::ptr_eq(&latest, &access) {
+        tokio::spawn(async move {
+            if let Err(error) = security_handle.replace_access(latest).await {
+                warn!(%error, "cannot apply the ACLs changed during start");
+            }
+        });
+    }
 
     let sharding = Sharding::new(config.sip.shard_count());
     let mut shards = Vec::with_capacity(sharding.shards());
@@ -177,7 +196,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
             Arc::clone(&registrar),
             Box::new(TableRouter::new(
                 routing_snapshots.clone(),
-                routing::MediaPolicies::from_config(&config),
+                media_snapshots.clone(),
             )),
             config.auth.realm.clone(),
             config.auth.domains.clone(),
@@ -259,6 +278,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
         relay: relay.clone(),
         transport: transport.clone(),
         replacements: replacements_tx,
+        media_policies,
         started: Instant::now(),
     }));
     context.status.mark_ready();
@@ -474,6 +494,7 @@ async fn dispatch(
             &message.bytes,
             message.source,
             message.local,
+            message.protocol,
         ) {
             GateAdmission::Pass => {}
             GateAdmission::Drop(_) => {

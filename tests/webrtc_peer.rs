@@ -271,6 +271,22 @@ Call-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
         sbc.log_tail()
     );
 
+    // The call in progress names the DTLS-SRTP profile the handshake chose.
+    let calls = sbc.admin().get("/calls");
+    assert_eq!(calls.status, 200, "{}", calls.body);
+    let media = &calls.json()["items"][0]["security"]["a"]["media"];
+    assert_eq!(media["protection"], "dtls_srtp", "{}", calls.body);
+    assert_eq!(
+        media["suite"],
+        keys.suite.openssl_profile_name().unwrap(),
+        "{}",
+        calls.body
+    );
+    assert_eq!(
+        calls.json()["items"][0]["security"]["b"]["media"]["protection"],
+        "plain"
+    );
+
     let bye = format!(
         "BYE sip:callee@{sbc_sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{}\r\n\
 Max-Forwards: 70\r\nFrom: <sip:browser@{peer_ip}>;tag={from_tag}\r\nTo: {to}\r\n\

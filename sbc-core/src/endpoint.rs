@@ -549,9 +549,12 @@ impl Endpoint {
                         self.register(now, &request, source, arrival, &admitted.origin)
                     }
                     verdict @ (Some(Verdict::Admit(_)) | None) => {
-                        let identity = match &verdict {
-                            Some(Verdict::Admit(admitted)) => identity_of(&admitted.origin),
-                            _ => CallerIdentity::default(),
+                        let identity = CallerIdentity {
+                            client_certificate: arrival.client_certificate,
+                            ..match &verdict {
+                                Some(Verdict::Admit(admitted)) => identity_of(&admitted.origin),
+                                _ => CallerIdentity::default(),
+                            }
                         };
                         if let Some(b2bua) = self.b2bua.as_mut()
                             && b2bua.takes(&request, &self.layer)
@@ -813,14 +816,17 @@ fn identity_of(origin: &Origin) -> CallerIdentity {
         Origin::Trunk(trunk) => CallerIdentity {
             user: None,
             trunk: Some(trunk.name.clone()),
+            client_certificate: false,
         },
         Origin::User(identity) => CallerIdentity {
             user: Some(registrar::aor(&identity.username, &identity.realm)),
             trunk: None,
+            client_certificate: false,
         },
         Origin::RegisteredFlow { aor } => CallerIdentity {
             user: Some(aor.clone()),
             trunk: None,
+            client_certificate: false,
         },
         Origin::Unauthenticated => CallerIdentity::default(),
     }

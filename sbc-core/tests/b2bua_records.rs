@@ -286,3 +286,48 @@ fn draining_refuses_new_calls_and_keeps_those_in_progress() {
     h.receive_message(self::caller(), &after.message());
     h.request_to(CALLEE, "INVITE");
 }
+
+/// A call over TLS: the summary's A-leg says whether the caller's client certificate was
+/// verified (as the transport reports it with the message), not merely that TLS was
+/// used.
+#[test]
+fn the_summary_says_whether_the_callers_tls_certificate_was_verified() {
+    use sbc_core::policy::Arrival;
+    use sbc_core::transaction::{Peer, Reliability};
+    for (verified, expected) in [
+        (true, PeerCertificate::Verified),
+        (false, PeerCertificate::NotVerified),
+    ] {
+        let mut h = Harness::with(recording(16));
+        let call_id = format!("tls-{verified}");
+        let caller = Caller::invite(&call_id, Some(&caller_sdp()));
+        let text = String::from_utf8(caller.message().to_bytes().to_vec())
+            .unwrap()
+            .replacen("SIP/2.0/UDP", "SIP/2.0/TLS", 1);
+        let over_tls = Peer {
+            remote: addr(CALLER),
+            reliability: Reliability::Reliable,
+            flow: Some(7),
+        };
+        let arrival = Arrival {
+            protocol: Protocol::Tls,
+            client_certificate: verified,
+        };
+        h.receive_as(over_tls, text, arrival);
+        h.request_to(CALLEE, "INVITE");
+        let b2bua = h.endpoint.b2bua().unwrap();
+        let views = b2bua.call_views();
+        assert_eq!(views.len(), 1);
+        let signalling = &views[0].security.a.signalling;
+        assert_eq!(signalling.protocol, Protocol::Tls);
+        assert_eq!(
+            signalling.peer_certificate, expected,
+            "verified: {verified}"
+        );
+        // The B-leg is plain UDP to the callee.
+        assert_eq!(
+            views[0].security.b.signalling.peer_certificate,
+            PeerCertificate::NotApplicable
+        );
+    }
+}

@@ -7,8 +7,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use sbc_core::net::Protocol;
 use sbc_core::policy::{
-    Acl, Admission, Cidr, Gate, GateConfig, GateEvent, ListenerRule, Rate, RateLimits,
+    Acl, AclAction, AclRule, Admission, Cidr, Gate, GateConfig, GateEvent, ListenerRule, Rate,
+    RateLimits, TrunkSources,
 };
 
 const LISTENER: &str = "203.0.113.1:5060";
@@ -47,15 +49,14 @@ fn config() -> GateConfig {
         listeners: vec![
             ListenerRule {
                 local: addr(LISTENER),
-                acl: Acl {
-                    allow: Vec::new(),
-                    deny: vec![net("198.51.100.0/24")],
-                },
+                protocol: None,
+                acls: vec![Acl::from_lists(&[], &[net("198.51.100.0/24")])],
                 trunks_only: false,
             },
             ListenerRule {
                 local: addr(TRUNK_LISTENER),
-                acl: Acl::open(),
+                protocol: None,
+                acls: Vec::new(),
                 trunks_only: true,
             },
         ],
@@ -84,12 +85,15 @@ fn config() -> GateConfig {
 
 fn gate(start: Instant) -> Gate {
     let mut gate = Gate::new(config(), start);
-    gate.set_trunk_sources(vec![net("192.0.2.200")]);
+    gate.set_trunk_sources(vec![TrunkSources::new(
+        vec![net("192.0.2.200")],
+        Vec::new(),
+    )]);
     gate
 }
 
 fn admit(gate: &mut Gate, now: Instant, bytes: &[u8], source: &str, local: &str) -> Admission {
-    gate.admit(now, bytes, addr(source), addr(local))
+    gate.admit(now, bytes, addr(source), addr(local), Protocol::Udp)
 }
 
 #[test]
@@ -135,10 +139,8 @@ fn a_wildcard_listener_rule_covers_every_local_address_on_its_port() {
         GateConfig {
             listeners: vec![ListenerRule {
                 local: addr("0.0.0.0:5060"),
-                acl: Acl {
-                    allow: vec![net("10.0.0.0/8")],
-                    deny: Vec::new(),
-                },
+                protocol: None,
+                acls: vec![Acl::from_lists(&[net("10.0.0.0/8")], &[])],
                 trunks_only: false,
             }],
             rates: None,
@@ -151,7 +153,8 @@ fn a_wildcard_listener_rule_covers_every_local_address_on_its_port() {
             start,
             &invite(),
             addr("192.0.2.1:5060"),
-            addr("203.0.113.9:5060")
+            addr("203.0.113.9:5060"),
+            Protocol::Udp,
         ),
         Admission::Drop("acl_denied")
     );
@@ -160,7 +163,8 @@ fn a_wildcard_listener_rule_covers_every_local_address_on_its_port() {
             start,
             &invite(),
             addr("10.1.2.3:5060"),
-            addr("203.0.113.9:5060")
+            addr("203.0.113.9:5060"),
+            Protocol::Udp,
         ),
         Admission::Pass
     );
@@ -170,7 +174,8 @@ fn a_wildcard_listener_rule_covers_every_local_address_on_its_port() {
             start,
             &invite(),
             addr("192.0.2.1:5060"),
-            addr("203.0.113.9:5061")
+            addr("203.0.113.9:5061"),
+            Protocol::Udp,
         ),
         Admission::Pass
     );
@@ -329,7 +334,8 @@ fn user_agents_are_matched_only_where_they_belong() {
             start,
             &request("OPTIONS", Some("friendly-scanner")),
             addr("192.0.2.3:5060"),
-            addr(LISTENER)
+            addr(LISTENER),
+            Protocol::Udp
         ),
         Admission::Pass
     );
@@ -388,7 +394,13 @@ fn rate_limits_can_be_switched_off() {
     );
     let passed = (0..1_000)
         .filter(|_| {
-            gate.admit(start, &invite(), addr("192.0.2.1:5060"), addr(LISTENER)) == Admission::Pass
+            gate.admit(
+                start,
+                &invite(),
+                addr("192.0.2.1:5060"),
+                addr(LISTENER),
+                Protocol::Udp,
+            ) == Admission::Pass
         })
         .count();
     assert_eq!(passed, 1_000);
@@ -610,6 +622,7 @@ fn the_ban_table_is_bounded_and_makes_room_from_the_ban_that_lapses_first() {
             &scan,
             addr(&format!("192.0.2.{n}:5060")),
             addr(LISTENER),
+            Protocol::Udp,
         );
         assert!(gate.stats().active_bans <= 10);
     }
@@ -619,7 +632,13 @@ fn the_ban_table_is_bounded_and_makes_room_from_the_ban_that_lapses_first() {
     assert!(gate.ban_of(net("192.0.2.20")).is_some());
     assert!(gate.ban_of(net("192.0.2.19")).is_none());
     assert_eq!(
-        gate.admit(now, &invite(), addr("192.0.2.29:5060"), addr(LISTENER)),
+        gate.admit(
+            now,
+            &invite(),
+            addr("192.0.2.29:5060"),
+            addr(LISTENER),
+            Protocol::Udp
+        ),
         Admission::Drop("banned")
     );
 
@@ -637,7 +656,13 @@ fn the_ban_table_is_bounded_and_makes_room_from_the_ban_that_lapses_first() {
     }
     assert!(!full.ban(start, net("10.0.99.0/24"), "operator", None));
     assert_eq!(
-        full.admit(start, &scan, addr("192.0.2.1:5060"), addr(LISTENER)),
+        full.admit(
+            start,
+            &scan,
+            addr("192.0.2.1:5060"),
+            addr(LISTENER),
+            Protocol::Udp
+        ),
         Admission::Drop("scanner")
     );
     assert_eq!(full.stats().active_bans, 10);
@@ -703,7 +728,7 @@ fn a_spoofed_flood_from_many_sources_shares_one_overflow_budget() {
     let passed = (0..10_000u32)
         .filter(|n| {
             let source = SocketAddr::new(IpAddr::from((0x0a00_0000 + n).to_be_bytes()), 5060);
-            gate.admit(start, &invite(), source, addr(LISTENER)) == Admission::Pass
+            gate.admit(start, &invite(), source, addr(LISTENER), Protocol::Udp) == Admission::Pass
         })
         .count();
     assert_eq!(passed, 105);
@@ -741,4 +766,128 @@ fn a_nearly_full_shard_queue_sheds_new_calls_only() {
         assert_eq!(gate.shed(message, 0, 4_096), Admission::Pass);
     }
     assert_eq!(gate.stats().dropped.get("overload"), Some(&2));
+}
+
+#[test]
+fn every_acl_of_a_listener_must_admit_and_rules_follow_its_transport() {
+    let start = Instant::now();
+    let mut gate = Gate::new(
+        GateConfig {
+            listeners: vec![
+                ListenerRule {
+                    local: addr(LISTENER),
+                    protocol: Some(Protocol::Tcp),
+                    acls: vec![Acl::open()],
+                    trunks_only: false,
+                },
+                ListenerRule {
+                    local: addr(LISTENER),
+                    protocol: Some(Protocol::Udp),
+                    acls: vec![
+                        // The configuration file's: 10/8 only.
+                        Acl::from_lists(&[net("10.0.0.0/8"), net("2001:db8::/32")], &[]),
+                        // An ACL object: the first matching rule decides.
+                        Acl {
+                            rules: vec![
+                                AclRule {
+                                    action: AclAction::Allow,
+                                    network: net("10.1.1.1"),
+                                },
+                                AclRule {
+                                    action: AclAction::Deny,
+                                    network: net("10.1.0.0/16"),
+                                },
+                                AclRule {
+                                    action: AclAction::Deny,
+                                    network: net("2001:db8:bad::/48"),
+                                },
+                            ],
+                            default: AclAction::Allow,
+                        },
+                    ],
+                    trunks_only: false,
+                },
+            ],
+            rates: None,
+            ..GateConfig::default()
+        },
+        start,
+    );
+    let udp = |gate: &mut Gate, source: &str| {
+        gate.admit(
+            start,
+            &invite(),
+            addr(source),
+            addr(LISTENER),
+            Protocol::Udp,
+        )
+    };
+    assert_eq!(udp(&mut gate, "10.2.0.1:5060"), Admission::Pass);
+    assert_eq!(udp(&mut gate, "10.1.1.1:5060"), Admission::Pass);
+    assert_eq!(
+        udp(&mut gate, "10.1.1.2:5060"),
+        Admission::Drop("acl_denied")
+    );
+    assert_eq!(
+        udp(&mut gate, "192.0.2.1:5060"),
+        Admission::Drop("acl_denied")
+    );
+    assert_eq!(udp(&mut gate, "[2001:db8::1]:5060"), Admission::Pass);
+    assert_eq!(
+        udp(&mut gate, "[2001:db8:bad::1]:5060"),
+        Admission::Drop("acl_denied")
+    );
+    // The TCP listener on the same address has its own (open) rule.
+    assert_eq!(
+        gate.admit(
+            start,
+            &invite(),
+            addr("192.0.2.1:5060"),
+            addr(LISTENER),
+            Protocol::Tcp
+        ),
+        Admission::Pass
+    );
+    // Replaced at run time: the UDP listener's ACLs are gone.
+    gate.set_listeners(Vec::new());
+    assert_eq!(udp(&mut gate, "192.0.2.1:5060"), Admission::Pass);
+    assert_eq!(gate.stats().dropped.get("acl_denied"), Some(&3));
+}
+
+#[test]
+fn trunk_sources_follow_the_trunks_acls() {
+    let start = Instant::now();
+    let mut gate = gate(start);
+    let trunk_only = |gate: &mut Gate, source: &str| {
+        gate.admit(
+            start,
+            &invite(),
+            addr(source),
+            addr(TRUNK_LISTENER),
+            Protocol::Udp,
+        )
+    };
+    assert_eq!(trunk_only(&mut gate, "192.0.2.200:5060"), Admission::Pass);
+    assert_eq!(
+        trunk_only(&mut gate, "198.51.100.20:5060"),
+        Admission::Drop("not_a_trunk")
+    );
+    // An ACL object adds a network to the trunk and takes its target away.
+    gate.set_trunk_sources(vec![TrunkSources::new(
+        vec![net("192.0.2.200")],
+        vec![Acl {
+            rules: vec![
+                AclRule::deny(net("192.0.2.200")),
+                AclRule::allow(net("198.51.100.0/24")),
+            ],
+            default: AclAction::Deny,
+        }],
+    )]);
+    assert!(gate.is_trunk_source(ip("198.51.100.20")));
+    assert!(!gate.is_trunk_source(ip("192.0.2.200")));
+    assert_eq!(trunk_only(&mut gate, "198.51.100.20:5060"), Admission::Pass);
+    assert_eq!(
+        trunk_only(&mut gate, "192.0.2.200:5060"),
+        Admission::Drop("not_a_trunk")
+    );
 }

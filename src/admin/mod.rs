@@ -119,10 +119,18 @@ impl AdminService {
             .ok_or_else(|| ApiError::unavailable("signalling is starting; try again shortly"))
     }
 
-    /// Reads the ACLs again and publishes them to signalling.
+    /// Reads the ACLs again, publishes them, and puts them in force in signalling
+    /// (the admission gate and the trunk directory); returns once they are. Published
+    /// first, so that a signalling runtime starting meanwhile reads them itself.
     async fn publish_access(&self) -> ApiResult<()> {
-        let snapshot = self.store(|store| crate::access::load(store)).await?;
-        self.setup.access.send_replace(Arc::new(snapshot));
+        let snapshot = Arc::new(self.store(|store| crate::access::load(store)).await?);
+        self.setup.access.send_replace(Arc::clone(&snapshot));
+        if let Some(security) = self.setup.status.security() {
+            security
+                .replace_access(snapshot)
+                .await
+                .map_err(|error| ApiError::unavailable(error.to_string()))?;
+        }
         Ok(())
     }
 

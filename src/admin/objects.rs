@@ -224,28 +224,32 @@ impl AdminService {
         Ok(convert::object(kind, deleted))
     }
 
-    /// Puts a new routing table in force for new calls, and the trunks it holds in the
-    /// ingress policy (so that calls from a new trunk are taken as trunk calls).
+    /// Puts changed trunks and routes in force for new calls: the trunks' media
+    /// policies, their sources, requirements and call limits (the ingress policy and the
+    /// admission gate), their identity policies, and last the routing table — so that a
+    /// new trunk's calls meet its whole policy from the first.
     async fn apply_routing(
         &self,
         signalling: &Arc<crate::control::Signalling>,
         table: sbc_core::routing::RoutingTable,
         objects: &RoutingObjects,
     ) -> ApiResult<()> {
-        signalling
-            .replace_routing(table)
-            .await
-            .map_err(|error| ApiError::unavailable(error.to_string()))?;
-        signalling
-            .replace_identity_policies(&objects.trunks)
-            .await
-            .map_err(|error| ApiError::unavailable(error.to_string()))?;
+        let unavailable = |error: &dyn std::fmt::Display| ApiError::unavailable(error.to_string());
+        signalling.replace_media_policies(&objects.trunks);
         if let Some(security) = self.setup.status.security() {
             security
                 .replace_trunks(&objects.trunks)
                 .await
-                .map_err(|error| ApiError::unavailable(error.to_string()))?;
+                .map_err(|error| unavailable(&error))?;
         }
+        signalling
+            .replace_identity_policies(&objects.trunks)
+            .await
+            .map_err(|error| unavailable(&error))?;
+        signalling
+            .replace_routing(table)
+            .await
+            .map_err(|error| unavailable(&error))?;
         Ok(())
     }
 
@@ -321,9 +325,18 @@ impl AdminService {
         }
     }
 
-    /// An ACL may name only listeners and trunks that exist.
+    /// An ACL may name only listeners and trunks that exist, and its rules must be
+    /// networks signalling can enforce.
     async fn check_acl(&self, acl: &AclSpec) -> ApiResult<()> {
         let config = &self.setup.config;
+        for (index, rule) in acl.rules.iter().enumerate() {
+            if let Err(error) = rule.source.parse::<sbc_core::policy::Cidr>() {
+                return Err(ApiError::invalid(
+                    format!("rules[{index}].source"),
+                    error.to_string(),
+                ));
+            }
+        }
         for (index, reference) in acl.listeners.iter().enumerate() {
             let known = admin_api::model::parse_listener_ref(reference).is_some_and(
                 |(transport, address)| {

@@ -19,14 +19,15 @@ use crate::control::{ShardRequest, Signalling};
 use crate::metrics::{self, CdrFigures, RelayFigures, Scrape, TransportFigures};
 use crate::security::{GateInput, GateRequest};
 use crate::store::{AuditEntry, NewBan as StoreBan};
-use crate::views::{call_info, media_stats, parse_call_id};
+use crate::views::{call_info, media_stats, parse_call_id, with_relay_security};
 
 fn control_error(error: crate::control::ControlError) -> ApiError {
     ApiError::unavailable(error.to_string())
 }
 
 /// The relay's statistics of each view's media session (one round trip to its worker
-/// each, on a blocking thread).
+/// each, on a blocking thread), and the view's security summary completed with what only
+/// the relay knows (the SRTP profile a DTLS-SRTP handshake chose).
 async fn with_stats(
     signalling: &Arc<Signalling>,
     views: Vec<(usize, CallView)>,
@@ -41,10 +42,7 @@ async fn with_stats(
             .into_iter()
             .map(|session| {
                 let session = media_relay::SessionId(session?);
-                relay
-                    .session_stats(session)
-                    .ok()
-                    .map(|stats| media_stats(&stats))
+                relay.session_stats(session).ok()
             })
             .collect::<Vec<_>>()
     })
@@ -53,7 +51,13 @@ async fn with_stats(
     views
         .into_iter()
         .zip(stats.into_iter().chain(std::iter::repeat(None)))
-        .map(|((shard, view), stats)| (shard, view, stats))
+        .map(|((shard, mut view), stats)| match stats {
+            Some(stats) => {
+                view.security = with_relay_security(&view.security, &stats);
+                (shard, view, Some(media_stats(&stats)))
+            }
+            None => (shard, view, None),
+        })
         .collect()
 }
 

@@ -182,17 +182,20 @@ pub struct AclConfig {
 }
 
 impl AclConfig {
-    /// The ACL (entries that do not parse are skipped; validation reports them).
+    /// The ACL: deny rules first, then allow rules, default deny when there is an
+    /// allow list (entries that do not parse are skipped; validation reports them).
     pub fn acl(&self) -> Acl {
-        let parse = |list: &[String]| {
+        let parse = |list: &[String]| -> Vec<Cidr> {
             list.iter()
                 .filter_map(|text| text.parse::<Cidr>().ok())
                 .collect()
         };
-        Acl {
-            allow: parse(&self.allow),
-            deny: parse(&self.deny),
-        }
+        Acl::from_lists(&parse(&self.allow), &parse(&self.deny))
+    }
+
+    /// Whether the table is empty (admits everything, adds nothing to a trunk).
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty() && self.deny.is_empty()
     }
 
     /// Problems of this ACL, keyed under `key`.

@@ -55,6 +55,18 @@ impl Admin {
         self.request("GET", path, None, &[])
     }
 
+    /// The value of one series of `/metrics` (`name{labels}` exactly as exposed), 0 when
+    /// the series is absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        let scrape = self.with_token(None).get("/metrics");
+        assert_eq!(scrape.status, 200, "{}", scrape.body);
+        scrape
+            .body
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse().unwrap_or(f64::NAN))
+    }
+
     pub fn delete(&self, path: &str) -> Response {
         self.request("DELETE", path, None, &[])
     }

@@ -17,9 +17,10 @@ pub use calls::{
     SecurityInfo, SignallingInfo, StreamMedia,
 };
 pub use objects::{
-    AclAction, AclObject, AclRule, AclSpec, HeaderPolicy, IncomingIdentity, RouteObject, RouteSpec,
-    Transport, TrunkIdentitySpec, TrunkObject, TrunkSpec, TrunkTarget, VerifyMode, is_simple_name,
-    parse_cidr, parse_listener_ref,
+    AclAction, AclObject, AclRule, AclSpec, HeaderPolicy, IncomingIdentity, KeyExchange,
+    RouteObject, RouteSpec, SrtpPolicySpec, Transport, TrunkAclSpec, TrunkIdentitySpec,
+    TrunkObject, TrunkSpec, TrunkTarget, VerifyMode, is_simple_name, parse_cidr,
+    parse_listener_ref,
 };
 pub use people::{CreatedToken, NewToken, NewUser, TokenInfo, User, UserUpdate};
 pub use records::{

@@ -83,10 +83,87 @@ pub struct TrunkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<HeaderPolicy>,
     /// Caller identity (STIR/SHAKEN) policy of calls from and to this trunk (absent:
-    /// neither verified nor signed). Keys and certificates are configured in the file's
-    /// `[identity]` and are never part of the API.
+    /// neither verified nor signed). Keys, certificates and STI-CA roots are set under
+    /// `/identity`, never here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<TrunkIdentitySpec>,
+    /// Networks, besides its targets' addresses, the trunk's traffic comes from
+    /// (`allow`), and networks never taken for it (`deny`); ACL objects naming the trunk
+    /// apply too.
+    #[serde(default, skip_serializing_if = "TrunkAclSpec::is_empty")]
+    pub acl: TrunkAclSpec,
+    /// Requests from this trunk must come over TLS (else `403`).
+    #[serde(default)]
+    pub require_tls: bool,
+    /// ... with a client certificate that verified against the listener's `client_ca`.
+    #[serde(default)]
+    pub require_client_cert: bool,
+    /// Calls in progress through this trunk at most, both directions together (0: no
+    /// limit); past it, new calls get `503`.
+    #[serde(default)]
+    pub max_calls: u32,
+    /// The trunk stores and forwards messages (an SMS or voicemail gateway): its MESSAGE
+    /// requests are exempt from the Date freshness window.
+    #[serde(default)]
+    pub store_and_forward: bool,
+    /// The trunk's media security policy (absent: the appliance's `[media.srtp]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srtp: Option<SrtpPolicySpec>,
+}
+
+/// Networks at most in a trunk's `acl.allow` or `acl.deny`.
+pub const MAX_TRUNK_ACL_ENTRIES: usize = 256;
+/// SRTP crypto suites at most in a policy.
+const MAX_SRTP_SUITES: usize = 16;
+
+/// A trunk's own ACL: IPv4 or IPv6 addresses or CIDR networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrunkAclSpec {
+    #[schema(max_items = 256)]
+    pub allow: Vec<String>,
+    #[schema(max_items = 256)]
+    pub deny: Vec<String>,
+}
+
+impl TrunkAclSpec {
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty() && self.deny.is_empty()
+    }
+}
+
+/// How much a side of a call wants a kind of media key exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyExchange {
+    /// Calls that cannot use it are refused (`488`).
+    Require,
+    /// Offered first.
+    Prefer,
+    /// Used when the peer offers it.
+    Allow,
+    /// Never used.
+    Forbid,
+}
+
+/// A trunk's media security policy: the keys of `srtp` in a `[[trunk]]`. Absent keys
+/// take the defaults of `docs/configuration.md`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SrtpPolicySpec {
+    /// SDES-SRTP (RFC 4568); absent: `allow`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sdes: Option<KeyExchange>,
+    /// DTLS-SRTP (RFC 5763/5764); absent: `allow`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dtls: Option<KeyExchange>,
+    /// SDES crypto suites, preferred first (`AES_CM_128_HMAC_SHA1_80`,
+    /// `AEAD_AES_128_GCM` …); absent: the built-in list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 16)]
+    pub suites: Option<Vec<String>>,
+    /// Write SDES keys into SDP over UDP or TCP signalling (not only TLS).
+    pub sdes_over_insecure_signalling: bool,
 }
 
 /// What happens to calls from a trunk whose Identity does not verify.
@@ -317,6 +394,43 @@ impl TrunkSpec {
                 "keepalive_secs",
                 "must be 0 (no probes) or 5 to 3600",
             ));
+        }
+        for (which, entries) in [("allow", &self.acl.allow), ("deny", &self.acl.deny)] {
+            if entries.len() > MAX_TRUNK_ACL_ENTRIES {
+                return Err(ApiError::invalid(
+                    format!("acl.{which}"),
+                    format!("at most {MAX_TRUNK_ACL_ENTRIES} networks"),
+                ));
+            }
+            for (index, entry) in entries.iter().enumerate() {
+                if parse_cidr(entry).is_none() {
+                    return Err(ApiError::invalid(
+                        format!("acl.{which}[{index}]"),
+                        format!("{entry:?} is not an IPv4 or IPv6 address or CIDR network"),
+                    ));
+                }
+            }
+        }
+        if let Some(srtp) = &self.srtp {
+            let suites = srtp.suites.as_deref().unwrap_or_default();
+            if suites.len() > MAX_SRTP_SUITES {
+                return Err(ApiError::invalid(
+                    "srtp.suites",
+                    format!("at most {MAX_SRTP_SUITES} suites"),
+                ));
+            }
+            for (index, suite) in suites.iter().enumerate() {
+                let well_formed = (1..=64).contains(&suite.len())
+                    && suite
+                        .bytes()
+                        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+                if !well_formed {
+                    return Err(ApiError::invalid(
+                        format!("srtp.suites[{index}]"),
+                        format!("{suite:?} is not an SRTP crypto suite name"),
+                    ));
+                }
+            }
         }
         if let Some(policy) = &self.headers {
             let (which, names) = match policy {

@@ -26,6 +26,9 @@ pub struct CallerIdentity {
     pub user: Option<String>,
     /// The trunk the call came from.
     pub trunk: Option<String>,
+    /// The caller's TLS client certificate verified against the listener's CA (it
+    /// arrived over TLS with one): the call's security summary says so for its A-leg.
+    pub client_certificate: bool,
 }
 
 impl B2bua {

@@ -330,6 +330,7 @@ mod tests {
         let user = |aor: &str| super::super::CallerIdentity {
             user: Some(aor.into()),
             trunk: None,
+            client_certificate: false,
         };
         let own = invite_from("sip:+12155551212@example.net");
         assert_eq!(
@@ -343,6 +344,7 @@ mod tests {
         let trunk = super::super::CallerIdentity {
             user: None,
             trunk: Some("carrier".into()),
+            client_certificate: false,
         };
         assert_eq!(establishment(&trunk, &own), CallerEstablishment::Unknown);
     }

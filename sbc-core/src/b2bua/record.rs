@@ -140,6 +140,8 @@ pub(crate) struct CallLog {
     /// Parts of the summary that cannot be read off the call's state (media protection
     /// and the identity verdict, set by the layers that decide them).
     pub security: SecuritySummary,
+    /// The caller presented a TLS client certificate that verified.
+    pub caller_certificate_verified: bool,
 }
 
 impl CallLog {
@@ -154,6 +156,7 @@ impl CallLog {
             callee: callee_of(request),
             trunk,
             security: SecuritySummary::new(protocol, None),
+            caller_certificate_verified: false,
         }
     }
 
@@ -247,12 +250,17 @@ impl Call {
         origin.last_sent().map(codecs_of).unwrap_or_default()
     }
 
-    /// The summary as it stands: signalling read off the dialogs, media from the call's
-    /// relay session unless a layer has said more.
+    /// The summary as it stands: signalling read off the dialogs (the caller's TLS
+    /// certificate as the transport verified it; the callee's server certificate is
+    /// verified whenever we opened the connection, but not on a registered user's own
+    /// flow, which the user opened), media from the call's relay session unless a layer
+    /// has said more.
     pub(crate) fn security(&self) -> SecuritySummary {
         let mut summary = self.log.security.clone();
-        summary.a.signalling = SignallingProtection::over(self.a.protocol, false);
-        summary.b.signalling = SignallingProtection::over(self.b.protocol, true);
+        summary.a.signalling =
+            SignallingProtection::over(self.a.protocol, self.log.caller_certificate_verified);
+        let we_connected = self.b.peer.flow.is_none();
+        summary.b.signalling = SignallingProtection::over(self.b.protocol, we_connected);
         for (side, leg) in [(Leg::A, &mut summary.a), (Leg::B, &mut summary.b)] {
             if leg.media == MediaProtection::NoMedia
                 && let Some(media) = &self.media

@@ -264,6 +264,7 @@ impl B2bua {
         let reliable = ReliableToCaller::for_invite(&request, offer.is_some(), (self.random)());
         let mut log = CallLog::new(now, &request, &source, route.trunk.clone());
         log.security.identity = super::identity::summary_verdict(identity.as_deref());
+        log.caller_certificate_verified = who.client_certificate;
         let mut stored = request;
         stored.body = Bytes::new();
         let mut remaining = targets.into_iter();

@@ -15,8 +15,9 @@ pub enum PeerCertificate {
     /// The peer presented a certificate that chains to a trusted CA and names the peer
     /// (the server certificate of every TLS target we connect to is checked this way).
     Verified,
-    /// The leg runs over TLS but no verified peer certificate is known for it (a client
-    /// that presented none, or a check the B2BUA was not told about).
+    /// The leg runs over TLS but its peer's certificate was not verified: a client that
+    /// presented none (or one the listener does not ask for), or a registered user's own
+    /// connection reused to reach it.
     NotVerified,
 }
 
@@ -41,11 +42,12 @@ pub struct SignallingProtection {
 }
 
 impl SignallingProtection {
-    /// The protection of a leg over `protocol`. A TLS leg we opened (`we_connected`) has
-    /// had its server certificate verified by the transport; one a client opened has not
-    /// been reported verified.
-    pub fn over(protocol: Protocol, we_connected: bool) -> SignallingProtection {
-        let peer_certificate = match (protocol, we_connected) {
+    /// The protection of a leg over `protocol`, whose peer's certificate was verified
+    /// (`certificate_verified`: the server certificate of a connection we opened, which
+    /// the transport always verifies, or a client certificate the listener verified) or
+    /// not.
+    pub fn over(protocol: Protocol, certificate_verified: bool) -> SignallingProtection {
+        let peer_certificate = match (protocol, certificate_verified) {
             (Protocol::Tls, true) => PeerCertificate::Verified,
             (Protocol::Tls, false) => PeerCertificate::NotVerified,
             _ => PeerCertificate::NotApplicable,

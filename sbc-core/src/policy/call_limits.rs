@@ -83,12 +83,15 @@ struct Counts {
     total: u32,
     users: HashMap<String, u32>,
     trunks: HashMap<String, u32>,
+    /// The per-trunk limits in force (replaced when trunks change at run time).
+    trunk_limits: HashMap<String, u32>,
 }
 
 /// The counts every shard shares. See the module docs.
 #[derive(Debug, Default)]
 pub struct CallLimits {
-    config: CallLimitsConfig,
+    max_calls: Option<u32>,
+    max_calls_per_user: Option<u32>,
     counts: Mutex<Counts>,
 }
 
@@ -113,20 +116,40 @@ pub struct CallCounts {
 impl CallLimits {
     pub fn new(config: CallLimitsConfig) -> Arc<CallLimits> {
         Arc::new(CallLimits {
-            config,
-            counts: Mutex::new(Counts::default()),
+            max_calls: config.max_calls,
+            max_calls_per_user: config.max_calls_per_user,
+            counts: Mutex::new(Counts {
+                trunk_limits: config.trunks,
+                ..Counts::default()
+            }),
         })
     }
 
-    pub fn config(&self) -> &CallLimitsConfig {
-        &self.config
+    /// Replaces the per-trunk limits (trunks changed at run time). New calls meet the new
+    /// limits; calls in progress keep their places (a trunk over its new limit takes no
+    /// new call until enough of them end).
+    pub fn set_trunk_limits(&self, trunks: HashMap<String, u32>) {
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .trunk_limits = trunks;
+    }
+
+    /// The limit of `trunk` in force, if it has one.
+    pub fn trunk_limit(&self, trunk: &str) -> Option<u32> {
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .trunk_limits
+            .get(trunk)
+            .copied()
     }
 
     /// Takes a place for a new call involving `parties`, or says which limit is reached
     /// (nothing is taken then).
     pub fn admit(self: &Arc<Self>, parties: &CallParties) -> Result<CallSlot, LimitReached> {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.config.max_calls.is_some_and(|max| counts.total >= max) {
+        if self.max_calls.is_some_and(|max| counts.total >= max) {
             return Err(LimitReached::Appliance);
         }
         let users: Vec<(&String, LimitReached)> = [
@@ -136,7 +159,7 @@ impl CallLimits {
         .into_iter()
         .filter_map(|(user, limit)| user.map(|user| (user, limit)))
         .collect();
-        if let Some(max) = self.config.max_calls_per_user {
+        if let Some(max) = self.max_calls_per_user {
             for (user, limit) in &users {
                 // A user calling itself holds two places.
                 let wanted = users.iter().filter(|(other, _)| other == user).count() as u32;
@@ -147,7 +170,7 @@ impl CallLimits {
             }
         }
         for trunk in &parties.trunks {
-            if let Some(&max) = self.config.trunks.get(trunk) {
+            if let Some(&max) = counts.trunk_limits.get(trunk) {
                 let wanted = parties.trunks.iter().filter(|t| *t == trunk).count() as u32;
                 let held = counts.trunks.get(trunk).copied().unwrap_or(0);
                 if held + wanted > max {
@@ -278,5 +301,26 @@ mod tests {
         assert_eq!(open.counts().total, 100);
         drop(slots);
         assert_eq!(open.counts().total, 0);
+    }
+
+    #[test]
+    fn trunk_limits_replaced_at_run_time_apply_to_new_calls_only() {
+        let limits = CallLimits::new(CallLimitsConfig::default());
+        let call = parties(None, None, &["carrier"]);
+        let held: Vec<CallSlot> = (0..3).map(|_| limits.admit(&call).unwrap()).collect();
+        limits.set_trunk_limits(HashMap::from([("carrier".to_owned(), 2)]));
+        assert_eq!(limits.trunk_limit("carrier"), Some(2));
+        // Three calls in progress go on; a fourth is refused until two have ended.
+        assert_eq!(limits.admit(&call).unwrap_err(), LimitReached::Trunk);
+        let mut held = held;
+        held.truncate(1);
+        let second = limits.admit(&call).unwrap();
+        assert_eq!(limits.admit(&call).unwrap_err(), LimitReached::Trunk);
+        // Lifted again.
+        limits.set_trunk_limits(HashMap::new());
+        assert_eq!(limits.trunk_limit("carrier"), None);
+        let third = limits.admit(&call).unwrap();
+        drop((held, second, third));
+        assert_eq!(limits.counts(), CallCounts::default());
     }
 }

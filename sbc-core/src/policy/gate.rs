@@ -4,7 +4,9 @@
 //! when scanner detection is on) the `User-Agent` line of a message, in this order:
 //!
 //! 1. **Bans**: a banned source is dropped silently (`banned`).
-//! 2. **Listener ACL**: a source the listener's ACL refuses is dropped (`acl_denied`).
+//! 2. **Listener ACLs**: a source that one of the listener's ACLs refuses is dropped
+//!    (`acl_denied`); a listener may have several (the configuration file's and those
+//!    of the admin API), and a source must pass all of them.
 //! 3. **Trunk-only listeners**: a source that is not one of the trunks' is dropped
 //!    (`not_a_trunk`) without reading past the first line.
 //! 4. **Scanners**: a request whose User-Agent names a known scanner bans its source for
@@ -31,9 +33,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::acl::{Acl, Cidr};
+use super::acl::{Acl, Cidr, TrunkSources, all_admit};
 use super::bans::{BanEntry, BanTable};
 use super::rate::{Budget, RateLimits, SourceLimiter};
+use crate::net::Protocol;
 
 /// User agents of SIP scanners (matched case-insensitively as substrings).
 pub const SCANNER_USER_AGENTS: &[&str] = &[
@@ -55,7 +58,10 @@ pub struct ListenerRule {
     /// The listener's bound address (a wildcard address matches any local address with
     /// this port).
     pub local: SocketAddr,
-    pub acl: Acl,
+    /// The listener's transport (`None`: the rule covers every transport on `local`).
+    pub protocol: Option<Protocol>,
+    /// Every ACL of the listener; a source must pass all of them.
+    pub acls: Vec<Acl>,
     /// Only trunk sources may use this listener.
     pub trunks_only: bool,
 }
@@ -145,7 +151,7 @@ pub struct Gate {
     limiter: Option<SourceLimiter>,
     /// Source → (failures, start of the window).
     failures: HashMap<IpAddr, (u32, Instant)>,
-    trunk_sources: Vec<Cidr>,
+    trunk_sources: Vec<TrunkSources>,
     events: VecDeque<GateEvent>,
     stats: GateStats,
 }
@@ -169,13 +175,18 @@ impl Gate {
         &self.config
     }
 
-    /// The networks trunk traffic comes from (trunk target addresses and trunk ACLs).
-    pub fn set_trunk_sources(&mut self, sources: Vec<Cidr>) {
+    /// Where trunk traffic comes from (each trunk's target addresses and ACLs).
+    pub fn set_trunk_sources(&mut self, sources: Vec<TrunkSources>) {
         self.trunk_sources = sources;
     }
 
+    /// Replaces the listeners' rules (their ACLs changed).
+    pub fn set_listeners(&mut self, listeners: Vec<ListenerRule>) {
+        self.config.listeners = listeners;
+    }
+
     pub fn is_trunk_source(&self, address: IpAddr) -> bool {
-        self.trunk_sources.iter().any(|net| net.contains(address))
+        self.trunk_sources.iter().any(|trunk| trunk.holds(address))
     }
 
     pub fn stats(&self) -> GateStats {
@@ -192,8 +203,9 @@ impl Gate {
         bytes: &[u8],
         source: SocketAddr,
         local: SocketAddr,
+        protocol: Protocol,
     ) -> Admission {
-        let verdict = self.decide(now, bytes, source.ip(), local);
+        let verdict = self.decide(now, bytes, source.ip(), local, protocol);
         match verdict {
             Admission::Pass => self.stats.passed += 1,
             Admission::Drop(reason) => *self.stats.dropped.entry(reason).or_default() += 1,
@@ -201,16 +213,24 @@ impl Gate {
         verdict
     }
 
-    fn decide(&mut self, now: Instant, bytes: &[u8], ip: IpAddr, local: SocketAddr) -> Admission {
+    fn decide(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        ip: IpAddr,
+        local: SocketAddr,
+        protocol: Protocol,
+    ) -> Admission {
         if self.bans.hit(now, ip) {
             return Admission::Drop("banned");
         }
         let rule = self.config.listeners.iter().find(|rule| {
-            rule.local == local
-                || (rule.local.ip().is_unspecified() && rule.local.port() == local.port())
+            rule.protocol.is_none_or(|p| p == protocol)
+                && (rule.local == local
+                    || (rule.local.ip().is_unspecified() && rule.local.port() == local.port()))
         });
         if let Some(rule) = rule
-            && !rule.acl.admits(ip)
+            && !all_admit(&rule.acls, ip)
         {
             return Admission::Drop("acl_denied");
         }

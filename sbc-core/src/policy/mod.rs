@@ -22,7 +22,7 @@ pub mod egress;
 pub mod gate;
 pub mod rate;
 
-pub use acl::{Acl, Cidr, CidrError};
+pub use acl::{Acl, AclAction, AclRule, Cidr, CidrError, TrunkSources};
 pub use boundary::{
     Admitted, Arrival, Boundary, BoundaryConfig, Origin, PolicyEvent, PolicyStats, TrunkDirectory,
     TrunkPolicy, Verdict,

@@ -22,6 +22,7 @@ use sbc_core::media::{
     StreamAddrs,
 };
 use sbc_core::net::{self, Protocol};
+use sbc_core::policy::Arrival;
 use sbc_core::sip::{
     Contact, HeaderName, Message, NameAddr, Request, Response, StatusCode, parse::parse_message,
 };
@@ -365,6 +366,13 @@ impl Harness {
     /// Feeds a message from `from` and collects what is sent.
     pub fn receive(&mut self, from: Peer, message: impl Into<Bytes>) {
         self.endpoint.handle_inbound(self.now, message.into(), from);
+        self.collect();
+    }
+
+    /// Feeds a message that arrived as `arrival` says (transport, client certificate).
+    pub fn receive_as(&mut self, from: Peer, message: impl Into<Bytes>, arrival: Arrival) {
+        self.endpoint
+            .handle_inbound_from(self.now, message.into(), from, arrival);
         self.collect();
     }
 
