@@ -14,10 +14,15 @@
 #    INVITE and 200 carry SDP, so the relay allocates (binds) two RTP/RTCP port pairs per
 #    call. No RTP flows in this table (bench/relay.sh measures the packet path). One call
 #    first checks that the INVITE reaching the UAS offers the relay's address.
-# 3. Concurrent calls and memory: N calls held open, without SDP and with SDP (relay
-#    sessions allocated, no RTP), the SBC's VmRSS before the calls and once all are up. RSS
-#    counts user-space memory only; the kernel's socket buffers (4 UDP sockets per call with
-#    SDP) are not in it. The SDP row is capped by the open-file limit (4 sockets per call).
+# 3. Concurrent calls and memory: N calls held open, without SDP, with SDP (relay
+#    sessions allocated, no RTP), and with RTP flowing both ways (SIPp's rtp_stream plays
+#    50 packets/s per call from the caller, bench/scenarios/uac_rtp.xml, and the callee
+#    echoes them), the SBC's VmRSS before the calls and once all are up, and for the RTP
+#    row the relay's forwarding rate from /metrics over 5 s. RSS counts user-space memory
+#    only; the kernel's socket buffers (4 UDP sockets per call with SDP) are not in it.
+#    The SDP rows are capped by the open-file limit (4 sockets per call).
+#    The UAC is a trunk of the SBC's (a carrier): the access side's digest challenge and
+#    per-source rate limits do not apply to it.
 #
 # A call is successful when SIPp's UAC completes the scenario; "failed" counts every call
 # the UAC started but did not complete (SIPp's FailedCall plus calls still open when the
@@ -169,6 +174,14 @@ port_max = $port_max
 [[trunk]]
 name = "uas"
 targets = ["$uas_ip:$sip_port"]
+transport = "udp"
+keepalive_secs = 0
+
+# The UAC plays a carrier: thousands of calls a second come from trunks, which skip the
+# access side's digest challenge and per-source rate limits.
+[[trunk]]
+name = "carrier"
+targets = ["$uac_ip:$sip_port"]
 transport = "udp"
 keepalive_secs = 0
 
@@ -518,6 +531,8 @@ concurrent_row() {
     # SIPp writes its message counts to <scenario>_<pid>_counts.csv in its working directory.
     local dir="$work/$tag-uac"
     mkdir -p "$dir"
+    # The RTP row's stream (uac_rtp.xml): one second of A-law silence, looped.
+    head -c 8000 /dev/zero | tr '\0' '\325' >"$dir/tone.alaw"
     (cd "$dir" && exec timeout -k 2 "$((ramp + 40))" sipp "$sbc_ip:$sip_port" -i "$uac_ip" -p "$sip_port" "${uac_args[@]}" \
         -d "$hold_ms" -nostdin -buff_size "$sipp_buffer" -r "$concurrent_rate" -rp 1000 \
         -m "$calls" -l "$calls" -timeout "$((ramp + 60))s" -trace_stat -stf stat.csv \
@@ -541,6 +556,9 @@ concurrent_row() {
     assert_sbc_alive "the concurrent calls"
     answered=$(count_column "$counts" '^[0-9]+_200_Recv$')
     failed_calls=$(stat_column "$dir/stat.csv" "FailedCall(C)")
+    if [[ $tag == held-rtp ]]; then
+        relay_rate_note "$label" "$answered"
+    fi
     local rss_after fds_after udp_sockets slab_after
     rss_after=$(rss_kib "$sbc_pid")
     fds_after=$(fd_count "$sbc_pid")
@@ -565,6 +583,28 @@ concurrent_row() {
     stop_sbc
 }
 
+# Sum of the relay's forwarded-packet counters over its workers.
+relay_forwarded() {
+    curl -s --max-time 2 "http://$sbc_ip:$admin_port/metrics" |
+        awk '/^sbc_relay_packets_forwarded_total\{/ { sum += $2 } END { printf "%d\n", sum }'
+}
+
+# relay_rate_note LABEL CALLS: the relay's forwarding rate over 5 s while CALLS calls are
+# held, against the 100 packets/s each call would carry if SIPp fed every stream (50/s
+# from the caller's stream, 50/s echoed back by the callee).
+relay_rate_note() {
+    local label=$1 calls=$2 first second
+    first=$(relay_forwarded)
+    sleep 5
+    second=$(relay_forwarded)
+    awk -v label="$label" -v calls="$calls" -v n=$((second - first)) 'BEGIN {
+        pps = n / 5
+        share = calls > 0 ? pps * 100 / (calls * 100) : 0
+        printf "%s: the relay forwarded %.0f packets/s while %d calls were held, %.0f %% of the %d/s that 100 packets/s per call would be.\n",
+            label, pps, calls, share, calls * 100
+    }' >>"$work/rtp-notes"
+}
+
 concurrent_table() {
     # The relay holds 4 UDP sockets per call (RTP and RTCP on each leg), and the SBC cannot
     # have more descriptors than its open-file limit.
@@ -584,6 +624,9 @@ concurrent_table() {
     if ((media_calls > 0)); then
         concurrent_row held-sdp "$media_calls" "SDP, relay session allocated (no RTP)" \
             -sn uac -- -sn uas
+        concurrent_row held-rtp "$media_calls" "SDP, RTP flowing both ways" \
+            -sf "$repo/bench/scenarios/uac_rtp.xml" -mi "$uac_ip" -- \
+            -sn uas -mi "$uas_ip" -mp 7000 -rtp_echo
     fi
     echo
     echo "RSS counts the SBC's user-space memory only. The kernel's share (sockets, epoll entries)"
@@ -592,6 +635,12 @@ concurrent_table() {
     if ((media_calls < concurrent)); then
         echo "The SDP row is capped at $media_calls calls by the open-file limit ($fd_limit, hard" \
             "limit $(ulimit -Hn), not raisable here): the relay holds 4 UDP sockets per call."
+    fi
+    if [[ -s $work/rtp-notes ]]; then
+        echo
+        cat "$work/rtp-notes"
+        echo "RTP: SIPp's rtp_stream plays 50 packets/s of 160-byte A-law per call from the caller;"
+        echo "the callee's SIPp echoes them (-rtp_echo), so each held call crosses the relay twice."
     fi
     local note
     for note in "${concurrent_notes[@]}"; do

@@ -4,6 +4,10 @@
 //! onto the other. Each signalling shard has its own adapter (a clone of the relay
 //! handle), so no lock is shared on the call path.
 //!
+//! Each adapter allocates for its shard ([`RelayAnchor::for_shard`]): the relay remembers
+//! the owner of every session, and its inactivity events go to that shard only
+//! ([`deliver_inactive`]).
+//!
 //! With a [`Finaliser`], a released session is not freed on the shard's thread: the
 //! finaliser's thread first asks the relay for the session's final statistics (a round
 //! trip to its worker, which a shard must not wait for), then frees it, and hands the
@@ -18,8 +22,8 @@ use sbc_core::media::security::{
     CertFingerprint, DtlsRole, IceCredentials, LegProtection, LegSecurity, SdesKey, SrtpSuite,
 };
 use sbc_core::media::{
-    Leg, LegAddr, MediaAllocation, MediaAnchor, MediaError, MediaSessionId, RemoteMedia,
-    StreamAddrs,
+    Leg, LegAddr, MediaAllocation, MediaAnchor, MediaBundle, MediaError, MediaSessionId,
+    RemoteMedia, StreamAddrs,
 };
 
 /// A shard's handle on the relay.
@@ -32,6 +36,8 @@ pub struct RelayAnchor {
     /// Failed allocations so far (logged at 1, 2, 4, 8 … so a storm cannot flood the log).
     failures: u64,
     finaliser: Option<Finaliser>,
+    /// The signalling shard the sessions allocated here belong to.
+    shard: u32,
 }
 
 impl RelayAnchor {
@@ -41,7 +47,15 @@ impl RelayAnchor {
             advertised,
             failures: 0,
             finaliser: None,
+            shard: 0,
         }
+    }
+
+    /// Sessions allocated here belong to signalling shard `shard`: the relay's events about
+    /// them go to it (see [`deliver_inactive`]).
+    pub fn for_shard(mut self, shard: usize) -> RelayAnchor {
+        self.shard = u32::try_from(shard).unwrap_or(u32::MAX);
+        self
     }
 
     /// Released sessions go through `finaliser` (see the module docs).
@@ -65,19 +79,22 @@ impl RelayAnchor {
 
 impl MediaAnchor for RelayAnchor {
     fn allocate(&mut self, streams: usize) -> Result<MediaAllocation, MediaError> {
-        let allocation = self.relay.allocate(streams).map_err(|error| {
-            self.failures += 1;
-            if self.failures.is_power_of_two() {
-                // Calls get 503; the operator needs to know why (ports, file descriptors).
-                tracing::warn!(
-                    %error,
-                    reason = error.name(),
-                    failures = self.failures,
-                    "media relay cannot allocate ports for a call"
-                );
-            }
-            media_error(error)
-        })?;
+        let allocation = self
+            .relay
+            .allocate_for(self.shard, streams)
+            .map_err(|error| {
+                self.failures += 1;
+                if self.failures.is_power_of_two() {
+                    // Calls get 503; the operator needs to know why (ports, file descriptors).
+                    tracing::warn!(
+                        %error,
+                        reason = error.name(),
+                        failures = self.failures,
+                        "media relay cannot allocate ports for a call"
+                    );
+                }
+                media_error(error)
+            })?;
         Ok(MediaAllocation {
             session: MediaSessionId(allocation.session.0),
             streams: allocation
@@ -195,6 +212,31 @@ impl MediaAnchor for RelayAnchor {
             .map_err(media_error)
     }
 
+    fn bundle(
+        &mut self,
+        session: MediaSessionId,
+        leg: Leg,
+        bundle: Option<&MediaBundle>,
+    ) -> Result<(), MediaError> {
+        let bundle = bundle.map(|bundle| media_relay::Bundle {
+            transport: bundle.transport,
+            members: bundle
+                .members
+                .iter()
+                .map(|member| media_relay::BundleMember {
+                    stream: member.stream,
+                    mid: member.mid.clone(),
+                    ssrcs: member.ssrcs.clone(),
+                    payload_types: member.payload_types.clone(),
+                })
+                .collect(),
+            mid_extension: bundle.mid_extension,
+        });
+        self.relay
+            .bundle(media_relay::SessionId(session.0), relay_leg(leg), bundle)
+            .map_err(media_error)
+    }
+
     fn new_sdes_key(&mut self, suite: SrtpSuite) -> Result<SdesKey, MediaError> {
         let key = self
             .relay
@@ -256,6 +298,41 @@ fn relay_fingerprint(fingerprint: &CertFingerprint) -> Option<Fingerprint> {
     })
 }
 
+/// Where the relay's inactivity event about `session` went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// To the shard that allocated the session.
+    Owner(usize),
+    /// Nowhere: the session was released meanwhile (its call is over), or its owner is not
+    /// one of `shards`.
+    Released,
+    /// Lost: the owner's queue was full or closed. The call then lasts until a BYE, its
+    /// session timer, or the B2BUA's watchdog ends it.
+    Lost,
+}
+
+/// Hands the relay's inactivity event about `session` to the shard that allocated it, the
+/// only one that knows the session; never blocks.
+pub fn deliver_inactive(
+    relay: &Relay,
+    shards: &[tokio::sync::mpsc::Sender<MediaSessionId>],
+    session: media_relay::SessionId,
+) -> Delivery {
+    let Some(owner) = relay
+        .owner_of(session)
+        .and_then(|owner| usize::try_from(owner).ok())
+    else {
+        return Delivery::Released;
+    };
+    match shards.get(owner) {
+        Some(shard) => match shard.try_send(MediaSessionId(session.0)) {
+            Ok(()) => Delivery::Owner(owner),
+            Err(_) => Delivery::Lost,
+        },
+        None => Delivery::Released,
+    }
+}
+
 fn relay_leg(leg: Leg) -> media_relay::Leg {
     match leg {
         Leg::A => media_relay::Leg::A,
@@ -308,6 +385,48 @@ pub fn spawn_finaliser(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use tokio::sync::mpsc;
+
+    /// An inactivity event reaches the shard that allocated the session, and no other.
+    #[test]
+    fn inactivity_goes_to_the_owning_shard_only() {
+        let relay = Relay::start(media_relay::RelayConfig {
+            address: IpAddr::from([127, 0, 83, 1]),
+            port_min: 31_000,
+            port_max: 31_031,
+            workers: 1,
+            ..media_relay::RelayConfig::default()
+        })
+        .unwrap();
+        let (shards, mut queues): (Vec<_>, Vec<_>) = (0..3).map(|_| mpsc::channel(4)).unzip();
+        let mut anchor =
+            RelayAnchor::new(relay.clone(), IpAddr::from([127, 0, 83, 1])).for_shard(2);
+        let session = anchor.allocate(1).unwrap().session;
+        let id = media_relay::SessionId(session.0);
+        assert_eq!(deliver_inactive(&relay, &shards, id), Delivery::Owner(2));
+        assert_eq!(queues[2].try_recv().ok(), Some(session));
+        assert!(queues[0].try_recv().is_err() && queues[1].try_recv().is_err());
+        // A full queue loses the event without blocking.
+        for _ in 0..4 {
+            assert_eq!(deliver_inactive(&relay, &shards, id), Delivery::Owner(2));
+        }
+        assert_eq!(deliver_inactive(&relay, &shards, id), Delivery::Lost);
+        // Once released, the event goes nowhere.
+        anchor.release(session);
+        assert_eq!(deliver_inactive(&relay, &shards, id), Delivery::Released);
+        // A shard the handle does not know (a stale owner) gets nothing either.
+        let mut other = RelayAnchor::new(relay.clone(), IpAddr::from([127, 0, 83, 1])).for_shard(7);
+        let stray = other.allocate(1).unwrap().session;
+        assert_eq!(
+            deliver_inactive(&relay, &shards, media_relay::SessionId(stray.0)),
+            Delivery::Released
+        );
+        other.release(stray);
+    }
+
     /// The CNAME signalling writes in SDP is the one the relay writes in RTCP SDES.
     #[test]
     fn sdp_and_rtcp_present_the_same_cname() {

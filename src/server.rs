@@ -27,7 +27,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{ClientAuth, Config, TransportKind};
 use crate::control::{CONTROL_QUEUE, ShardCounters, ShardRequest, Signalling};
-use crate::media::RelayAnchor;
+use crate::media::{Delivery, RelayAnchor, deliver_inactive};
 use crate::outbound::Outbound;
 use crate::routing::{self, TableRouter};
 use crate::security;
@@ -214,6 +214,7 @@ pub async fn run(config: Config, context: ServerContext) -> anyhow::Result<()> {
             Box::new(router),
             Box::new(
                 RelayAnchor::new(relay.clone(), config.media.advertised())
+                    .for_shard(shard)
                     .with_finaliser(finaliser.clone()),
             ),
             random_u64,
@@ -360,8 +361,8 @@ impl Keepalive {
     }
 }
 
-/// Forwards the relay's inactivity events to every shard (a session id means something
-/// only to the shard that allocated it; the others ignore it). Ends at shutdown.
+/// Forwards each of the relay's inactivity events to the shard that allocated its session
+/// (see [`crate::media::deliver_inactive`]). Ends at shutdown.
 fn spawn_media_events(
     relay: Relay,
     shards: Vec<mpsc::Sender<MediaSessionId>>,
@@ -374,11 +375,13 @@ fn spawn_media_events(
             else {
                 continue;
             };
-            for shard in &shards {
-                // A full queue loses the event (the relay reports a session once). The
-                // call then lasts until a BYE, its session timer, or the B2BUA's
-                // watchdog ends it; the loop itself never blocks.
-                let _ = shard.try_send(MediaSessionId(session.0));
+            // The relay reports a session once: a full queue loses the event (see
+            // `Delivery::Lost`), the loop itself never blocks.
+            if deliver_inactive(&relay, &shards, session) == Delivery::Lost {
+                debug!(
+                    session = session.0,
+                    "inactivity event lost: shard queue full"
+                );
             }
         }
     })

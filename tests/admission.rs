@@ -12,6 +12,16 @@ use std::time::Duration;
 use common::sipp::{self, scenario};
 use common::{Sbc, SbcConfig, free_ports};
 
+/// The two floods each take what the machine has (SIPp sends 30,000 INVITEs a second):
+/// they run one after the other, so neither measures the other's load.
+static FLOODS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_flood_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    FLOODS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Users limited to 2 calls each; the trunk every call goes to, to 3.
 fn limited(config: SbcConfig, uas: SocketAddr) -> SbcConfig {
     config
@@ -176,6 +186,7 @@ fn flood(from: std::net::IpAddr, sbc: SocketAddr, rate: u64, duration: Duration)
 /// bounded, and once the storm stops new calls go through again.
 #[test]
 fn under_a_call_storm_new_calls_get_503_and_calls_in_progress_go_on() {
+    let _flood = one_flood_at_a_time();
     let config = SbcConfig::new();
     let storm = config.net.host(2);
     let caller = config.net.host(3);
@@ -226,20 +237,11 @@ fn under_a_call_storm_new_calls_get_503_and_calls_in_progress_go_on() {
     let rss_after = sbc.vm_rss_kib();
     let calls = legit.join().unwrap();
     eprintln!("storm: {report:?}; SBC resident memory {rss_before} -> {rss_after} KiB");
-    let count = |run: &common::Finished, label: &str| -> u64 {
-        run.stdout
-            .lines()
-            .rev()
-            .find(|line| line.trim_start().starts_with(label))
-            .and_then(|line| line.rsplit('|').next())
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(0)
-    };
     // Every call in progress completed its re-INVITE and BYE during the storm.
     assert_eq!(
         (
-            count(&calls, "Successful call"),
-            count(&calls, "Failed call")
+            calls.sipp_count("Successful call"),
+            calls.sipp_count("Failed call")
         ),
         (20, 0),
         "calls in progress\n{}\n{}",
@@ -259,8 +261,8 @@ fn under_a_call_storm_new_calls_get_503_and_calls_in_progress_go_on() {
     let recovered = run_calls(10, 200, traces.path().to_path_buf());
     assert_eq!(
         (
-            count(&recovered, "Successful call"),
-            count(&recovered, "Failed call")
+            recovered.sipp_count("Successful call"),
+            recovered.sipp_count("Failed call")
         ),
         (10, 0),
         "new calls after the storm\n{}\n{}",
@@ -281,6 +283,7 @@ fn under_a_call_storm_new_calls_get_503_and_calls_in_progress_go_on() {
 /// password guessing).
 #[test]
 fn a_sipp_invite_flood_from_one_source_is_cut_at_the_gate_while_legitimate_calls_go_on() {
+    let _flood = one_flood_at_a_time();
     const FLOOD_RATE: u32 = 30_000;
     const FLOOD_INVITES: u32 = 4 * FLOOD_RATE;
     let config = SbcConfig::new();
@@ -343,16 +346,7 @@ fn a_sipp_invite_flood_from_one_source_is_cut_at_the_gate_while_legitimate_calls
     );
     let rss_after = sbc.vm_rss_kib();
     let calls = legit.join().unwrap();
-    let count = |run: &common::Finished, label: &str| -> u64 {
-        run.stdout
-            .lines()
-            .rev()
-            .find(|line| line.trim_start().starts_with(label))
-            .and_then(|line| line.rsplit('|').next())
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    let sent = count(&flood, "Successful call");
+    let sent = flood.sipp_count("Successful call");
     let invites =
         admin.metric("sbc_sip_requests_received_total{method=\"INVITE\",transport=\"udp\"}");
     let rate_limited = admin.metric("sbc_admission_dropped_total{reason=\"rate_limited\"}");
@@ -377,8 +371,8 @@ fn a_sipp_invite_flood_from_one_source_is_cut_at_the_gate_while_legitimate_calls
         "{invites} INVITEs reached signalling: the flood was not cut at the gate"
     );
     let (ok, failed) = (
-        count(&calls, "Successful call"),
-        count(&calls, "Failed call"),
+        calls.sipp_count("Successful call"),
+        calls.sipp_count("Failed call"),
     );
     assert!(
         ok * 100 >= (ok + failed).max(100) * 95,
@@ -395,8 +389,8 @@ fn a_sipp_invite_flood_from_one_source_is_cut_at_the_gate_while_legitimate_calls
     let recovered = legit_calls(20, traces.path().to_path_buf());
     assert_eq!(
         (
-            count(&recovered, "Successful call"),
-            count(&recovered, "Failed call")
+            recovered.sipp_count("Successful call"),
+            recovered.sipp_count("Failed call")
         ),
         (20, 0),
         "new calls after the flood\n{}\n{}",

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::Bundle;
 use crate::dtls::{DtlsRole, Fingerprint};
 use crate::error::RelayError;
 use crate::srtp::{MasterKey, Suite};
@@ -194,6 +195,11 @@ pub enum ControlRequest {
         leg: Leg,
         security: Box<LegSecurity>,
     },
+    Bundle {
+        session: SessionId,
+        leg: Leg,
+        bundle: Option<Bundle>,
+    },
     Release {
         session: SessionId,
     },
@@ -210,6 +216,7 @@ pub enum ControlResponse {
     Updated,
     StreamsAdded(Vec<StreamAddrs>),
     Protected,
+    Bundled,
     Released,
     SessionStats(SessionStats),
     WorkerStats(Vec<WorkerStats>),

@@ -35,12 +35,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bundle;
 mod config;
 mod control;
 pub mod dtls;
 mod error;
 mod io;
 pub mod latch;
+mod leg;
 mod packet;
 mod pool;
 pub mod rtcp;
@@ -51,6 +53,7 @@ pub mod srtp;
 mod stats;
 pub mod stun;
 
+pub use bundle::{Bundle, BundleMember};
 pub use config::{DEFAULT_MAX_STREAMS_PER_SESSION, RelayConfig};
 pub use control::{
     Allocation, ControlRequest, ControlResponse, DtlsSetup, IceCredentials, Leg, LegAddr,

@@ -6,7 +6,11 @@
 use std::net::SocketAddr;
 
 use crate::control::{LegSecurity, Protection, SdesKeys};
-use crate::dtls::{DtlsError, DtlsRole, DtlsSrtpKeys, Fingerprint};
+use std::time::Instant;
+
+use crate::dtls::{
+    DtlsBudget, DtlsDrop, DtlsDrops, DtlsError, DtlsRole, DtlsSrtpKeys, Fingerprint,
+};
 use crate::error::RelayError;
 use crate::packet::Port;
 use crate::srtp::{
@@ -69,7 +73,12 @@ pub(crate) struct LegCrypto {
     handshakes: [Handshake; 2],
     /// Where the last DTLS record on each port came from (the handshake's peer).
     dtls_peers: [Option<SocketAddr>; 2],
+    /// A handshake was started on the port (the peer's fingerprint is known).
+    dtls_started: [bool; 2],
+    /// What of the peer's DTLS traffic may still reach the handshake thread.
+    dtls_budget: DtlsBudget,
     pub drops: SrtpDrops,
+    pub dtls_drops: DtlsDrops,
     received: u64,
     sent: u64,
 }
@@ -146,6 +155,7 @@ impl LegCrypto {
                     self.rtcp = None;
                     self.suite = None;
                     self.handshakes = [Handshake::Pending; 2];
+                    self.dtls_started = [false; 2];
                     if had_dtls {
                         changes.stop = vec![Port::Rtp, Port::Rtcp];
                     }
@@ -155,6 +165,9 @@ impl LegCrypto {
                         } else {
                             &[Port::Rtp, Port::Rtcp]
                         };
+                        for port in ports {
+                            self.dtls_started[port_index(*port)] = true;
+                        }
                         changes.start = ports
                             .iter()
                             .map(|port| DtlsStart {
@@ -170,6 +183,7 @@ impl LegCrypto {
         if had_dtls && !matches!(security.protection, Protection::Dtls(_)) {
             changes.stop = vec![Port::Rtp, Port::Rtcp];
             self.handshakes = [Handshake::Pending; 2];
+            self.dtls_started = [false; 2];
         }
         Ok(changes)
     }
@@ -251,6 +265,37 @@ impl LegCrypto {
 
     pub(crate) fn ice(&self) -> Option<&IceAgent> {
         self.ice.as_ref()
+    }
+
+    /// Whether a DTLS record of the peer on `port` may go to the handshake thread at `now`
+    /// (see [`crate::dtls::DtlsBudget`]); counts it by reason when not.
+    pub(crate) fn admit_dtls(
+        &mut self,
+        now: Instant,
+        port: Port,
+        record: &[u8],
+    ) -> Result<(), DtlsDrop> {
+        let index = port_index(port);
+        let verdict = if self.kind != ProtectionKind::Dtls {
+            Err(DtlsDrop::NotDtls)
+        } else if matches!(self.handshakes[index], Handshake::Failed(_)) {
+            Err(DtlsDrop::HandshakeFailed)
+        } else if !self.dtls_started[index] {
+            Err(DtlsDrop::NoHandshake)
+        } else if !self.dtls_budget.admit(now, record) {
+            Err(DtlsDrop::RateLimited)
+        } else {
+            Ok(())
+        };
+        if let Err(reason) = verdict {
+            self.dtls_drops.add(reason, 1);
+        }
+        verdict
+    }
+
+    /// Counts a DTLS record of the peer dropped for `reason` outside [`Self::admit_dtls`].
+    pub(crate) fn count_dtls_drop(&mut self, reason: DtlsDrop) {
+        self.dtls_drops.add(reason, 1);
     }
 
     /// Remembers where the last DTLS record on `port` came from.

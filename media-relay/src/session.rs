@@ -1,26 +1,33 @@
 //! One relay session (sans-IO): its streams, their two legs, latching, media protection,
-//! forwarding decisions and statistics. The worker feeds it datagrams with `now` and sends
-//! what it says.
+//! BUNDLE groups, forwarding decisions and statistics. The worker feeds it datagrams with
+//! `now` and sends what it says.
 //!
 //! Every datagram is told apart by its first octet (RFC 7983): STUN (0–3) is an ICE check
 //! the leg answers, DTLS (20–63) belongs to the leg's DTLS-SRTP handshake, RTP and RTCP
 //! (128–191) are media. Media from an SRTP leg is verified and decrypted, RTCP has its SDES
 //! hidden, and what goes to an SRTP leg is encrypted with that leg's keys: each leg in its
 //! own protection, converted in place in the buffer the packet is sent from.
+//!
+//! A leg may bundle several streams onto the transport of one of them (RFC 8843, see
+//! [`crate::bundle`]): what arrives there is verified with the transport's keys, then
+//! given to the stream it belongs to, and goes on to that stream's other leg; what goes
+//! to a bundled stream leaves from the transport, with its keys, to its peer. The other
+//! leg may be bundled or not.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::bundle::{Bundle, BundleState};
 use crate::control::{Leg, LegSecurity, RemoteMedia};
-use crate::dtls::{DtlsError, DtlsSrtpKeys};
+use crate::dtls::{DtlsDrop, DtlsError, DtlsSrtpKeys};
 use crate::error::RelayError;
-use crate::latch::{Admission, Latch};
+use crate::latch::Admission;
+use crate::leg::LegState;
 use crate::packet::{Packet, Port, classify};
 use crate::rtcp;
-use crate::rtp_quality::RtpReceiver;
-use crate::security::{CryptoDrop, DtlsChanges, LegCrypto};
+use crate::security::{CryptoDrop, DtlsChanges};
 use crate::srtp::SrtpError;
-use crate::stats::{DropReason, LegStats, SessionStats, StreamStats};
+use crate::stats::{DropReason, SessionStats, StreamStats};
 
 /// Bytes a packet may grow by on its way through: the SRTP trailer (tag, MKI, SRTCP index).
 pub const MAX_GROWTH: usize = 16 + crate::srtp::MAX_MKI_LEN + 4 + 4;
@@ -28,10 +35,12 @@ pub const MAX_GROWTH: usize = 16 + crate::srtp::MAX_MKI_LEN + 4 + 4;
 /// What to do with a received datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Send the first `len` bytes of the buffer from `port` of `leg` (of the same stream)
-    /// to `to`: the packet as received, converted to that leg's protection, RTCP with its
-    /// SDES items hidden (see [`crate::rtcp`]).
+    /// Send the first `len` bytes of the buffer from `port` of `leg` of `stream` to `to`:
+    /// the packet as received, converted to that leg's protection, RTCP with its SDES
+    /// items hidden (see [`crate::rtcp`]). `stream` is the one received on, or, with
+    /// BUNDLE, the stream it belongs to or the transport it leaves by.
     Forward {
+        stream: usize,
         leg: Leg,
         port: Port,
         to: SocketAddr,
@@ -47,6 +56,9 @@ pub enum Verdict {
     Drop(DropReason),
     /// Dropped by SRTP (counted as [`DropReason::Srtp`], and by this reason).
     DropSrtp(SrtpError),
+    /// A DTLS record kept from the handshake thread (counted as [`DropReason::Dtls`], and
+    /// by this reason).
+    DropDtls(DtlsDrop),
 }
 
 /// Where and when a datagram arrived.
@@ -57,97 +69,6 @@ pub struct Arrival {
     pub leg: Leg,
     pub port: Port,
     pub source: SocketAddr,
-}
-
-#[derive(Debug)]
-struct LegState {
-    remote: RemoteMedia,
-    rtp_latch: Latch,
-    rtcp_latch: Latch,
-    counters: LegStats,
-    rtp: RtpReceiver,
-    crypto: LegCrypto,
-}
-
-impl LegState {
-    fn new(epoch: Instant) -> LegState {
-        LegState {
-            remote: RemoteMedia::default(),
-            rtp_latch: Latch::Open,
-            rtcp_latch: Latch::Open,
-            counters: LegStats::default(),
-            rtp: RtpReceiver::new(epoch),
-            crypto: LegCrypto::default(),
-        }
-    }
-
-    fn update(&mut self, remote: RemoteMedia) {
-        let moved = remote.rtp != self.remote.rtp
-            || remote.rtcp != self.remote.rtcp
-            || remote.signalling_ip != self.remote.signalling_ip;
-        if moved {
-            self.rtp_latch = Latch::Open;
-            self.rtcp_latch = Latch::Open;
-        }
-        self.remote = remote;
-    }
-
-    /// Where RTP for this leg's peer goes: the latched source, else the SDP address.
-    fn rtp_destination(&self) -> Option<SocketAddr> {
-        self.rtp_latch.address().or(usable(self.remote.rtp))
-    }
-
-    /// Where RTCP for this leg's peer goes, and from which of the leg's ports.
-    fn rtcp_destination(&self) -> Option<(Port, SocketAddr)> {
-        if self.remote.rtcp_mux {
-            return self.rtp_destination().map(|to| (Port::Rtp, to));
-        }
-        let sdp_rtcp = usable(self.remote.rtcp).or_else(|| {
-            usable(self.remote.rtp).and_then(|rtp| {
-                rtp.port()
-                    .checked_add(1)
-                    .map(|port| SocketAddr::new(rtp.ip(), port))
-            })
-        });
-        self.rtcp_latch
-            .address()
-            .or(sdp_rtcp)
-            .map(|to| (Port::Rtcp, to))
-    }
-
-    fn latch_mut(&mut self, port: Port) -> &mut Latch {
-        match port {
-            Port::Rtp => &mut self.rtp_latch,
-            Port::Rtcp => &mut self.rtcp_latch,
-        }
-    }
-
-    /// What the latch of `port` says of `source`.
-    fn admission(&self, port: Port, source: SocketAddr) -> Admission {
-        match port {
-            Port::Rtp => self.rtp_latch.check(source, &self.remote, None),
-            Port::Rtcp => {
-                let rtp_ip = self.rtp_latch.address().map(|a| a.ip());
-                self.rtcp_latch.check(source, &self.remote, rtp_ip)
-            }
-        }
-    }
-
-    fn snapshot(&self) -> LegStats {
-        LegStats {
-            rtp: self.rtp.quality(),
-            latched_rtp: self.rtp_latch.address(),
-            latched_rtcp: self.rtcp_latch.address(),
-            srtp_drops: self.crypto.drops,
-            security: self.crypto.report(),
-            ..self.counters
-        }
-    }
-}
-
-/// An SDP address the relay can send to (not port 0, not the `0.0.0.0` hold address).
-fn usable(address: Option<SocketAddr>) -> Option<SocketAddr> {
-    address.filter(|a| a.port() != 0 && !a.ip().is_unspecified())
 }
 
 #[derive(Debug)]
@@ -162,13 +83,24 @@ impl MediaStream {
         }
     }
 
-    fn legs_mut(&mut self, from: Leg) -> (&mut LegState, &mut LegState) {
+    fn leg_mut(&mut self, leg: Leg) -> &mut LegState {
         let [a, b] = &mut self.legs;
-        match from {
-            Leg::A => (a, b),
-            Leg::B => (b, a),
+        match leg {
+            Leg::A => a,
+            Leg::B => b,
         }
     }
+}
+
+/// The leg state of `leg` of `stream`.
+fn leg_of(streams: &mut [MediaStream], stream: usize, leg: Leg) -> Option<&mut LegState> {
+    Some(streams.get_mut(stream)?.leg_mut(leg))
+}
+
+/// A media packet past its receiving leg: decrypted, in `buf[..len]`.
+struct Received {
+    len: usize,
+    is_rtcp: bool,
 }
 
 /// The media of one call as the relay sees it.
@@ -176,6 +108,8 @@ impl MediaStream {
 pub struct RelaySession {
     epoch: Instant,
     streams: Vec<MediaStream>,
+    /// Per leg (A, B): its BUNDLE group, if it has one.
+    bundles: [Option<BundleState>; 2],
     last_activity: Instant,
     inactivity_reported: bool,
 }
@@ -185,6 +119,7 @@ impl RelaySession {
         RelaySession {
             epoch: now,
             streams: (0..streams).map(|_| MediaStream::new(now)).collect(),
+            bundles: [None, None],
             last_activity: now,
             inactivity_reported: false,
         }
@@ -202,12 +137,38 @@ impl RelaySession {
 
     /// Sets where `leg`'s peer receives `stream`; false if there is no such stream.
     pub fn update(&mut self, stream: usize, leg: Leg, remote: RemoteMedia) -> bool {
-        match self.streams.get_mut(stream) {
-            Some(s) => {
-                s.legs_mut(leg).0.update(remote);
+        match leg_of(&mut self.streams, stream, leg) {
+            Some(state) => {
+                state.update(remote);
                 true
             }
             None => false,
+        }
+    }
+
+    /// Bundles streams of `leg` onto the transport of one of them (`None`: every stream on
+    /// its own transport again). The transport's stream keeps its address, latches and
+    /// protection; the others' are not used while bundled.
+    pub fn bundle(&mut self, leg: Leg, bundle: Option<&Bundle>) -> Result<(), RelayError> {
+        if let Some(bundle) = bundle {
+            let streams = self.streams.len();
+            let outside = std::iter::once(bundle.transport)
+                .chain(bundle.members.iter().map(|m| m.stream))
+                .find(|stream| *stream >= streams);
+            if let Some(stream) = outside {
+                return Err(RelayError::UnknownStream { session: 0, stream });
+            }
+        }
+        let slot = &mut self.bundles[leg.index()];
+        *slot = bundle.map(BundleState::new);
+        Ok(())
+    }
+
+    /// The stream whose transport `stream` of `leg` uses (itself unless bundled).
+    fn transport_of(&self, stream: usize, leg: Leg) -> usize {
+        match &self.bundles[leg.index()] {
+            Some(bundle) if bundle.contains(stream) => bundle.transport(),
+            _ => stream,
         }
     }
 
@@ -230,10 +191,9 @@ impl RelaySession {
         leg: Leg,
         security: &LegSecurity,
     ) -> Result<DtlsChanges, RelayError> {
-        let Some(media) = self.streams.get_mut(stream) else {
+        let Some(state) = leg_of(&mut self.streams, stream, leg) else {
             return Err(RelayError::UnknownStream { session: 0, stream });
         };
-        let state = media.legs_mut(leg).0;
         let mux = state.remote.rtcp_mux;
         state.crypto.configure(security, mux)
     }
@@ -246,14 +206,14 @@ impl RelaySession {
         port: Port,
         keys: &DtlsSrtpKeys,
     ) {
-        if let Some(media) = self.streams.get_mut(stream) {
-            media.legs_mut(leg).0.crypto.dtls_connected(port, keys);
+        if let Some(state) = leg_of(&mut self.streams, stream, leg) {
+            state.crypto.dtls_connected(port, keys);
         }
     }
 
     pub(crate) fn dtls_failed(&mut self, stream: usize, leg: Leg, port: Port, error: DtlsError) {
-        if let Some(media) = self.streams.get_mut(stream) {
-            media.legs_mut(leg).0.crypto.dtls_failed(port, error);
+        if let Some(state) = leg_of(&mut self.streams, stream, leg) {
+            state.crypto.dtls_failed(port, error);
         }
     }
 
@@ -313,14 +273,20 @@ impl RelaySession {
         len: usize,
         scratch: &mut [u8],
     ) -> Verdict {
-        let Some(media) = self.streams.get_mut(arrival.stream) else {
+        let Some(from) = leg_of(&mut self.streams, arrival.stream, arrival.leg) else {
             return Verdict::Drop(DropReason::NoDestination);
         };
-        let (from, to) = media.legs_mut(arrival.leg);
         from.counters.packets_received += 1;
         from.counters.bytes_received += len as u64;
-
-        let verdict = Self::decide(arrival, from, to, buf, len, scratch);
+        // A stream bundled onto another's transport receives nothing on its own port.
+        let verdict = if self.transport_of(arrival.stream, arrival.leg) != arrival.stream {
+            Verdict::Drop(DropReason::Bundle)
+        } else {
+            self.decide(arrival, buf, len, scratch)
+        };
+        let Some(from) = leg_of(&mut self.streams, arrival.stream, arrival.leg) else {
+            return verdict;
+        };
         match verdict {
             // Accepted packets keep the session alive, even while the other leg has no address.
             Verdict::Forward { .. } | Verdict::Reply { .. } | Verdict::Dtls => {
@@ -333,35 +299,95 @@ impl RelaySession {
                 }
             }
             Verdict::DropSrtp(_) => from.counters.drops.add(DropReason::Srtp, 1),
+            Verdict::DropDtls(_) => from.counters.drops.add(DropReason::Dtls, 1),
         }
         verdict
     }
 
     fn decide(
+        &mut self,
         arrival: Arrival,
-        from: &mut LegState,
-        to: &mut LegState,
         buf: &mut [u8],
         len: usize,
         scratch: &mut [u8],
     ) -> Verdict {
+        let Some(from) = leg_of(&mut self.streams, arrival.stream, arrival.leg) else {
+            return Verdict::Drop(DropReason::NoDestination);
+        };
+        let received = match Self::receive(arrival, from, buf, len, scratch) {
+            Ok(received) => received,
+            Err(verdict) => return verdict,
+        };
+        let Some(plain) = buf.get(..received.len) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        // The stream the packet belongs to: the one it arrived on, unless bundled.
+        let packet = classify(arrival.port, plain);
+        let stream = match (&mut self.bundles[arrival.leg.index()], packet) {
+            (Some(bundle), Packet::Rtp(header)) if bundle.transport() == arrival.stream => {
+                match bundle.route_rtp(plain, &header) {
+                    Some(stream) => stream,
+                    None => return Verdict::Drop(DropReason::Bundle),
+                }
+            }
+            (Some(bundle), Packet::Rtcp) if bundle.transport() == arrival.stream => {
+                bundle.route_rtcp(plain)
+            }
+            _ => arrival.stream,
+        };
+        let Some(member) = leg_of(&mut self.streams, stream, arrival.leg) else {
+            return Verdict::Drop(DropReason::Bundle);
+        };
+        let mut len = received.len;
+        let ssrc = match packet {
+            Packet::Rtp(header) => {
+                member.rtp.handle_packet(arrival.now, &header);
+                Some(header.ssrc)
+            }
+            Packet::Rtcp => {
+                member.counters.rtcp_received += 1;
+                if rtcp::has_sdes(plain)
+                    && let Some(hidden) = rtcp::hide_sdes(plain, scratch)
+                    && let (Some(out), Some(src)) = (buf.get_mut(..hidden), scratch.get(..hidden))
+                {
+                    out.copy_from_slice(src);
+                    len = hidden;
+                }
+                None
+            }
+            Packet::Malformed => return Verdict::Drop(DropReason::Malformed),
+        };
+        self.send(arrival, stream, received.is_rtcp, ssrc, buf, len)
+    }
+
+    /// The receiving half: STUN and DTLS are handled on the leg; media is checked against
+    /// the latch, verified and decrypted in place.
+    fn receive(
+        arrival: Arrival,
+        from: &mut LegState,
+        buf: &mut [u8],
+        len: usize,
+        scratch: &mut [u8],
+    ) -> Result<Received, Verdict> {
         let Arrival {
             now, port, source, ..
         } = arrival;
         let Some(datagram) = buf.get(..len) else {
-            return Verdict::Drop(DropReason::Malformed);
+            return Err(Verdict::Drop(DropReason::Malformed));
         };
         match datagram.first() {
             Some(0..=3) if crate::stun::is_stun(datagram) => {
-                return Self::stun(from, port, source, buf, len, scratch);
+                return Err(Self::stun(from, port, source, buf, len, scratch));
             }
             // A DTLS record header is 13 bytes.
-            Some(20..=63) if datagram.len() >= 13 => return Self::dtls(from, port, source),
+            Some(20..=63) if datagram.len() >= 13 => {
+                return Err(Self::dtls(from, now, port, source, datagram));
+            }
             _ => {}
         }
         let packet = classify(port, datagram);
         if packet == Packet::Malformed {
-            return Verdict::Drop(DropReason::Malformed);
+            return Err(Verdict::Drop(DropReason::Malformed));
         }
         let is_rtcp = packet == Packet::Rtcp;
         let admission = from.admission(port, source);
@@ -372,36 +398,45 @@ impl RelaySession {
             Admission::Elsewhere => false,
         };
         if !admitted {
-            return Verdict::Drop(DropReason::UnexpectedSource);
+            return Err(Verdict::Drop(DropReason::UnexpectedSource));
         }
-        let mut len = match from.crypto.unprotect(is_rtcp, buf, len) {
+        let len = match from.crypto.unprotect(is_rtcp, buf, len) {
             Ok(len) => len,
-            Err(CryptoDrop::KeysPending) => return Verdict::Drop(DropReason::KeysPending),
-            Err(CryptoDrop::Srtp(error)) => return Verdict::DropSrtp(error),
+            Err(CryptoDrop::KeysPending) => return Err(Verdict::Drop(DropReason::KeysPending)),
+            Err(CryptoDrop::Srtp(error)) => return Err(Verdict::DropSrtp(error)),
         };
         if matches!(admission, Admission::Plausible | Admission::Implausible) {
             from.latch_mut(port).latch_to(source);
         }
-        let Some(plain) = buf.get(..len) else {
-            return Verdict::Drop(DropReason::Malformed);
+        Ok(Received { len, is_rtcp })
+    }
+
+    /// The sending half: a packet of `stream` received on `arrival.leg` goes to the same
+    /// stream's other leg, by that leg's transport (its own, or its bundle's), protected
+    /// with the transport's keys.
+    fn send(
+        &mut self,
+        arrival: Arrival,
+        stream: usize,
+        is_rtcp: bool,
+        ssrc: Option<u32>,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Verdict {
+        let out_leg = arrival.leg.other();
+        let transport = self.transport_of(stream, out_leg);
+        if let (Some(bundle), Some(ssrc)) = (self.bundles[out_leg.index()].as_mut(), ssrc)
+            && bundle.contains(stream)
+        {
+            bundle.note_outbound(stream, ssrc);
+        }
+        let Some(to) = leg_of(&mut self.streams, transport, out_leg) else {
+            return Verdict::Drop(DropReason::NoDestination);
         };
-        let destination = match classify(port, plain) {
-            Packet::Rtp(header) => {
-                from.rtp.handle_packet(now, &header);
-                to.rtp_destination().map(|to| (Port::Rtp, to))
-            }
-            Packet::Rtcp => {
-                from.counters.rtcp_received += 1;
-                if rtcp::has_sdes(plain)
-                    && let Some(hidden) = rtcp::hide_sdes(plain, scratch)
-                    && let (Some(out), Some(src)) = (buf.get_mut(..hidden), scratch.get(..hidden))
-                {
-                    out.copy_from_slice(src);
-                    len = hidden;
-                }
-                to.rtcp_destination()
-            }
-            Packet::Malformed => return Verdict::Drop(DropReason::Malformed),
+        let destination = if is_rtcp {
+            to.rtcp_destination()
+        } else {
+            to.rtp_destination().map(|to| (Port::Rtp, to))
         };
         let Some((out_port, out_to)) = destination else {
             return Verdict::Drop(DropReason::NoDestination);
@@ -410,12 +445,15 @@ impl RelaySession {
             Ok(len) => len,
             Err(CryptoDrop::KeysPending) => return Verdict::Drop(DropReason::KeysPending),
             Err(CryptoDrop::Srtp(error)) => {
-                from.crypto.drops.add(error, 1);
+                if let Some(from) = leg_of(&mut self.streams, arrival.stream, arrival.leg) {
+                    from.crypto.drops.add(error, 1);
+                }
                 return Verdict::DropSrtp(error);
             }
         };
         Verdict::Forward {
-            leg: arrival.leg.other(),
+            stream: transport,
+            leg: out_leg,
             port: out_port,
             to: out_to,
             len,
@@ -456,25 +494,47 @@ impl RelaySession {
         }
     }
 
-    /// A DTLS record: for the leg's handshake when the leg uses DTLS-SRTP and the source is
-    /// the latched one (or, before latching, a plausible one).
-    fn dtls(from: &mut LegState, port: Port, source: SocketAddr) -> Verdict {
+    /// A DTLS record: for the leg's handshake when the leg uses DTLS-SRTP, the source is
+    /// the latched one (or, before latching, a plausible one), a handshake runs, and the
+    /// leg has not used up its share of the handshake thread (see [`crate::dtls::DtlsBudget`]).
+    fn dtls(
+        from: &mut LegState,
+        now: Instant,
+        port: Port,
+        source: SocketAddr,
+        record: &[u8],
+    ) -> Verdict {
         if !from.crypto.is_dtls() {
-            return Verdict::Drop(DropReason::Dtls);
+            from.crypto.count_dtls_drop(DtlsDrop::NotDtls);
+            return Verdict::DropDtls(DtlsDrop::NotDtls);
         }
         match from.admission(port, source) {
-            Admission::Latched | Admission::Plausible => {
-                from.crypto.set_dtls_peer(port, source);
-                Verdict::Dtls
+            Admission::Latched | Admission::Plausible => {}
+            Admission::Implausible | Admission::Elsewhere => {
+                from.crypto.count_dtls_drop(DtlsDrop::UnexpectedSource);
+                return Verdict::DropDtls(DtlsDrop::UnexpectedSource);
             }
-            Admission::Implausible | Admission::Elsewhere => Verdict::Drop(DropReason::Dtls),
+        }
+        if let Err(reason) = from.crypto.admit_dtls(now, port, record) {
+            return Verdict::DropDtls(reason);
+        }
+        from.crypto.set_dtls_peer(port, source);
+        Verdict::Dtls
+    }
+
+    /// Counts a DTLS record of `leg`'s peer on `stream` that could not be queued for the
+    /// handshake thread.
+    pub(crate) fn record_dtls_queue_full(&mut self, stream: usize, leg: Leg) {
+        if let Some(state) = leg_of(&mut self.streams, stream, leg) {
+            state.crypto.count_dtls_drop(DtlsDrop::QueueFull);
+            state.counters.drops.add(DropReason::Dtls, 1);
         }
     }
 
     /// Records `packets` datagrams (`bytes` in all) sent to `leg`'s peer of `stream`.
     pub fn record_sent(&mut self, stream: usize, leg: Leg, packets: u64, bytes: u64) {
-        if let Some(media) = self.streams.get_mut(stream) {
-            let counters = &mut media.legs_mut(leg).0.counters;
+        if let Some(state) = leg_of(&mut self.streams, stream, leg) {
+            let counters = &mut state.counters;
             counters.packets_sent += packets;
             counters.bytes_sent += bytes;
         }
@@ -483,13 +543,8 @@ impl RelaySession {
     /// Records `packets` datagrams for `leg`'s peer that the system refused to send; they are
     /// counted as drops of the leg they came from.
     pub fn record_send_failed(&mut self, stream: usize, leg: Leg, packets: u64) {
-        if let Some(media) = self.streams.get_mut(stream) {
-            media
-                .legs_mut(leg.other())
-                .0
-                .counters
-                .drops
-                .add(DropReason::SendFailed, packets);
+        if let Some(state) = leg_of(&mut self.streams, stream, leg.other()) {
+            state.counters.drops.add(DropReason::SendFailed, packets);
         }
     }
 
@@ -557,6 +612,7 @@ mod tests {
         assert_eq!(
             s.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &RTCP),
             Verdict::Forward {
+                stream: 0,
                 leg: Leg::B,
                 port: Port::Rtcp,
                 to: addr("10.0.0.2:5001"),
@@ -566,6 +622,7 @@ mod tests {
         assert_eq!(
             s.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &RTP),
             Verdict::Forward {
+                stream: 0,
                 leg: Leg::B,
                 port: Port::Rtp,
                 to: addr("10.0.0.2:5000"),
@@ -575,6 +632,7 @@ mod tests {
         assert_eq!(
             s.handle_datagram(now, 0, Leg::B, Port::Rtcp, addr("10.0.0.2:5001"), &RTCP),
             Verdict::Forward {
+                stream: 0,
                 leg: Leg::A,
                 port: Port::Rtp,
                 to: from_a,
@@ -635,5 +693,222 @@ mod tests {
         assert!(s.poll_inactive(now + Duration::from_secs(59), timeout));
         assert!(!s.poll_inactive(now + Duration::from_secs(600), timeout));
         assert!(!s.poll_inactive(now + Duration::from_secs(600), Duration::ZERO));
+    }
+
+    fn dtls_leg(session: &mut RelaySession, fingerprint: bool) {
+        use crate::control::{DtlsSetup, Protection};
+        use crate::dtls::{DtlsRole, Fingerprint, HashFunction};
+        let security = LegSecurity {
+            protection: Protection::Dtls(DtlsSetup {
+                role: DtlsRole::Server,
+                fingerprint: fingerprint.then(|| Fingerprint {
+                    hash: HashFunction::Sha256,
+                    digest: vec![7; 32],
+                }),
+            }),
+            ice: None,
+        };
+        assert!(session.protect(0, Leg::A, &security).is_ok());
+    }
+
+    fn client_hello() -> [u8; 40] {
+        let mut record = [0u8; 40];
+        record[0] = 22;
+        record[1] = 0xfe;
+        record[2] = 0xfd;
+        record[13] = 1;
+        record
+    }
+
+    #[test]
+    fn dtls_records_reach_the_handshake_only_within_the_legs_share() {
+        let (mut s, now) = session(
+            remote("10.0.0.1:4000", true),
+            remote("10.0.0.2:5000", false),
+        );
+        let from_a = addr("10.0.0.1:4000");
+        let hello = client_hello();
+        // A plain leg takes no DTLS.
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &hello),
+            Verdict::DropDtls(DtlsDrop::NotDtls)
+        );
+        // Before the peer's fingerprint is known, no handshake runs.
+        dtls_leg(&mut s, false);
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &hello),
+            Verdict::DropDtls(DtlsDrop::NoHandshake)
+        );
+        dtls_leg(&mut s, true);
+        // From elsewhere: refused whatever the budget.
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, addr("10.9.9.9:4000"), &hello),
+            Verdict::DropDtls(DtlsDrop::UnexpectedSource)
+        );
+        // A flood of ClientHellos: BURST / CLIENT_HELLO_COST pass, the rest is dropped.
+        let passed = (0..1000)
+            .filter(|_| {
+                s.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &hello) == Verdict::Dtls
+            })
+            .count();
+        assert_eq!(
+            passed,
+            (crate::dtls::BURST / crate::dtls::CLIENT_HELLO_COST) as usize
+        );
+        // A second later the leg has PER_SECOND more (ordinary records cost one).
+        let mut other = hello;
+        other[13] = 11;
+        let later = now + Duration::from_secs(1);
+        let passed = (0..1000)
+            .filter(|_| {
+                s.handle_datagram(later, 0, Leg::A, Port::Rtp, from_a, &other) == Verdict::Dtls
+            })
+            .count();
+        assert_eq!(passed, crate::dtls::PER_SECOND as usize);
+        // After the handshake failed, nothing more goes.
+        s.dtls_failed(0, Leg::A, Port::Rtp, DtlsError::Handshake);
+        assert_eq!(
+            s.handle_datagram(
+                later + Duration::from_secs(60),
+                0,
+                Leg::A,
+                Port::Rtp,
+                from_a,
+                &hello
+            ),
+            Verdict::DropDtls(DtlsDrop::HandshakeFailed)
+        );
+        let a = s.stats().streams[0].a;
+        assert_eq!(a.dtls_drops.not_dtls, 1);
+        assert_eq!(a.dtls_drops.no_handshake, 1);
+        assert_eq!(a.dtls_drops.unexpected_source, 1);
+        assert_eq!(a.dtls_drops.handshake_failed, 1);
+        assert_eq!(a.dtls_drops.rate_limited, 2000 - 10 - 10);
+        assert_eq!(a.drops.dtls, a.dtls_drops.total());
+        // Another leg keeps its own share.
+        let mut t = RelaySession::new(now, 1);
+        t.update(0, Leg::A, remote("10.0.0.1:4000", true));
+        dtls_leg(&mut t, true);
+        assert_eq!(
+            t.handle_datagram(now, 0, Leg::A, Port::Rtp, from_a, &hello),
+            Verdict::Dtls
+        );
+    }
+
+    fn rtp_from(pt: u8, ssrc: u32) -> Vec<u8> {
+        let mut packet = vec![0x80, pt, 0, 1, 0, 0, 0, 160];
+        packet.extend_from_slice(&ssrc.to_be_bytes());
+        packet.extend_from_slice(&[0x55; 40]);
+        packet
+    }
+
+    #[test]
+    fn a_bundled_leg_shares_one_transport_and_each_stream_keeps_its_other_leg() {
+        use crate::bundle::{Bundle, BundleMember};
+        let now = Instant::now();
+        let mut s = RelaySession::new(now, 2);
+        // The browser's leg A: both m= lines on one port (the SDP of stream 1 says the same).
+        s.update(0, Leg::A, remote("10.0.0.1:4000", true));
+        s.update(1, Leg::A, remote("10.0.0.1:4000", true));
+        // Leg B: a port per stream.
+        s.update(0, Leg::B, remote("10.0.0.2:5000", false));
+        s.update(1, Leg::B, remote("10.0.0.2:5002", false));
+        let bundle = Bundle {
+            transport: 0,
+            members: vec![
+                BundleMember {
+                    stream: 0,
+                    mid: "a1".into(),
+                    ssrcs: vec![1111],
+                    payload_types: vec![111, 0],
+                },
+                BundleMember {
+                    stream: 1,
+                    mid: "v1".into(),
+                    ssrcs: vec![],
+                    payload_types: vec![96, 97],
+                },
+            ],
+            mid_extension: None,
+        };
+        assert!(s.bundle(Leg::A, Some(&bundle)).is_ok());
+        let browser = addr("10.0.0.1:4000");
+        // Audio and video arrive on the transport; each goes to its stream's leg B.
+        let audio = rtp_from(111, 1111);
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, browser, &audio),
+            Verdict::Forward {
+                stream: 0,
+                leg: Leg::B,
+                port: Port::Rtp,
+                to: addr("10.0.0.2:5000"),
+                len: audio.len(),
+            }
+        );
+        let video = rtp_from(96, 2222);
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, browser, &video),
+            Verdict::Forward {
+                stream: 1,
+                leg: Leg::B,
+                port: Port::Rtp,
+                to: addr("10.0.0.2:5002"),
+                len: video.len(),
+            }
+        );
+        // The way back: from leg B's video port, out of the transport to the browser.
+        let back = rtp_from(96, 3333);
+        assert_eq!(
+            s.handle_datagram(now, 1, Leg::B, Port::Rtp, addr("10.0.0.2:5002"), &back),
+            Verdict::Forward {
+                stream: 0,
+                leg: Leg::A,
+                port: Port::Rtp,
+                to: browser,
+                len: back.len(),
+            }
+        );
+        // RTCP feedback from the browser about that source (a PLI) goes to the video's leg B.
+        let mut pli = vec![0x81, 206, 0, 2];
+        pli.extend_from_slice(&9u32.to_be_bytes());
+        pli.extend_from_slice(&3333u32.to_be_bytes());
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, browser, &pli),
+            Verdict::Forward {
+                stream: 1,
+                leg: Leg::B,
+                port: Port::Rtcp,
+                to: addr("10.0.0.2:5003"),
+                len: pli.len(),
+            }
+        );
+        // Nothing is taken on the video's own leg A port, nor of an unknown source.
+        assert_eq!(
+            s.handle_datagram(now, 1, Leg::A, Port::Rtp, browser, &video),
+            Verdict::Drop(DropReason::Bundle)
+        );
+        assert_eq!(
+            s.handle_datagram(now, 0, Leg::A, Port::Rtp, browser, &rtp_from(8, 4444)),
+            Verdict::Drop(DropReason::Bundle)
+        );
+        let stats = s.stats();
+        assert_eq!(
+            stats.streams[1].a.rtp.received, 1,
+            "video quality on its stream"
+        );
+        assert_eq!(stats.streams[0].a.rtp.received, 1);
+        assert_eq!(stats.streams[0].a.drops.bundle, 1);
+        assert_eq!(stats.streams[1].a.drops.bundle, 1);
+        // Unbundled again: each stream on its own port.
+        assert!(s.bundle(Leg::A, None).is_ok());
+        assert!(matches!(
+            s.handle_datagram(now, 1, Leg::A, Port::Rtp, browser, &video),
+            Verdict::Forward { stream: 1, .. }
+        ));
+        let outside = Bundle {
+            transport: 5,
+            ..bundle
+        };
+        assert!(s.bundle(Leg::A, Some(&outside)).is_err());
     }
 }

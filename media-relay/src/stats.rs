@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dtls::DtlsError;
+use crate::dtls::{DtlsDrops, DtlsError};
 use crate::srtp::{SrtpDrops, Suite};
 
 /// Why the relay dropped a packet. The names are stable (metric labels).
@@ -29,13 +29,17 @@ pub enum DropReason {
     KeysPending,
     /// A STUN message that was not an ICE check for the leg (no ICE, wrong credentials).
     Stun,
-    /// A DTLS record on a leg without DTLS-SRTP, from an unexpected source, or beyond the
-    /// handshake rate the relay accepts.
+    /// BUNDLE: on the port of a stream bundled onto another's transport, or on a bundle's
+    /// transport belonging to none of its streams (unknown SSRC, MID and payload type).
+    Bundle,
+    /// A DTLS record kept from the handshake thread: on a leg without DTLS-SRTP, from an
+    /// unexpected source, with no handshake to take it, or beyond the leg's share (see the
+    /// leg's `dtls_drops`).
     Dtls,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::UnexpectedSource,
         DropReason::Malformed,
         DropReason::NoDestination,
@@ -44,6 +48,7 @@ impl DropReason {
         DropReason::KeysPending,
         DropReason::Stun,
         DropReason::Dtls,
+        DropReason::Bundle,
     ];
 
     /// A stable name for metric labels.
@@ -57,6 +62,7 @@ impl DropReason {
             Self::KeysPending => "keys_pending",
             Self::Stun => "stun",
             Self::Dtls => "dtls",
+            Self::Bundle => "bundle",
         }
     }
 }
@@ -76,6 +82,8 @@ pub struct DropCounts {
     pub stun: u64,
     #[serde(default)]
     pub dtls: u64,
+    #[serde(default)]
+    pub bundle: u64,
 }
 
 impl DropCounts {
@@ -89,6 +97,7 @@ impl DropCounts {
             DropReason::KeysPending => &mut self.keys_pending,
             DropReason::Stun => &mut self.stun,
             DropReason::Dtls => &mut self.dtls,
+            DropReason::Bundle => &mut self.bundle,
         };
         *slot = slot.wrapping_add(packets);
     }
@@ -103,6 +112,7 @@ impl DropCounts {
             DropReason::KeysPending => self.keys_pending,
             DropReason::Stun => self.stun,
             DropReason::Dtls => self.dtls,
+            DropReason::Bundle => self.bundle,
         }
     }
 
@@ -156,6 +166,10 @@ pub struct LegStats {
     /// when unprotected, or not protectable toward the other leg.
     #[serde(default)]
     pub srtp_drops: SrtpDrops,
+    /// DTLS records of this leg's peer kept from the handshake thread (the `dtls` drops
+    /// that reached a DTLS leg), by reason.
+    #[serde(default)]
+    pub dtls_drops: DtlsDrops,
     /// How the leg's media is protected, for the call's security summary.
     #[serde(default)]
     pub security: LegSecurityReport,
@@ -225,6 +239,9 @@ pub struct WorkerStats {
     /// SRTP/SRTCP failures by reason, over all legs.
     #[serde(default)]
     pub srtp_drops: SrtpDrops,
+    /// DTLS records kept from the handshake thread, by reason, over all legs.
+    #[serde(default)]
+    pub dtls_drops: DtlsDrops,
     /// STUN binding requests answered and DTLS handshakes completed / failed.
     #[serde(default)]
     pub stun_answered: u64,
@@ -254,6 +271,7 @@ impl WorkerStats {
             total.bytes_forwarded += w.bytes_forwarded;
             total.drops.merge(&w.drops);
             total.srtp_drops.merge(&w.srtp_drops);
+            total.dtls_drops.merge(&w.dtls_drops);
             total.stun_answered += w.stun_answered;
             total.dtls_handshakes += w.dtls_handshakes;
             total.dtls_failures += w.dtls_failures;

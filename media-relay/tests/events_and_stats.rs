@@ -26,7 +26,7 @@ fn a_silent_session_raises_inactive_once_and_an_active_one_does_not() {
     // Generous margins: the suite runs on a loaded 2-core machine, where a thread can
     // stall for a few hundred milliseconds; the active session must never look silent.
     let relay = relay_with_timeout(21700, Duration::from_millis(1_500));
-    let silent = relay.allocate(1).unwrap();
+    let silent = relay.allocate_for(7, 1).unwrap();
     let active = relay.allocate(1).unwrap();
     let (caller, callee) = (peer(2), peer(3));
     relay
@@ -51,6 +51,11 @@ fn a_silent_session_raises_inactive_once_and_an_active_one_does_not() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].0, RelayEvent::Inactive(silent.session));
     assert!(events[0].1 >= Duration::from_millis(1_500), "{events:?}");
+    // The event names the session; its owner is what it was allocated for.
+    assert_eq!(relay.owner_of(silent.session), Some(7));
+    assert_eq!(relay.owner_of(active.session), Some(0));
+    relay.release(silent.session);
+    assert_eq!(relay.owner_of(silent.session), None);
 
     // Once the active one stops, it times out too.
     assert_eq!(

@@ -101,6 +101,30 @@ pub struct RemoteMedia {
     pub rtcp_mux: bool,
 }
 
+/// A BUNDLE group (RFC 8843) on one leg: several streams share the transport (port, ICE,
+/// DTLS, SRTP) of one of them, and the relay tells their packets apart.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MediaBundle {
+    /// The stream whose transport the group uses (its relay port is the one written in
+    /// every bundled `m=` line).
+    pub transport: usize,
+    /// Every stream of the group, the transport's own too.
+    pub members: Vec<BundleMember>,
+    /// The id of the MID RTP header extension in the peer's packets, when negotiated.
+    pub mid_extension: Option<u8>,
+}
+
+/// One stream of a BUNDLE group and what tells its packets apart.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BundleMember {
+    pub stream: usize,
+    pub mid: String,
+    /// The SSRCs the peer announced for it (`a=ssrc`).
+    pub ssrcs: Vec<u32>,
+    /// The payload types of its `m=` line.
+    pub payload_types: Vec<u8>,
+}
+
 /// Why the relay refused a request, typed by fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 pub enum MediaError {
@@ -172,6 +196,16 @@ pub trait MediaAnchor: Send {
         _stream: usize,
         _leg: Leg,
         _security: &LegSecurity,
+    ) -> Result<(), MediaError> {
+        Err(MediaError::Unsupported)
+    }
+
+    /// Bundle streams of `leg` onto one transport (`None`: each on its own again).
+    fn bundle(
+        &mut self,
+        _session: MediaSessionId,
+        _leg: Leg,
+        _bundle: Option<&MediaBundle>,
     ) -> Result<(), MediaError> {
         Err(MediaError::Unsupported)
     }

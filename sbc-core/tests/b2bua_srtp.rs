@@ -440,33 +440,6 @@ fn an_offer_in_the_callees_2xx_is_answered_by_the_callers_ack() {
 }
 
 #[test]
-fn a_bundle_of_several_streams_is_not_passed_on_since_each_gets_its_own_relay_port() {
-    let mut h = harness(MediaPolicy::default(), MediaPolicy::default());
-    let offer = webrtc_offer().replace("a=group:BUNDLE 0", "a=group:BUNDLE 0 1")
-        + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=rtcp-mux\r\n\
-a=setup:actpass\r\na=ice-ufrag:EsAw\r\na=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y\r\n\
-a=rtpmap:96 VP8/90000\r\n";
-    let caller = Caller::invite("s10", Some(&offer));
-    h.receive_message(self::caller(), &caller.message());
-    let invite = h.request_to(CALLEE, "INVITE");
-    let toward_callee = body(&sbc_core::sip::Message::Request(invite.clone()));
-    assert!(!toward_callee.contains("BUNDLE"), "{toward_callee}");
-    let ua = Ua::callee(&invite, callee(), "bob-s10");
-    let answer = callee_sdp().replace("RTP/AVP 0", "RTP/AVPF 111")
-        + "m=video 39878 RTP/AVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
-    h.receive_message(callee(), &ua.respond(&invite, 200, Some(&answer)));
-    let ok = h.response_to(CALLER, 200);
-    let toward_caller = body(&sbc_core::sip::Message::Response(ok));
-    assert!(!toward_caller.contains("BUNDLE"), "{toward_caller}");
-    assert!(toward_caller.contains("a=mid:0\r\n") && toward_caller.contains("a=mid:1\r\n"));
-    assert_eq!(
-        toward_caller.matches("UDP/TLS/RTP/SAVPF").count(),
-        2,
-        "{toward_caller}"
-    );
-}
-
-#[test]
 fn best_effort_srtp_offers_get_srtp_when_sdes_is_usable_and_plain_otherwise() {
     let best_effort = sdes_offer(CALLER_KEY).replace("RTP/SAVP", "RTP/AVP");
     // Over plain signalling without the allowance: answered plain, the call goes on.

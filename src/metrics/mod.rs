@@ -266,6 +266,14 @@ fn calls(families: &mut Families, scrape: &Scrape) {
             count,
         );
     }
+    for (step, count) in sum(|shard| &shard.b2bua.media_fallbacks) {
+        families.counter(
+            "sbc_media_fallbacks_total",
+            "Offers made again one media profile down after the callee refused the first.",
+            &[("step", step)],
+            count,
+        );
+    }
 }
 
 /// STIR/SHAKEN: verdicts, rejections and signatures, by stable name (docs/identity.md).
@@ -362,6 +370,14 @@ fn relay(families: &mut Families, relay: &RelayFigures) {
                 "SRTP/SRTCP packets the relay refused, per worker and reason.",
                 &[("worker", worker_label.as_str()), ("reason", error.name())],
                 worker.srtp_drops.get(error),
+            );
+        }
+        for reason in media_relay::dtls::DtlsDrop::ALL {
+            families.counter(
+                "sbc_relay_dtls_dropped_total",
+                "DTLS records the relay kept from its handshake thread, per worker and reason.",
+                &[("worker", worker_label.as_str()), ("reason", reason.name())],
+                worker.dtls_drops.get(reason),
             );
         }
         families.counter(

@@ -111,6 +111,8 @@ pub struct SbcConfig {
     pub routes: String,
     /// The `peer` trunk's `keepalive_secs` (0, off, by default).
     pub keepalive_secs: u64,
+    /// Extra TOML lines of the `peer` trunk's table (e.g. its `srtp` policy).
+    pub trunk_extra: String,
     /// `advertise` of the UDP and TCP listeners (none by default).
     pub sip_advertise: Option<String>,
     /// `media.advertise` (none by default).
@@ -140,6 +142,7 @@ impl SbcConfig {
             extra: String::new(),
             routes: "[[route]]\nname = \"to-peer\"\nto_trunk = \"peer\"\n".to_owned(),
             keepalive_secs: 0,
+            trunk_extra: String::new(),
             sip_advertise: None,
             media_advertise: None,
             security: "[auth]\nenabled = false\n\n[security.rate_limits]\nenabled = false\n"
@@ -162,6 +165,12 @@ impl SbcConfig {
     /// Routes every call to a trunk at `peer`.
     pub fn with_peer(mut self, peer: SocketAddr) -> Self {
         self.peer = peer;
+        self
+    }
+
+    /// Adds lines to the `peer` trunk's table.
+    pub fn with_trunk(mut self, toml: &str) -> Self {
+        self.trunk_extra = toml.to_owned();
         self
     }
 
@@ -231,6 +240,7 @@ name = "peer"
 targets = ["{peer}"]
 transport = "udp"
 keepalive_secs = {keepalive}
+{trunk_extra}
 
 {routes}
 {security}
@@ -244,6 +254,7 @@ keepalive_secs = {keepalive}
             extra = self.extra,
             routes = self.routes,
             keepalive = self.keepalive_secs,
+            trunk_extra = self.trunk_extra,
             security = self.security,
             sip_advertise = advertise_line(self.sip_advertise.as_deref()),
             media_advertise = advertise_line(self.media_advertise.as_deref()),
@@ -532,6 +543,18 @@ pub struct Finished {
 impl Finished {
     pub fn succeeded(&self) -> bool {
         self.status.is_some_and(|status| status.success())
+    }
+
+    /// A cumulative counter of SIPp's final statistics screen (`Successful call`,
+    /// `Failed call` …), 0 when it did not print one.
+    pub fn sipp_count(&self, label: &str) -> u64 {
+        self.stdout
+            .lines()
+            .rev()
+            .find(|line| line.trim_start().starts_with(label))
+            .and_then(|line| line.rsplit('|').next())
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn describe(&self) -> String {

@@ -196,18 +196,9 @@ pub fn client(
             ]),
         Duration::from_secs(60),
     );
-    let count = |label: &str| {
-        run.stdout
-            .lines()
-            .rev()
-            .find(|line| line.trim_start().starts_with(label))
-            .and_then(|line| line.rsplit('|').next())
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(0)
-    };
     ClientRun {
-        successful: count("Successful call"),
-        failed: count("Failed call"),
+        successful: run.sipp_count("Successful call"),
+        failed: run.sipp_count("Failed call"),
         log: run.describe(),
     }
 }

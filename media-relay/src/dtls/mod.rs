@@ -9,8 +9,12 @@
 //! timer advances when [`DtlsEndpoint::handle_timeout`] is called (the driver calls it a few
 //! times a second while a handshake is in progress).
 
+mod guard;
 mod identity;
 
+pub use guard::{
+    BURST, CLIENT_HELLO_COST, DtlsBudget, DtlsDrop, DtlsDrops, PER_SECOND, is_client_hello,
+};
 pub use identity::{DtlsIdentity, Fingerprint, HashFunction};
 
 use std::collections::VecDeque;
@@ -109,7 +113,9 @@ impl DtlsContext {
         builder
             .set_min_proto_version(Some(SslVersion::DTLS1_2))
             .map_err(fail)?;
-        builder.set_options(SslOptions::NO_QUERY_MTU);
+        // No renegotiation: a ClientHello on an established association would otherwise
+        // make the relay run a whole new handshake (a key agreement and a signature).
+        builder.set_options(SslOptions::NO_QUERY_MTU | SslOptions::NO_RENEGOTIATION);
         builder
             .set_certificate(&identity.certificate)
             .map_err(fail)?;

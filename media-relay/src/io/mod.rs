@@ -17,6 +17,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use rustix::event::{EventfdFlags, epoll, eventfd};
 
+use crate::bundle::Bundle;
 use crate::config::RelayConfig;
 use crate::control::{
     Allocation, ControlRequest, ControlResponse, IceCredentials, Leg, LegAddr, LegSecurity,
@@ -55,6 +56,8 @@ struct Shared {
 #[derive(Debug)]
 struct SessionRecord {
     streams: usize,
+    /// Who allocated the session (see [`Relay::allocate_for`]).
+    owner: u32,
 }
 
 #[derive(Debug)]
@@ -158,10 +161,18 @@ impl Relay {
     /// Reserves relay ports for a session of `streams` streams (one per SDP `m=` line): each
     /// stream gets an RTP/RTCP port pair per leg.
     pub fn allocate(&self, streams: usize) -> Result<Allocation, RelayError> {
+        self.allocate_for(0, streams)
+    }
+
+    /// As [`Relay::allocate`], for `owner`: a number of the caller's choosing (a signalling
+    /// shard), which [`Relay::owner_of`] gives back while the session lives, so that an
+    /// event about the session reaches only its owner.
+    pub fn allocate_for(&self, owner: u32, streams: usize) -> Result<Allocation, RelayError> {
         self.check_stream_count(streams, 0)?;
         let session = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed));
         let (bound, addrs) = self.bind_streams(streams)?;
-        self.sessions().insert(session, SessionRecord { streams });
+        self.sessions()
+            .insert(session, SessionRecord { streams, owner });
         if let Err(error) =
             self.send_budgeted(self.worker_of(session), Command::AddSession(session, bound))
         {
@@ -225,6 +236,44 @@ impl Relay {
         self.send_budgeted(
             self.worker_of(session),
             Command::Protect(Box::new((session, stream, leg, security))),
+        )
+    }
+
+    /// Bundles streams of `leg` onto the transport of one of them (RFC 8843): the
+    /// transport stream's port, ICE, DTLS and SRTP carry them all, and what arrives there is
+    /// given to the stream it belongs to (see [`crate::bundle`]). `None` unbundles. Protect
+    /// the transport's stream as the leg's; the other members' own ports stay unused.
+    pub fn bundle(
+        &self,
+        session: SessionId,
+        leg: Leg,
+        bundle: Option<Bundle>,
+    ) -> Result<(), RelayError> {
+        let streams = self
+            .sessions()
+            .get(&session)
+            .map(|r| r.streams)
+            .ok_or(RelayError::UnknownSession(session.0))?;
+        if let Some(bundle) = &bundle {
+            let outside = std::iter::once(bundle.transport)
+                .chain(bundle.members.iter().map(|m| m.stream))
+                .find(|stream| *stream >= streams);
+            if let Some(stream) = outside {
+                return Err(RelayError::UnknownStream {
+                    session: session.0,
+                    stream,
+                });
+            }
+            if bundle.members.len() > self.shared.config.max_streams_per_session {
+                return Err(RelayError::InvalidStreamCount {
+                    requested: bundle.members.len(),
+                    max: self.shared.config.max_streams_per_session,
+                });
+            }
+        }
+        self.send_budgeted(
+            self.worker_of(session),
+            Command::Bundle(Box::new((session, leg, bundle))),
         )
     }
 
@@ -302,6 +351,11 @@ impl Relay {
             return Err(error);
         }
         Ok(addrs)
+    }
+
+    /// The owner `session` was allocated for; `None` once it is released.
+    pub fn owner_of(&self, session: SessionId) -> Option<u32> {
+        self.sessions().get(&session).map(|record| record.owner)
     }
 
     /// Ends a session: its worker closes the sockets and returns the ports to the pool.
@@ -395,6 +449,13 @@ impl Relay {
             } => self
                 .protect(session, stream, leg, *security)
                 .map(|()| ControlResponse::Protected),
+            ControlRequest::Bundle {
+                session,
+                leg,
+                bundle,
+            } => self
+                .bundle(session, leg, bundle)
+                .map(|()| ControlResponse::Bundled),
             ControlRequest::Release { session } => {
                 self.release(session);
                 Ok(ControlResponse::Released)

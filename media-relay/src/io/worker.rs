@@ -15,8 +15,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use quinn_udp::{Transmit, UdpSocketState};
 use rustix::event::epoll;
 
+use crate::bundle::Bundle;
 use crate::control::{Leg, LegSecurity, RelayEvent, RemoteMedia, SessionId};
-use crate::dtls::DtlsError;
+use crate::dtls::{DtlsDrop, DtlsError};
 use crate::io::batch::{Queued, RECV_BATCH, RecvBatch, SEND_QUEUE, SendQueue, send_many};
 use crate::io::dtls::{DtlsJob, DtlsKey, DtlsOutcome};
 use crate::io::slab::Slab;
@@ -52,6 +53,7 @@ pub(crate) enum Command {
     AddStreams(SessionId, Vec<BoundStream>),
     Update(Box<(SessionId, usize, Leg, RemoteMedia)>),
     Protect(Box<(SessionId, usize, Leg, LegSecurity)>),
+    Bundle(Box<(SessionId, Leg, Option<Bundle>)>),
     /// Not counted against the command budget: it must never be refused.
     Release(SessionId),
     SessionStats(SessionId, Sender<Option<SessionStats>>),
@@ -252,8 +254,9 @@ impl Worker {
                         datagram.len(),
                         &mut self.scratch,
                     );
-                    let (send_token, to, len, to_leg) = match verdict {
+                    let (send_token, to, len, send_stream, to_leg) = match verdict {
                         Verdict::Forward {
+                            stream: send_stream,
                             leg: to_leg,
                             port: to_port,
                             to,
@@ -261,16 +264,16 @@ impl Worker {
                         } => {
                             let Some(from_token) = entry
                                 .tokens
-                                .get(stream)
+                                .get(send_stream)
                                 .map(|t| t[to_leg.index()][port_index(to_port)])
                             else {
                                 continue;
                             };
-                            (from_token, to, len, to_leg)
+                            (from_token, to, len, send_stream, to_leg)
                         }
                         Verdict::Reply { len } => {
                             self.counters.stun_answered += 1;
-                            (token, source, len, leg)
+                            (token, source, len, stream, leg)
                         }
                         Verdict::Dtls => {
                             let key = DtlsKey {
@@ -284,7 +287,9 @@ impl Worker {
                                 bytes: datagram.to_vec(),
                             };
                             if self.setup.dtls_jobs.try_send(job).is_err() {
+                                entry.session.record_dtls_queue_full(stream, leg);
                                 self.counters.drops.add(DropReason::Dtls, 1);
+                                self.counters.dtls_drops.add(DtlsDrop::QueueFull, 1);
                             }
                             continue;
                         }
@@ -297,12 +302,17 @@ impl Worker {
                             self.counters.srtp_drops.add(error, 1);
                             continue;
                         }
+                        Verdict::DropDtls(reason) => {
+                            self.counters.drops.add(DropReason::Dtls, 1);
+                            self.counters.dtls_drops.add(reason, 1);
+                            continue;
+                        }
                     };
                     if !self
                         .send
-                        .commit(send_token, to, len, session_slot, stream, to_leg)
+                        .commit(send_token, to, len, session_slot, send_stream, to_leg)
                     {
-                        entry.session.record_send_failed(stream, to_leg, 1);
+                        entry.session.record_send_failed(send_stream, to_leg, 1);
                         self.counters.drops.add(DropReason::SendFailed, 1);
                     }
                 }
@@ -447,6 +457,17 @@ impl Worker {
                 Command::Protect(protect) => {
                     let (id, stream, leg, security) = *protect;
                     self.protect(id, stream, leg, &security);
+                }
+                Command::Bundle(bundle) => {
+                    let (id, leg, bundle) = *bundle;
+                    if let Some(entry) = self
+                        .by_id
+                        .get(&id)
+                        .and_then(|slot| self.sessions.get_mut(*slot))
+                    {
+                        // Checked by the handle against the session's streams.
+                        let _ = entry.session.bundle(leg, bundle.as_ref());
+                    }
                 }
                 Command::Release(id) => self.release(id),
                 Command::SessionStats(id, reply) => {

@@ -12,6 +12,7 @@ use super::router::TargetOutcome;
 use super::setup::DEFAULT_MAX_FORWARDS;
 use super::{B2bua, SUPPORTED, add_product, count};
 use crate::media::Leg;
+use crate::net::Protocol;
 use crate::sip::{HeaderName, Method, Request, Response, StatusCode};
 use crate::transaction::{Timer, TransactionId, TransactionLayer};
 
@@ -213,7 +214,7 @@ impl B2bua {
             invite,
             attempt,
             mut remaining,
-            offer,
+            mut offer,
             max_forwards,
         } = std::mem::replace(&mut call.phase, Phase::Ended)
         else {
@@ -224,6 +225,46 @@ impl B2bua {
         } else {
             status
         };
+        if offer.is_some() && refuses_media(status, response) {
+            let secure = attempt.target.protocol == Protocol::Tls;
+            if let Some((lower, step)) = self.step_down_callee_offer(call, secure) {
+                // The target answered: it is up, and gets the same call in a profile it
+                // may accept, the caller seeing nothing of the refusal.
+                self.router.report(&attempt.target, TargetOutcome::Answered);
+                let filter = Arc::clone(&call.toward_b);
+                let identity = call.identity.take();
+                let sent = self.send_attempt(
+                    now,
+                    layer,
+                    &invite,
+                    max_forwards,
+                    Some(&lower),
+                    &attempt.target,
+                    &*filter,
+                    identity.as_deref(),
+                );
+                call.identity = identity;
+                match sent {
+                    Ok((callee, next)) => {
+                        count(&mut self.stats.media_fallbacks, step);
+                        self.switch_callee(call_ref, call, callee, &next);
+                        call.phase = Phase::Setup {
+                            invite,
+                            attempt: next,
+                            remaining,
+                            offer: Some(lower),
+                            max_forwards,
+                        };
+                        return;
+                    }
+                    Err(error) => {
+                        count(&mut self.stats.dropped, error.name());
+                        return self
+                            .fail_call(now, layer, call_ref, call, &invite, status, response);
+                    }
+                }
+            }
+        }
         let retryable = status == StatusCode::REQUEST_TIMEOUT || status.class() == 5;
         let outcome = if retryable {
             TargetOutcome::Failed
@@ -242,6 +283,11 @@ impl B2bua {
         }
         while !remaining.is_empty() {
             let target = remaining.remove(0);
+            // A new target starts from the first profiles again.
+            let secure = target.protocol == Protocol::Tls;
+            if let Some(first) = self.restart_callee_offer(call, secure) {
+                offer = Some(first);
+            }
             let filter = Arc::clone(&call.toward_b);
             let identity = call.identity.take();
             let sent = self.send_attempt(
@@ -297,9 +343,6 @@ impl B2bua {
         self.register_destination(&callee.peer, attempt.target.destination());
         call.b = callee;
         self.track(attempt.transaction, call_ref, call, Role::CalleeInvite);
-        // What the previous target said about its media no longer holds.
-        let previous = Vec::new();
-        self.roll_back_media(call, Leg::B, previous);
     }
 
     /// Answers the caller with a failure and ends the call.
@@ -541,6 +584,26 @@ impl B2bua {
             }
             _ => {}
         }
+    }
+}
+
+/// Whether a final response refuses our INVITE's offer for its media: `488 Not
+/// Acceptable Here` and `606 Not Acceptable` (RFC 3261 §21.4.26, §21.6.4), and `415
+/// Unsupported Media Type` unless its `Accept` shows that SDP itself is not understood.
+fn refuses_media(status: StatusCode, response: Option<&Response>) -> bool {
+    match status.as_u16() {
+        488 | 606 => true,
+        415 => response.is_none_or(|response| {
+            let accepted: Vec<&bytes::Bytes> =
+                response.headers.get_all(&HeaderName::Accept).collect();
+            accepted.is_empty()
+                || accepted.iter().any(|value| {
+                    value
+                        .split(|b| *b == b',')
+                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"application/sdp"))
+                })
+        }),
+        _ => false,
     }
 }
 

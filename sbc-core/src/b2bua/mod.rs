@@ -114,6 +114,11 @@
 //!   target; when none is left the caller gets `408` (the last attempt timed out) or
 //!   `503`. Other failures are relayed with their status (3xx, which would name the
 //!   callee's hosts, is relayed as `480`). Reason phrases are the canonical ones.
+//! * A target that refuses our offer for its media (`488`, `606`, or `415` unless its
+//!   `Accept` rules SDP out) gets the call again, on a fresh B-leg, with the offer one
+//!   profile down as its trunk's policy allows (DTLS-SRTP, then SDES-SRTP, then plain
+//!   RTP; `offer.rs`), the relay's leg B protected accordingly; the caller sees nothing
+//!   of the refusal. The next target starts from the first profile again.
 //! * CANCEL: `200` to the CANCEL, `487` to the INVITE, CANCEL to the callee once it has
 //!   sent a provisional response; a 2xx that crosses the CANCEL is ACKed and BYEd. Timer C
 //!   (no final answer in time) cancels the attempt and counts as a timeout.
@@ -150,6 +155,7 @@
 mod admission;
 mod anchor;
 mod attempts;
+mod bundle;
 mod call;
 mod dialog;
 mod headers;
@@ -158,6 +164,7 @@ mod in_dialog;
 mod lifetime;
 mod message;
 mod negotiated;
+mod offer;
 mod outgoing;
 mod protection;
 mod record;
@@ -295,6 +302,9 @@ pub struct B2buaStats {
     pub dropped: BTreeMap<&'static str, u64>,
     /// Relay errors, by [`crate::media::MediaError::name`].
     pub media_errors: BTreeMap<&'static str, u64>,
+    /// Offers made again one media profile down after the callee refused the first (488,
+    /// 606, 415), by step (`dtls_to_sdes`, `dtls_to_plain`, `sdes_to_plain` …).
+    pub media_fallbacks: BTreeMap<&'static str, u64>,
     /// Caller identity: verification verdicts, rejections, signatures (see
     /// [`crate::identity::service`]).
     pub identity: IdentityStats,

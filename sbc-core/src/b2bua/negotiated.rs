@@ -7,13 +7,13 @@
 //! responses, forks). Otherwise it is the leg's offer — unless it repeats the leg's last
 //! answer unchanged (same `o=` session and version), as a 2xx repeats a 18x's answer.
 
-use super::protection::{
-    Negotiation, Refusal, StreamPlan, accept_answer, answer_offer, make_offer,
-};
+use super::bundle;
+use super::offer::{OfferProfile, make_offer, next_profile, offer_plan, rtp_profile};
+use super::protection::{Around, Negotiation, Refusal, StreamPlan, accept_answer, answer_offer};
 use super::summary::MediaProtection;
 use crate::media::security::{LegSecurity, MediaPolicy};
-use crate::media::{Leg, MediaAnchor, MediaSessionId};
-use crate::sdp::SessionDescription;
+use crate::media::{Leg, MediaAnchor, MediaBundle, MediaSessionId};
+use crate::sdp::{MediaDescription, SessionDescription};
 
 /// Each leg's media policy and whether its signalling is TLS.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -48,6 +48,23 @@ struct Outstanding {
     plans: Vec<StreamPlan>,
     /// Our INVITE's offer: every SDP from the callee answers it until the call is set up.
     during_setup: bool,
+    /// For our INVITE's offer: what it was made from, so that it can be made again in
+    /// another profile for a callee that refuses it, or for the next target.
+    setup: Option<Box<SetupOffer>>,
+}
+
+/// The caller's offer our INVITE's offer was made from, and the plans first offered.
+#[derive(Clone, Debug)]
+struct SetupOffer {
+    source: SessionDescription,
+    first: Vec<StreamPlan>,
+}
+
+/// Our INVITE's offer made again (see [`Negotiated::step_down_setup_offer`]): the caller's
+/// SDP to anchor again, with these plans toward the callee.
+pub(crate) struct Reoffer {
+    pub source: SessionDescription,
+    pub outcome: Outcome,
 }
 
 /// What a leg sent last, to recognise a repeat.
@@ -72,6 +89,8 @@ pub(crate) struct Negotiated {
     last: [Option<OriginSeen>; 2],
     /// What the relay was last told, per leg and stream.
     told: [Vec<LegSecurity>; 2],
+    /// The BUNDLE group the relay was last told, per leg.
+    told_bundle: [Option<MediaBundle>; 2],
 }
 
 fn index(leg: Leg) -> usize {
@@ -148,8 +167,8 @@ impl Negotiated {
                 let mut plans = Vec::with_capacity(sdp.media.len());
                 for (stream, section) in sdp.media.iter().enumerate() {
                     let plan = match offered.plans.get(stream) {
-                        Some(ours) => accept_answer(&mut ctx, &sdp.lines, section, ours)?,
-                        None => answer_offer(&mut ctx, &sdp.lines, section, None)?,
+                        Some(ours) => accept_answer(&mut ctx, around(sdp, section), section, ours)?,
+                        None => answer_offer(&mut ctx, around(sdp, section), section, None)?,
                     };
                     plans.push(plan);
                 }
@@ -157,10 +176,17 @@ impl Negotiated {
                 if !(offered.during_setup && during_setup) {
                     self.offered[f] = None;
                 }
-                self.current[f] = plans;
-                let answer = self.answering[t]
+                let mut answer = self.answering[t]
                     .take()
                     .unwrap_or_else(|| self.current[t].clone());
+                // A stream the answerer rejected is rejected in our answer too (its port
+                // is 0 there): it leaves the offerer's BUNDLE group.
+                for (ours, theirs) in answer.iter_mut().zip(&plans) {
+                    if theirs.disabled {
+                        ours.disabled = true;
+                    }
+                }
+                self.current[f] = plans;
                 self.current[t] = answer.clone();
                 self.last[f] = Some(origin_of(sdp, true));
                 Ok(Outcome {
@@ -182,7 +208,8 @@ impl Negotiated {
                 let mut answers = Vec::with_capacity(sdp.media.len());
                 for (stream, section) in sdp.media.iter().enumerate() {
                     let previous = self.current[f].get(stream);
-                    answers.push(answer_offer(&mut ctx, &sdp.lines, section, previous)?);
+                    let around = around(sdp, section);
+                    answers.push(answer_offer(&mut ctx, around, section, previous)?);
                 }
                 let (policy, secure) = policies.of(toward);
                 let mut ctx = Negotiation {
@@ -196,9 +223,16 @@ impl Negotiated {
                     offers.push(make_offer(&mut ctx, section, previous)?);
                 }
                 self.answering[f] = Some(answers);
+                let setup_offer = during_setup && toward == Leg::B;
                 self.offered[t] = Some(Outstanding {
                     plans: offers.clone(),
-                    during_setup: during_setup && toward == Leg::B,
+                    during_setup: setup_offer,
+                    setup: setup_offer.then(|| {
+                        Box::new(SetupOffer {
+                            source: sdp.clone(),
+                            first: offers.clone(),
+                        })
+                    }),
                 });
                 self.last[f] = Some(origin_of(sdp, false));
                 Ok(Outcome {
@@ -225,7 +259,8 @@ impl Negotiated {
         &self.current[i]
     }
 
-    /// Tells the relay what changed for either leg.
+    /// Tells the relay what changed for either leg: its BUNDLE group, and each stream's
+    /// protection (a stream bundled onto another's transport has none of its own).
     pub(crate) fn apply(
         &mut self,
         relay: &mut dyn MediaAnchor,
@@ -233,11 +268,23 @@ impl Negotiated {
     ) -> Vec<&'static str> {
         let mut errors = Vec::new();
         for leg in [Leg::A, Leg::B] {
-            let wanted: Vec<LegSecurity> = self
-                .effective(leg)
+            let plans = self.effective(leg);
+            let layout = bundle::layout(plans);
+            let group = bundle::media_bundle(plans);
+            let wanted: Vec<LegSecurity> = plans
                 .iter()
-                .map(StreamPlan::leg_security)
+                .enumerate()
+                .map(|(stream, plan)| match &layout {
+                    Some(layout) if layout.is_member(stream) => LegSecurity::default(),
+                    _ => plan.leg_security(),
+                })
                 .collect();
+            if self.told_bundle[index(leg)] != group {
+                match relay.bundle(session, leg, group.as_ref()) {
+                    Ok(()) => self.told_bundle[index(leg)] = group,
+                    Err(error) => errors.push(error.name()),
+                }
+            }
             let told = &mut self.told[index(leg)];
             for (stream, security) in wanted.iter().enumerate() {
                 let before = told.get(stream);
@@ -256,6 +303,78 @@ impl Negotiated {
             *told = wanted;
         }
         errors
+    }
+
+    /// The callee refused our INVITE's offer for its media (488, 606, 415): the offer
+    /// made again with each stream one profile down ([`next_profile`]), when the callee's
+    /// policy allows one for any stream; it takes effect at once. Returns it with the name
+    /// of the step (`dtls_to_sdes` …) of its first changed stream.
+    pub(crate) fn step_down_setup_offer(
+        &mut self,
+        relay: &mut dyn MediaAnchor,
+        policies: &LegPolicies,
+    ) -> Option<(Reoffer, &'static str)> {
+        let b = index(Leg::B);
+        let outstanding = self.offered[b].as_ref()?;
+        let setup = outstanding.setup.as_ref()?;
+        let (policy, secure) = policies.of(Leg::B);
+        let mut ctx = Negotiation {
+            policy,
+            secure_signalling: secure,
+            relay,
+        };
+        let mut plans = Vec::with_capacity(outstanding.plans.len());
+        let mut step = None;
+        for (stream, refused) in outstanding.plans.iter().enumerate() {
+            let source = setup.source.media.get(stream);
+            let lower = match (OfferProfile::of(refused), source) {
+                (Some(profile), Some(source)) if !refused.disabled => {
+                    next_profile(&ctx, profile).zip(rtp_profile(&source.media.protocol))
+                }
+                _ => None,
+            };
+            let Some((next, feedback)) = lower else {
+                plans.push(refused.clone());
+                continue;
+            };
+            // A relay that cannot make keys now leaves the call as it is.
+            let plan = offer_plan(&mut ctx, next, feedback, false).ok()?;
+            if let Some(from) = OfferProfile::of(refused) {
+                step.get_or_insert(fallback_name(from, next));
+            }
+            plans.push(plan);
+        }
+        let step = step?;
+        let source = setup.source.clone();
+        if let Some(outstanding) = self.offered[b].as_mut() {
+            outstanding.plans = plans.clone();
+        }
+        self.current[b].clear();
+        self.last[b] = None;
+        let outcome = Outcome { plans, offer: true };
+        Some((Reoffer { source, outcome }, step))
+    }
+
+    /// Our INVITE goes to another target: what the previous one answered no longer holds,
+    /// and a stepped-down offer goes back to the profiles first offered. Returns the
+    /// offer to make again when it had stepped down (else the first one is still valid).
+    pub(crate) fn restart_setup_offer(&mut self) -> Option<Reoffer> {
+        let b = index(Leg::B);
+        self.current[b].clear();
+        self.last[b] = None;
+        let outstanding = self.offered[b].as_mut()?;
+        let setup = outstanding.setup.as_ref()?;
+        if outstanding.plans == setup.first {
+            return None;
+        }
+        outstanding.plans = setup.first.clone();
+        Some(Reoffer {
+            source: setup.source.clone(),
+            outcome: Outcome {
+                plans: setup.first.clone(),
+                offer: true,
+            },
+        })
     }
 
     /// An offer from `leg` was rejected by the other leg: forget the exchange.
@@ -283,5 +402,29 @@ impl Negotiated {
             ("plain", _) => Some(MediaProtection::Plain),
             _ => None,
         }
+    }
+}
+
+/// Where the transport attributes of `section` of `sdp` may also be.
+fn around<'a>(sdp: &'a SessionDescription, section: &'a MediaDescription) -> Around<'a> {
+    Around {
+        session: &sdp.lines,
+        tagged: bundle::tagged(sdp, section),
+    }
+}
+
+/// The stable name of a step down from `from` to `to` (a metric label).
+fn fallback_name(from: OfferProfile, to: OfferProfile) -> &'static str {
+    match (from, to) {
+        (OfferProfile::Dtls, OfferProfile::Sdes { best_effort: false }) => "dtls_to_sdes",
+        (OfferProfile::Dtls, OfferProfile::Sdes { best_effort: true }) => {
+            "dtls_to_sdes_best_effort"
+        }
+        (OfferProfile::Dtls, OfferProfile::Plain) => "dtls_to_plain",
+        (OfferProfile::Sdes { best_effort: false }, OfferProfile::Plain) => "sdes_to_plain",
+        (OfferProfile::Sdes { best_effort: true }, OfferProfile::Plain) => {
+            "sdes_best_effort_to_plain"
+        }
+        _ => "other",
     }
 }

@@ -12,13 +12,14 @@
 //!   fresh key in the answer. DTLS: `a=setup:actpass` is answered `passive` toward ICE
 //!   peers (the browser starts the handshake once its checks succeed) and `active`
 //!   otherwise (RFC 5763 §5).
-//! * Offering to a peer ([`make_offer`]): DTLS-SRTP (with ICE-lite) when the policy
+//! * Offering to a peer ([`make_offer`](super::offer::make_offer)): DTLS-SRTP (with ICE-lite) when the policy
 //!   requires or prefers it, else SDES (one `a=crypto` per configured suite, each with its
 //!   own key) when required or preferred and the signalling is TLS (or SDES is allowed
 //!   without), else plain RTP; a re-offer keeps the established keys and roles.
 //! * The peer's answer to our offer ([`accept_answer`]) must pick one of our crypto lines
 //!   (or give its fingerprint and role); a plain answer is accepted when plain is allowed.
 
+use super::bundle::{self, Sources};
 use crate::media::security::{
     CertFingerprint, DtlsRole, IceCredentials, LegProtection, LegSecurity, MediaPolicy,
     Requirement, SdesKey, SrtpSuite,
@@ -69,9 +70,16 @@ impl Refusal {
     }
 }
 
+/// Whether an `m=` protocol runs over a DTLS association of its own (a WebRTC data
+/// channel, `UDP/DTLS/SCTP`, RFC 8841): the relay terminates DTLS for SRTP keys only and
+/// cannot carry it to the other leg, so such a stream is refused (port 0) on both legs.
+pub(super) fn needs_our_dtls(protocol: &str) -> bool {
+    protocol.ends_with("/DTLS/SCTP")
+}
+
 /// The transport family of an `m=` line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Family {
+pub(super) enum Family {
     /// `RTP/AVP`, `RTP/AVPF`.
     Plain,
     /// `RTP/SAVP`, `RTP/SAVPF`.
@@ -82,7 +90,7 @@ enum Family {
     Other,
 }
 
-fn family(protocol: &str) -> (Family, bool) {
+pub(super) fn family(protocol: &str) -> (Family, bool) {
     let feedback = protocol.ends_with('F');
     let family = match protocol {
         "RTP/AVP" | "RTP/AVPF" => Family::Plain,
@@ -93,7 +101,7 @@ fn family(protocol: &str) -> (Family, bool) {
     (family, feedback)
 }
 
-fn protocol_of(exchange: &KeyExchange, feedback: bool) -> &'static str {
+pub(super) fn protocol_of(exchange: &KeyExchange, feedback: bool) -> &'static str {
     match (exchange, feedback) {
         (KeyExchange::Plain, false) => "RTP/AVP",
         (KeyExchange::Plain, true) => "RTP/AVPF",
@@ -139,14 +147,16 @@ pub(crate) struct StreamPlan {
     /// The peer offered `a=rtcp-mux`: our answer accepts it whatever the other leg does
     /// (the relay multiplexes per leg; WebRTC peers require it).
     pub rtcp_mux: bool,
-    /// The peer's `a=mid` (RFC 5888) and whether its offer bundled it (RFC 8843): an
-    /// answer repeats the mid, and the bundle when it holds one stream.
+    /// The peer's `a=mid` (RFC 5888) and whether it is in the leg's BUNDLE group (RFC
+    /// 8843, see [`super::bundle`]): what we write to the leg repeats both.
     pub mid: Option<Box<str>>,
     pub bundled: bool,
+    /// What the peer said of the RTP it sends on a bundled stream.
+    pub sources: Sources,
 }
 
 impl StreamPlan {
-    fn plain(protocol: Option<Box<str>>, disabled: bool) -> StreamPlan {
+    pub(super) fn plain(protocol: Option<Box<str>>, disabled: bool) -> StreamPlan {
         StreamPlan {
             protocol,
             exchange: KeyExchange::Plain,
@@ -155,6 +165,7 @@ impl StreamPlan {
             rtcp_mux: false,
             mid: None,
             bundled: false,
+            sources: Sources::default(),
         }
     }
 
@@ -215,12 +226,37 @@ struct Received {
     ice: Option<(String, String)>,
 }
 
-fn read(session: &Lines, section: &MediaDescription) -> Received {
+/// Where a section's transport attributes may be besides the section itself: the
+/// session level, and for a section bundled onto another, the tagged section of its
+/// group (RFC 8843 §7: a peer writes them there only).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Around<'a> {
+    pub session: &'a Lines,
+    pub tagged: Option<&'a MediaDescription>,
+}
+
+impl<'a> Around<'a> {
+    /// Each place a transport attribute of `section` may be, in order.
+    fn places(self, section: &'a MediaDescription) -> impl Iterator<Item = &'a Lines> {
+        std::iter::once(&section.lines)
+            .chain(self.tagged.map(|t| &t.lines))
+            .chain(std::iter::once(self.session))
+    }
+}
+
+/// Whether a section is disabled (port 0), rather than bundle-only (port 0 with
+/// `a=bundle-only`: on its group's transport, RFC 8843 §6).
+pub(super) fn is_disabled(section: &MediaDescription) -> bool {
+    section.media.port == 0 && !section.lines.has_attribute("bundle-only")
+}
+
+fn read(around: Around<'_>, section: &MediaDescription) -> Received {
     let (family, _) = family(&section.media.protocol);
-    let fingerprint = section
-        .lines
-        .fingerprints()
-        .chain(session.fingerprints())
+    let fingerprint = around
+        .places(section)
+        .find(|lines| lines.fingerprints().next().is_some())
+        .into_iter()
+        .flat_map(Lines::fingerprints)
         .filter_map(Result::ok)
         .find_map(|f| {
             let hash = f.hash_function.to_ascii_lowercase();
@@ -231,22 +267,23 @@ fn read(session: &Lines, section: &MediaDescription) -> Received {
             })
             .filter(|_| supported)
         });
-    let setup = section
-        .lines
-        .setup()
-        .or_else(|| session.setup())
+    let setup = around
+        .places(section)
+        .find_map(Lines::setup)
         .and_then(Result::ok);
     let text = |b: &bytes::Bytes| String::from_utf8(b.to_vec()).ok();
-    let ufrag = section
-        .lines
-        .ice_ufrag()
-        .or(session.ice_ufrag())
+    let ufrag = around
+        .places(section)
+        .find_map(Lines::ice_ufrag)
         .and_then(text);
-    let pwd = section.lines.ice_pwd().or(session.ice_pwd()).and_then(text);
+    let pwd = around
+        .places(section)
+        .find_map(Lines::ice_pwd)
+        .and_then(text);
     Received {
         family,
         protocol: section.media.protocol.clone(),
-        disabled: section.media.port == 0,
+        disabled: is_disabled(section),
         cryptos: section.lines.crypto().filter_map(Result::ok).collect(),
         fingerprint,
         setup,
@@ -264,7 +301,7 @@ pub(crate) struct Negotiation<'a> {
 }
 
 impl Negotiation<'_> {
-    fn sdes_usable(&self) -> Result<(), Refusal> {
+    pub(super) fn sdes_usable(&self) -> Result<(), Refusal> {
         if self.policy.sdes == Requirement::Forbid {
             return Err(Refusal::SdesForbidden);
         }
@@ -274,13 +311,13 @@ impl Negotiation<'_> {
         Ok(())
     }
 
-    fn new_key(&mut self, suite: SrtpSuite) -> Result<SdesKey, Refusal> {
+    pub(super) fn new_key(&mut self, suite: SrtpSuite) -> Result<SdesKey, Refusal> {
         self.relay.new_sdes_key(suite).map_err(Refusal::Relay)
     }
 
     /// ICE-lite credentials for a peer with `remote_ufrag`, kept across re-offers that do
     /// not restart ICE.
-    fn ice(
+    pub(super) fn ice(
         &mut self,
         previous: Option<&StreamPlan>,
         remote_ufrag: &str,
@@ -350,13 +387,15 @@ fn params_supported(crypto: &Crypto) -> bool {
 /// The plan for answering `section`, an offer from the leg of `ctx`.
 pub(crate) fn answer_offer(
     ctx: &mut Negotiation<'_>,
-    session: &Lines,
+    around: Around<'_>,
     section: &MediaDescription,
     previous: Option<&StreamPlan>,
 ) -> Result<StreamPlan, Refusal> {
-    let received = read(session, section);
+    let session = around.session;
+    let received = read(around, section);
     if received.disabled || received.family == Family::Other {
-        return Ok(StreamPlan::plain(None, received.disabled));
+        let refused = received.disabled || needs_our_dtls(&received.protocol);
+        return Ok(StreamPlan::plain(None, refused));
     }
     let exchange = match received.family {
         // Best-effort SRTP: `RTP/AVP` with `a=crypto` (as baresip's `mediaenc=srtp` and
@@ -382,28 +421,21 @@ pub(crate) fn answer_offer(
         Some((ufrag, _)) => Some(ctx.ice(previous, ufrag)?),
         None => None,
     };
+    let (mid, bundled) = bundle::membership(session, section);
     let mut plan = StreamPlan {
         protocol: Some(received.protocol.clone()),
         exchange,
         ice,
         disabled: false,
         rtcp_mux: section.lines.rtcp_mux(),
-        mid: None,
-        bundled: false,
+        mid,
+        bundled,
+        sources: if bundled {
+            bundle::sources(section)
+        } else {
+            Sources::default()
+        },
     };
-    if let Some(mid) = section
-        .lines
-        .attribute_value("mid")
-        .and_then(|m| std::str::from_utf8(m).ok())
-    {
-        plan.bundled = session.attributes_named("group").any(|group| {
-            group.value.as_ref().is_some_and(|v| {
-                let mut tokens = v.split(|b| *b == b' ');
-                tokens.next() == Some(b"BUNDLE") && tokens.any(|t| t == mid.as_bytes())
-            })
-        });
-        plan.mid = Some(mid.into());
-    }
     if let (KeyExchange::Dtls { role, .. }, Some(_)) = (&mut plan.exchange, &plan.ice)
         && matches!(received.setup, Some(Setup::ActPass))
         && previous.is_none_or(|p| !matches!(p.exchange, KeyExchange::Dtls { .. }))
@@ -487,113 +519,15 @@ fn answer_dtls(
     })
 }
 
-/// The plan for the offer the SBC sends to the leg of `ctx`, for a media section received
-/// from the other leg as `source`; `previous` is what the leg has agreed so far.
-pub(crate) fn make_offer(
-    ctx: &mut Negotiation<'_>,
-    source: &MediaDescription,
-    previous: Option<&StreamPlan>,
-) -> Result<StreamPlan, Refusal> {
-    let (source_family, feedback) = family(&source.media.protocol);
-    if source_family == Family::Other {
-        return Ok(StreamPlan::plain(None, source.media.port == 0));
-    }
-    let disabled = source.media.port == 0;
-    // A re-offer keeps what is established, as long as the policy still allows it.
-    if let Some(previous) = previous {
-        let keep = match &previous.exchange {
-            KeyExchange::Sdes {
-                suite, tag, ours, ..
-            } if ctx.sdes_usable().is_ok() => {
-                Some(KeyExchange::SdesOffered(vec![(*tag, *suite, ours.clone())]))
-            }
-            KeyExchange::Dtls { role: Some(_), .. } if ctx.policy.dtls != Requirement::Forbid => {
-                Some(previous.exchange.clone())
-            }
-            KeyExchange::Plain if ctx.policy.allows_plain() && !previous.disabled => {
-                Some(KeyExchange::Plain)
-            }
-            _ => None,
-        };
-        if let Some(exchange) = keep {
-            let protocol = match &previous.protocol {
-                // The profile agreed (best-effort SDES stays RTP/AVP).
-                Some(protocol) if !matches!(exchange, KeyExchange::Plain) => protocol.clone(),
-                _ => protocol_of(&exchange, feedback).into(),
-            };
-            return Ok(StreamPlan {
-                protocol: Some(protocol),
-                exchange,
-                ice: previous.ice.clone(),
-                disabled,
-                rtcp_mux: false,
-                mid: None,
-                bundled: false,
-            });
-        }
-    }
-    let policy = ctx.policy;
-    let wants = |r: Requirement| matches!(r, Requirement::Require | Requirement::Prefer);
-    let dtls_first = policy.dtls == Requirement::Require
-        || (policy.dtls == Requirement::Prefer && policy.sdes != Requirement::Require);
-    let dtls_possible = ctx.relay.dtls_fingerprint().is_some();
-    // `prefer` offers SDES best-effort (`RTP/AVP` with `a=crypto`): a peer without SRTP
-    // answers plain instead of refusing the call.
-    let mut best_effort = false;
-    let exchange = if dtls_first && dtls_possible {
-        KeyExchange::Dtls {
-            role: None,
-            theirs: None,
-        }
-    } else if wants(policy.sdes) && ctx.sdes_usable().is_ok() {
-        let mut lines = Vec::new();
-        for (index, suite) in policy.suites.iter().enumerate() {
-            lines.push((index as u32 + 1, *suite, ctx.new_key(*suite)?));
-        }
-        if lines.is_empty() {
-            return Err(Refusal::NoAcceptableCrypto);
-        }
-        best_effort = policy.sdes == Requirement::Prefer;
-        KeyExchange::SdesOffered(lines)
-    } else if policy.dtls == Requirement::Require {
-        return Err(Refusal::Relay(MediaError::Unsupported));
-    } else if policy.sdes == Requirement::Require {
-        return Err(ctx
-            .sdes_usable()
-            .err()
-            .unwrap_or(Refusal::NoAcceptableCrypto));
-    } else {
-        KeyExchange::Plain
-    };
-    // WebRTC-style peers get ICE-lite with DTLS-SRTP; the peer's ufrag comes with its answer.
-    let ice = match exchange {
-        KeyExchange::Dtls { .. } => Some(ctx.ice(None, "")?),
-        _ => None,
-    };
-    let protocol = if best_effort {
-        protocol_of(&KeyExchange::Plain, feedback)
-    } else {
-        protocol_of(&exchange, feedback)
-    };
-    Ok(StreamPlan {
-        protocol: Some(protocol.into()),
-        exchange,
-        ice,
-        disabled,
-        rtcp_mux: false,
-        mid: None,
-        bundled: false,
-    })
-}
-
 /// The plan once the leg of `ctx` answered our `offered` plan with `section`.
 pub(crate) fn accept_answer(
     ctx: &mut Negotiation<'_>,
-    session: &Lines,
+    around: Around<'_>,
     section: &MediaDescription,
     offered: &StreamPlan,
 ) -> Result<StreamPlan, Refusal> {
-    let received = read(session, section);
+    let session = around.session;
+    let received = read(around, section);
     if received.disabled {
         return Ok(StreamPlan {
             disabled: true,
@@ -680,14 +614,23 @@ pub(crate) fn accept_answer(
         }),
         _ => None,
     };
+    // The peer keeps the group we offered, or leaves it (RFC 8843 §7.3); it cannot bundle
+    // what we did not.
+    let (mid, bundled) = bundle::membership(session, section);
+    let bundled = bundled && offered.bundled;
     Ok(StreamPlan {
         protocol: Some(received.protocol.clone()),
         exchange,
         ice,
         disabled: false,
         rtcp_mux: section.lines.rtcp_mux(),
-        mid: None,
-        bundled: false,
+        mid: mid.or_else(|| offered.mid.clone()),
+        bundled,
+        sources: if bundled {
+            bundle::sources(section)
+        } else {
+            Sources::default()
+        },
     })
 }
 
@@ -716,9 +659,9 @@ fn remove_encrypted_extmaps(lines: &mut Lines) {
 
 /// Removes the sending leg's security attributes from the session level (the media
 /// sections are handled by [`write_section`]); adds `a=ice-lite` when any stream toward
-/// this leg answers ICE. A BUNDLE group (RFC 8843) is kept only for a single stream: the
-/// relay gives every stream its own port, which a bundle of several would contradict.
-pub(crate) fn write_session(session: &mut Lines, plans: &[StreamPlan], offer: bool) {
+/// this leg answers ICE; writes the leg's BUNDLE group (RFC 8843) when it has one, and
+/// removes any other: a leg that did not negotiate BUNDLE gets a port per stream.
+pub(crate) fn write_session(session: &mut Lines, plans: &[StreamPlan]) {
     for name in LEG_LOCAL {
         session.remove_attributes(name);
     }
@@ -727,31 +670,27 @@ pub(crate) fn write_session(session: &mut Lines, plans: &[StreamPlan], offer: bo
     if plans.iter().any(|p| p.ice.is_some() && !p.disabled) {
         session.set_ice_lite(true);
     }
-    let active: Vec<&StreamPlan> = plans.iter().filter(|p| !p.disabled).collect();
-    if let ([only], false) = (active.as_slice(), offer)
-        && only.bundled
-        && let Some(mid) = &only.mid
-    {
-        // The peer bundled its one stream (WebRTC): answer the bundle with the same mid.
-        let group = format!("BUNDLE {mid}");
-        session.replace_attributes("group", [Attribute::new("group", group)]);
-    } else if active.len() > 1 {
-        let kept: Vec<Attribute> = session
-            .attributes_named("group")
-            .filter(|a| a.value.as_ref().is_none_or(|v| !v.starts_with(b"BUNDLE")))
-            .cloned()
-            .collect();
-        session.replace_attributes("group", kept);
+    let mut groups: Vec<Attribute> = session
+        .attributes_named("group")
+        .filter(|a| a.value.as_ref().is_none_or(|v| !v.starts_with(b"BUNDLE")))
+        .cloned()
+        .collect();
+    if let Some(layout) = bundle::layout(plans) {
+        groups.insert(0, Attribute::new("group", layout.group(plans)));
     }
+    session.replace_attributes("group", groups);
 }
 
 /// Writes the plan's security into a media section sent to the leg: its protocol, our
 /// `a=crypto`, or our `a=fingerprint` and `a=setup`, and ICE-lite credentials and host
-/// candidates. `offer`: the section is part of an offer (else an answer).
+/// candidates. `offer`: the section is part of an offer (else an answer). A section
+/// bundled onto another's transport (`bundle_member`) carries none of that transport's
+/// attributes (RFC 8843 §7: only the tagged `m=` line does), nor `a=rtcp`.
 pub(crate) fn write_section(
     section: &mut MediaDescription,
     plan: &StreamPlan,
     offer: bool,
+    bundle_member: bool,
     fingerprint: Option<&CertFingerprint>,
     relay: LegAddr,
 ) {
@@ -764,18 +703,23 @@ pub(crate) fn write_section(
         section.media.protocol = protocol.clone();
     }
     if plan.disabled {
+        // Refused or disabled on either leg: port 0 (RFC 3264 §6).
+        section.media.port = 0;
         return;
     }
     section.lines.remove_attributes("bundle-only");
-    if !offer {
-        if plan.rtcp_mux {
-            section.lines.set_rtcp_mux(true);
-        }
-        if let Some(mid) = &plan.mid {
-            section
-                .lines
-                .set_attribute(Attribute::new("mid", mid.to_string()));
-        }
+    if let Some(mid) = &plan.mid {
+        section
+            .lines
+            .set_attribute(Attribute::new("mid", mid.to_string()));
+    }
+    if bundle_member {
+        section.lines.remove_attributes("rtcp");
+        section.lines.set_rtcp_mux(false);
+        return;
+    }
+    if plan.rtcp_mux {
+        section.lines.set_rtcp_mux(true);
     }
     match &plan.exchange {
         KeyExchange::Plain => {}

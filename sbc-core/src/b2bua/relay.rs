@@ -4,9 +4,10 @@
 use bytes::Bytes;
 
 use super::anchor::{self, OriginState};
+use super::bundle;
 use super::call::{Call, CallRef, MediaState, Phase};
 use super::headers::Body;
-use super::negotiated::{LegPolicies, Negotiated};
+use super::negotiated::{LegPolicies, Negotiated, Outcome};
 use super::protection::{self, Refusal};
 use super::{B2bua, count};
 use crate::media::{Leg, MediaError, RemoteMedia};
@@ -117,35 +118,114 @@ impl B2bua {
         for error in state.security.apply(&mut *self.media, state.session) {
             count(&mut self.stats.media_errors, error);
         }
-        let toward = from.other();
+        Ok(self.print_anchored(state, from.other(), sdp, &outcome))
+    }
+
+    /// Rewrites `sdp` for `toward` on the relay with the security of `outcome`, and prints
+    /// it with our `o=` line for that leg.
+    fn print_anchored(
+        &self,
+        state: &mut MediaState,
+        toward: Leg,
+        sdp: SessionDescription,
+        outcome: &Outcome,
+    ) -> Bytes {
         let origin = match toward {
             Leg::A => &mut state.origin_a,
             Leg::B => &mut state.origin_b,
         };
         let fingerprint = self.media.dtls_fingerprint();
         let streams = &state.streams;
+        let layout = bundle::layout(&outcome.plans);
         let secure = |sdp: &mut SessionDescription| {
-            protection::write_session(&mut sdp.lines, &outcome.plans, outcome.offer);
+            protection::write_session(&mut sdp.lines, &outcome.plans);
+            let transport = layout
+                .as_ref()
+                .and_then(|l| streams.get(l.transport()))
+                .map(|addrs| addrs.toward(toward));
             for (index, section) in sdp.media.iter_mut().enumerate() {
-                if let (Some(plan), Some(addrs)) = (outcome.plans.get(index), streams.get(index)) {
-                    protection::write_section(
-                        section,
-                        plan,
-                        outcome.offer,
-                        fingerprint.as_ref(),
-                        addrs.toward(toward),
-                    );
+                let (Some(plan), Some(addrs)) = (outcome.plans.get(index), streams.get(index))
+                else {
+                    continue;
+                };
+                let member = layout.as_ref().is_some_and(|l| l.is_member(index));
+                // A bundle-only section (port 0) is live: it gets a port like the others.
+                let live = !plan.disabled
+                    && (section.media.port != 0 || section.lines.has_attribute("bundle-only"));
+                if live {
+                    // Every bundled m= line shows the transport's port (RFC 8843 §7.3).
+                    let port = match (member, transport) {
+                        (true, Some(transport)) => transport.rtp.port(),
+                        _ => addrs.toward(toward).rtp.port(),
+                    };
+                    section.media.port = port;
                 }
+                protection::write_section(
+                    section,
+                    plan,
+                    outcome.offer,
+                    member,
+                    fingerprint.as_ref(),
+                    addrs.toward(toward),
+                );
             }
         };
-        Ok(anchor::anchor(
+        anchor::anchor(
             sdp,
             streams,
             toward,
             &self.config.sdp_username,
             origin,
             secure,
+        )
+    }
+
+    /// The callee refused our INVITE's offer for its media: the offer made again one
+    /// profile down (see [`Negotiated::step_down_setup_offer`]), with the relay's leg B
+    /// protected accordingly and forgetting what the callee said so far; `None` when the
+    /// callee's policy leaves nothing lower. `secure`: the target is reached over TLS.
+    pub(super) fn step_down_callee_offer(
+        &mut self,
+        call: &mut Call,
+        secure: bool,
+    ) -> Option<(Bytes, &'static str)> {
+        call.media_policies.b_secure = secure;
+        let state = call.media.as_mut()?;
+        let (reoffer, step) = state
+            .security
+            .step_down_setup_offer(&mut *self.media, &call.media_policies)?;
+        self.forget_callee_media(state);
+        Some((
+            self.print_anchored(state, Leg::B, reoffer.source, &reoffer.outcome),
+            step,
         ))
+    }
+
+    /// Our INVITE goes to another target (reached over TLS: `secure`): the relay forgets
+    /// what the previous one said, and an offer that had stepped down is made again in its
+    /// first profiles (returned; `None`: the offer already sent is still valid).
+    pub(super) fn restart_callee_offer(&mut self, call: &mut Call, secure: bool) -> Option<Bytes> {
+        call.media_policies.b_secure = secure;
+        let state = call.media.as_mut()?;
+        let reoffer = state.security.restart_setup_offer();
+        self.forget_callee_media(state);
+        let reoffer = reoffer?;
+        Some(self.print_anchored(state, Leg::B, reoffer.source, &reoffer.outcome))
+    }
+
+    /// Leg B's peer is unknown again (a new target): the relay sends it nothing until its
+    /// SDP comes, and protects the leg as our offer says.
+    fn forget_callee_media(&mut self, state: &mut MediaState) {
+        for stream in 0..state.streams.len() {
+            let unknown = RemoteMedia::default();
+            if let Err(error) = self.media.update(state.session, stream, Leg::B, unknown) {
+                count(&mut self.stats.media_errors, error.name());
+            }
+        }
+        state.remote_b.clear();
+        for error in state.security.apply(&mut *self.media, state.session) {
+            count(&mut self.stats.media_errors, error);
+        }
     }
 
     /// Anchors a received body when it is SDP; `None` when it is not, or is unusable.

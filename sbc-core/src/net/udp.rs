@@ -14,6 +14,13 @@ use super::{DropReason, FlowId, FlowKind, Inbound, Protocol};
 
 const MAX_UDP_PAYLOAD: usize = 65_535;
 
+/// The receive buffer a SIP UDP socket asks for. The kernel's default (~208 KiB, a few
+/// hundred INVITEs) overflows within milliseconds under a flood, and every datagram it
+/// drops may be a legitimate caller's; 4 MiB lets the admission gate, which drops a
+/// flood's datagrams at a few hundred nanoseconds each, catch up. The kernel caps the
+/// request at `net.core.rmem_max`.
+const RECEIVE_BUFFER: usize = 4 << 20;
+
 /// A bound UDP listener.
 #[derive(Debug)]
 pub(crate) struct UdpEndpoint {
@@ -29,6 +36,8 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
         socket.set_only_v6(true)?;
     }
     socket.set_nonblocking(true)?;
+    // Best effort: a smaller buffer than asked for is no reason not to listen.
+    let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
     socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
 }

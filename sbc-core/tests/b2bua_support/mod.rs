@@ -18,8 +18,8 @@ use sbc_core::media::security::{
     CertFingerprint, IceCredentials, LegSecurity, MediaPolicy, SdesKey, SrtpSuite,
 };
 use sbc_core::media::{
-    Leg, LegAddr, MediaAllocation, MediaAnchor, MediaError, MediaSessionId, RemoteMedia,
-    StreamAddrs,
+    Leg, LegAddr, MediaAllocation, MediaAnchor, MediaBundle, MediaError, MediaSessionId,
+    RemoteMedia, StreamAddrs,
 };
 use sbc_core::net::{self, Protocol};
 use sbc_core::policy::Arrival;
@@ -70,6 +70,8 @@ pub struct MediaLog {
     pub refuse_allocation: bool,
     /// Every `protect` call, in order.
     pub protected: Vec<(MediaSessionId, usize, Leg, LegSecurity)>,
+    /// Every `bundle` call, in order.
+    pub bundles: Vec<(MediaSessionId, Leg, Option<MediaBundle>)>,
     /// Keys handed out so far (each key's bytes are its number, repeated).
     pub keys_made: u8,
     next_session: u64,
@@ -171,6 +173,17 @@ impl MediaAnchor for FakeRelay {
     ) -> Result<(), MediaError> {
         let mut log = self.0.lock().unwrap();
         log.protected.push((session, stream, leg, security.clone()));
+        Ok(())
+    }
+
+    fn bundle(
+        &mut self,
+        session: MediaSessionId,
+        leg: Leg,
+        bundle: Option<&MediaBundle>,
+    ) -> Result<(), MediaError> {
+        let mut log = self.0.lock().unwrap();
+        log.bundles.push((session, leg, bundle.cloned()));
         Ok(())
     }
 
