@@ -9,7 +9,9 @@
 //!   to the store's `bans` table; bans found there at start are loaded; an operator lifts
 //!   one at run time with [`SecurityHandle::lift_ban`] (and deletes it from the store).
 //! * Registrations: the shared registrar's changes are written to the store's
-//!   `registrations` table twice a second; live ones are restored at start.
+//!   `registrations` table twice a second, in one transaction per batch (the whole table
+//!   is rewritten from the registrar when its change queue overflowed); live ones are
+//!   restored at start.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -22,7 +24,7 @@ use sbc_core::policy::{
     BoundaryConfig, Cidr, Gate, GateConfig, GateEvent, GateStats, ListenerRule, PolicyEvent,
     TrunkDirectory, TrunkPolicy, TrunkSources,
 };
-use sbc_core::registrar::{self, Binding, BindingChange, Registrar, SharedRegistrar};
+use sbc_core::registrar::{Binding, BindingChange, CHANGE_QUEUE, Registrar, SharedRegistrar};
 use sbc_core::sip::NameAddr;
 use sbc_core::transaction::Peer;
 use tokio::sync::{mpsc, oneshot};
@@ -31,7 +33,7 @@ use tracing::{info, warn};
 use crate::access::AccessSnapshot;
 use crate::appliance::SharedStore;
 use crate::config::{Config, TargetHost, TransportKind};
-use crate::store::{DigestAlgorithm, NewBan, Registration, Store};
+use crate::store::{DigestAlgorithm, NewBan, Registration, RegistrationWrite, Store};
 
 /// Every HA1 of the store, in memory, replaceable at run time.
 #[derive(Debug, Default, Clone)]
@@ -327,13 +329,13 @@ pub fn restore_registrations(store: &Store, registrar: &SharedRegistrar) -> anyh
     let now_ms = unix_ms();
     let now = Instant::now();
     let mut restored = 0;
-    let limit = registrar::lock(registrar).config().max_bindings;
+    let limit = registrar.config().max_bindings;
     for registration in store
         .live_registrations(now_ms, limit)
         .context("reading registrations")?
     {
         if let Some(binding) = binding_of(&registration, now, now_ms)
-            && registrar::lock(registrar).restore(now, binding)
+            && registrar.restore(now, binding)
         {
             restored += 1;
         }
@@ -414,6 +416,51 @@ fn registration_of(binding: &Binding, now: Instant, now_ms: i64) -> Registration
     }
 }
 
+/// What the persister writes in one turn.
+#[derive(Debug)]
+enum RegistrarBatch {
+    /// The changes queued since the last turn, in order.
+    Changes(Vec<RegistrationWrite>),
+    /// Every live binding: the queue overflowed and changes were lost.
+    Everything(Vec<Registration>),
+}
+
+/// Sweeps `registrar` and takes what is to be written: its queued changes (at most a
+/// queue's worth), or every live binding when changes were dropped.
+fn registrar_batch(registrar: &Registrar, now: Instant, now_ms: i64) -> RegistrarBatch {
+    registrar.expire(now);
+    let changes: Vec<BindingChange> = std::iter::from_fn(|| registrar.poll_change())
+        .take(CHANGE_QUEUE)
+        .collect();
+    if registrar.poll_resync() {
+        // The snapshot is taken after the flag was read: it holds every change made
+        // before, the dropped ones included; the ones drained above are older still.
+        let all = registrar.snapshot(now);
+        warn!(
+            bindings = all.len(),
+            "registration changes overflowed their queue: rewriting every registration"
+        );
+        return RegistrarBatch::Everything(
+            all.iter()
+                .map(|binding| registration_of(binding, now, now_ms))
+                .collect(),
+        );
+    }
+    RegistrarBatch::Changes(
+        changes
+            .into_iter()
+            .map(|change| match change {
+                BindingChange::Bound(binding) => {
+                    RegistrationWrite::Upsert(registration_of(&binding, now, now_ms))
+                }
+                BindingChange::Removed { aor, contact } => {
+                    RegistrationWrite::Remove { aor, contact }
+                }
+            })
+            .collect(),
+    )
+}
+
 /// Writes the registrar's changes to the store twice a second, deletes lapsed bindings
 /// from both, and reloads `credentials` every 10 s (so users added with `sbc user add`
 /// or through the store work without a restart). Ends at shutdown.
@@ -434,34 +481,30 @@ pub fn spawn_registrar_persistence(
                 _ = tick.tick() => false,
             };
             let now = Instant::now();
-            let changes: Vec<BindingChange> = {
-                let mut registrar = registrar::lock(&registrar);
-                registrar.expire(now);
-                std::iter::from_fn(|| registrar.poll_change()).collect()
-            };
+            let now_ms = unix_ms();
+            let batch = registrar_batch(&registrar, now, now_ms);
             ticks += 1;
             let reload = ticks.is_multiple_of(20).then(|| credentials.clone());
             let store = Arc::clone(&store);
             let written = tokio::task::spawn_blocking(move || {
-                let now_ms = unix_ms();
                 let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Some(credentials) = reload
                     && let Err(error) = credentials.reload(&store)
                 {
                     warn!(%error, "cannot reload credentials");
                 }
-                for change in changes {
-                    let result = match change {
-                        BindingChange::Bound(binding) => store
-                            .upsert_registration(&registration_of(&binding, now, now_ms))
-                            .map(|_| ()),
-                        BindingChange::Removed { aor, contact } => {
-                            store.remove_registration(&aor, &contact).map(|_| ())
+                let result = match &batch {
+                    RegistrarBatch::Changes(writes) if writes.is_empty() => Ok(Vec::new()),
+                    RegistrarBatch::Changes(writes) => store.apply_registration_writes(writes),
+                    RegistrarBatch::Everything(all) => store.replace_registrations(all),
+                };
+                match result {
+                    Ok(skipped) => {
+                        for error in skipped {
+                            warn!(%error, "cannot persist a registration change");
                         }
-                    };
-                    if let Err(error) = result {
-                        warn!(%error, "cannot persist a registration change");
                     }
+                    Err(error) => warn!(%error, "cannot persist registration changes"),
                 }
                 let _ = store.expire_registrations(now_ms);
             })
@@ -589,7 +632,7 @@ impl SecurityHandle {
     /// The edge security's own figures for a metrics scrape.
     pub fn figures(&self) -> crate::metrics_security::SecurityFigures {
         crate::metrics_security::SecurityFigures {
-            registrar: registrar::lock(&self.registrar).stats().clone(),
+            registrar: self.registrar.stats(),
             users: self.credentials.users(),
             calls: self.call_limits.counts(),
         }

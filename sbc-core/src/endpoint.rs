@@ -727,13 +727,7 @@ impl Endpoint {
         else {
             return request.make_response(StatusCode::BAD_REQUEST, None, Some(&tag));
         };
-        let outcome = registrar::lock(registrar).handle_register(
-            now,
-            request,
-            &aor,
-            source,
-            arrival.protocol,
-        );
+        let outcome = registrar.handle_register(now, request, &aor, source, arrival.protocol);
         match outcome {
             Ok(bindings) => {
                 let mut response = request.make_response(StatusCode::OK, None, Some(&tag));

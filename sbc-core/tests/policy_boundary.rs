@@ -18,7 +18,7 @@ use sbc_core::net::Protocol;
 use sbc_core::policy::{
     Arrival, Boundary, BoundaryConfig, Origin, PolicyEvent, TrunkDirectory, TrunkPolicy, Verdict,
 };
-use sbc_core::registrar::{Registrar, RegistrarConfig, SharedRegistrar, lock};
+use sbc_core::registrar::{Registrar, RegistrarConfig, SharedRegistrar};
 use sbc_core::sip::{HeaderName, Request};
 use sbc_core::transaction::Peer;
 
@@ -943,7 +943,8 @@ fn register_on_flow(fixture: &mut Fixture, flow: u64) -> Peer {
         &["Contact: <sip:alice@192.0.2.10:5060;transport=tcp>"],
     );
     let now = fixture.at(0);
-    lock(&fixture.registrar)
+    fixture
+        .registrar
         .handle_register(now, &request, "sip:alice@sbc.test", source, Protocol::Tcp)
         .unwrap();
     source

@@ -43,7 +43,7 @@ fn bob(call_id: &str, cseq: u32, extra: &[&str]) -> Request {
     register("bob", "sbc.test", call_id, cseq, extra)
 }
 
-fn contacts(registrar: &mut Registrar, now: Instant, aor: &str) -> Vec<String> {
+fn contacts(registrar: &Registrar, now: Instant, aor: &str) -> Vec<String> {
     let mut list: Vec<String> = registrar
         .lookup(now, aor)
         .iter()
@@ -53,14 +53,14 @@ fn contacts(registrar: &mut Registrar, now: Instant, aor: &str) -> Vec<String> {
     list
 }
 
-fn changes(registrar: &mut Registrar) -> Vec<BindingChange> {
+fn changes(registrar: &Registrar) -> Vec<BindingChange> {
     std::iter::from_fn(|| registrar.poll_change()).collect()
 }
 
 #[test]
 fn a_binding_lives_for_the_expiry_asked_within_the_limits() {
     let start = Instant::now();
-    let mut registrar = registrar();
+    let registrar = registrar();
     // The Expires header, a contact's own parameter, the default, the maximum.
     let request = alice(
         "c1",
@@ -112,11 +112,11 @@ fn a_binding_lives_for_the_expiry_asked_within_the_limits() {
 
     // On the clock, each lapses on its own.
     assert_eq!(
-        contacts(&mut registrar, start + Duration::from_secs(121), ALICE).len(),
+        contacts(&registrar, start + Duration::from_secs(121), ALICE).len(),
         2
     );
     assert_eq!(
-        contacts(&mut registrar, start + Duration::from_secs(301), ALICE),
+        contacts(&registrar, start + Duration::from_secs(301), ALICE),
         vec!["sip:a3@192.0.2.10"]
     );
     assert!(registrar.is_registered(start + Duration::from_secs(3599), ALICE));
@@ -129,7 +129,7 @@ fn a_binding_lives_for_the_expiry_asked_within_the_limits() {
 #[test]
 fn an_expiry_below_the_minimum_gets_423_with_min_expires() {
     let start = Instant::now();
-    let mut registrar = registrar();
+    let registrar = registrar();
     for extra in [
         vec!["Contact: <sip:a@192.0.2.10>", "Expires: 59"],
         vec!["Contact: <sip:a@192.0.2.10>;expires=1", "Expires: 3600"],
@@ -154,13 +154,13 @@ fn an_expiry_below_the_minimum_gets_423_with_min_expires() {
     }
     assert!(registrar.is_empty());
     assert_eq!(registrar.stats().refused, 3);
-    assert!(changes(&mut registrar).is_empty());
+    assert!(changes(&registrar).is_empty());
 }
 
 #[test]
 fn malformed_registrations_are_refused_400() {
     let start = Instant::now();
-    let mut registrar = registrar();
+    let registrar = registrar();
     for (extra, name) in [
         (
             vec!["Contact: <sip:a@192.0.2.10>", "Expires: soon"],
@@ -210,7 +210,7 @@ fn malformed_registrations_are_refused_400() {
 #[test]
 fn a_register_without_contact_lists_the_bindings_and_changes_nothing() {
     let start = Instant::now();
-    let mut registrar = registrar();
+    let registrar = registrar();
     registrar
         .handle_register(
             start,
@@ -220,18 +220,18 @@ fn a_register_without_contact_lists_the_bindings_and_changes_nothing() {
             Protocol::Udp,
         )
         .unwrap();
-    let _ = changes(&mut registrar);
+    let _ = changes(&registrar);
     let listed = registrar
         .handle_register(start, &alice("c9", 1, &[]), ALICE, udp(), Protocol::Udp)
         .unwrap();
     assert_eq!(listed.len(), 1);
-    assert!(changes(&mut registrar).is_empty());
+    assert!(changes(&registrar).is_empty());
 }
 
 #[test]
 fn expires_zero_removes_one_contact_and_star_removes_them_all() {
     let start = Instant::now();
-    let mut registrar = registrar();
+    let registrar = registrar();
     let add = alice(
         "c1",
         1,
@@ -249,7 +249,7 @@ fn expires_zero_removes_one_contact_and_star_removes_them_all() {
             Protocol::Udp,
         )
         .unwrap();
-    assert_eq!(changes(&mut registrar).len(), 4);
+    assert_eq!(changes(&registrar).len(), 4);
 
     // `expires=0` on one contact.
     let left = registrar
@@ -273,7 +273,7 @@ fn expires_zero_removes_one_contact_and_star_removes_them_all() {
         )
         .unwrap();
     assert_eq!(
-        contacts(&mut registrar, start, ALICE),
+        contacts(&registrar, start, ALICE),
         vec!["sip:a3@192.0.2.10"]
     );
     // Removing what is not bound is fine (and changes nothing).
@@ -287,7 +287,7 @@ fn expires_zero_removes_one_contact_and_star_removes_them_all() {
         )
         .unwrap();
     assert_eq!(
-        changes(&mut registrar),
+        changes(&registrar),
         vec![
             BindingChange::Removed {
                 aor: ALICE.into(),
@@ -313,10 +313,7 @@ fn expires_zero_removes_one_contact_and_star_removes_them_all() {
     assert!(all.is_empty());
     assert!(!registrar.is_registered(start, ALICE));
     // Bob's binding is untouched.
-    assert_eq!(
-        contacts(&mut registrar, start, BOB),
-        vec!["sip:b@192.0.2.11"]
-    );
+    assert_eq!(contacts(&registrar, start, BOB), vec!["sip:b@192.0.2.11"]);
     assert_eq!(registrar.len(), 1);
     assert_eq!(registrar.stats().unregistered, 3);
 }
@@ -324,7 +321,7 @@ fn expires_zero_removes_one_contact_and_star_removes_them_all() {
 #[test]
 fn within_one_call_id_the_cseq_must_grow() {
     let start = Instant::now();
-    let mut registrar = registrar();
+    let registrar = registrar();
     let contact = "Contact: <sip:a@192.0.2.10>";
     registrar
         .handle_register(
@@ -400,7 +397,7 @@ fn within_one_call_id_the_cseq_must_grow() {
 #[test]
 fn bindings_are_bounded_per_user_and_in_all() {
     let start = Instant::now();
-    let mut registrar = registrar();
+    let registrar = registrar();
     let three = "Contact: <sip:a1@192.0.2.10>, <sip:a2@192.0.2.10>, <sip:a3@192.0.2.10>";
     registrar
         .handle_register(
@@ -487,7 +484,7 @@ fn bindings_are_bounded_per_user_and_in_all() {
 #[test]
 fn a_user_cannot_touch_another_users_bindings() {
     let start = Instant::now();
-    let mut registrar = registrar();
+    let registrar = registrar();
     let phone = Peer::reliable(addr(PHONE), Some(11));
     registrar
         .handle_register(
@@ -541,7 +538,7 @@ fn a_user_cannot_touch_another_users_bindings() {
 #[test]
 fn each_binding_keeps_its_flow_path_and_user_agent() {
     let start = Instant::now();
-    let mut registrar = registrar();
+    let registrar = registrar();
     let tls = Peer::reliable(addr("192.0.2.10:40123"), Some(42));
     let request = alice(
         "c1",
@@ -589,7 +586,7 @@ fn each_binding_keeps_its_flow_path_and_user_agent() {
 #[test]
 fn an_outbound_instance_and_reg_id_replace_the_flow_they_registered_before() {
     let start = Instant::now();
-    let mut registrar = registrar();
+    let registrar = registrar();
     let instance = "+sip.instance=\"<urn:uuid:11111111-2222-3333-4444-555555555555>\"";
     let first_flow = Peer::reliable(addr("192.0.2.10:40001"), Some(1));
     registrar
@@ -673,7 +670,7 @@ fn an_outbound_instance_and_reg_id_replace_the_flow_they_registered_before() {
 #[test]
 fn every_change_is_queued_for_persistence_and_restored_bindings_come_back() {
     let start = Instant::now();
-    let mut registrar = registrar();
+    let registrar = registrar();
     registrar
         .handle_register(
             start,
@@ -701,7 +698,7 @@ fn every_change_is_queued_for_persistence_and_restored_bindings_come_back() {
             Protocol::Udp,
         )
         .unwrap();
-    let changes = changes(&mut registrar);
+    let changes = changes(&registrar);
     assert_eq!(changes.len(), 3);
     let BindingChange::Bound(first) = &changes[0] else {
         panic!("{changes:?}")
@@ -713,7 +710,7 @@ fn every_change_is_queued_for_persistence_and_restored_bindings_come_back() {
     assert!(matches!(&changes[2], BindingChange::Removed { aor, .. } if aor == ALICE));
 
     // A new registrar (a restart) takes the persisted binding back once, if it is live.
-    let mut restarted = Registrar::new(RegistrarConfig::default());
+    let restarted = Registrar::new(RegistrarConfig::default());
     assert!(restarted.restore(start, (**first).clone()));
     assert!(!restarted.restore(start, (**first).clone()));
     let mut lapsed = (**first).clone();

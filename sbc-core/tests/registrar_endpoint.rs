@@ -24,7 +24,7 @@ use sbc_core::net::{self, Protocol};
 use sbc_core::policy::{
     Boundary, BoundaryConfig, CallLimits, CallLimitsConfig, TrunkDirectory, TrunkPolicy,
 };
-use sbc_core::registrar::{LocatingRouter, Registrar, RegistrarConfig, SharedRegistrar, lock};
+use sbc_core::registrar::{LocatingRouter, Registrar, RegistrarConfig, SharedRegistrar};
 use sbc_core::sip::{HeaderName, Message, Response};
 use sbc_core::transaction::Peer;
 
@@ -199,7 +199,7 @@ fn a_register_is_challenged_then_bound_with_path_service_route_and_outbound() {
         vec![format!("<sip:{SBC};transport=tcp;lr>")]
     );
     assert_eq!(header_values(&ok, "Require"), vec!["outbound"]);
-    let bindings = lock(&registrar).lookup(h.now, "sip:alice@sbc.test");
+    let bindings = registrar.lookup(h.now, "sip:alice@sbc.test");
     assert_eq!(bindings.len(), 1);
     assert_eq!(bindings[0].flow, Some(PHONE_FLOW));
     assert_eq!(bindings[0].protocol, Protocol::Tcp);
@@ -243,7 +243,7 @@ fn a_brief_expiry_gets_423_with_min_expires_after_authentication() {
     );
     assert_eq!(brief.status.as_u16(), 423);
     assert_eq!(header_values(&brief, "Min-Expires"), vec!["60"]);
-    assert!(lock(&registrar).is_empty());
+    assert!(registrar.is_empty());
     let stats = h.endpoint.stats();
     assert_eq!(stats.rejected.get("interval_too_brief"), Some(&1));
 }
@@ -292,7 +292,7 @@ fn a_register_never_moves_a_binding_without_its_users_credentials() {
     );
     assert_eq!(h.response_to("192.0.2.66:5060", 403).status.as_u16(), 403);
 
-    let bindings = lock(&registrar).lookup(h.now, "sip:alice@sbc.test");
+    let bindings = registrar.lookup(h.now, "sip:alice@sbc.test");
     assert_eq!(bindings.len(), 1);
     assert_eq!(bindings[0].source, addr(PHONE));
     assert_eq!(

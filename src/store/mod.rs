@@ -46,7 +46,7 @@ pub use cdr::{CdrFilter, CdrRecord, Disposition, ExportFormat};
 pub use error::{StoreError, StoreResult};
 pub use objects::{ObjectKind, StoredObject};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Page, PageRequest, PageStart};
-pub use registrations::{Ban, NewBan, Registration};
+pub use registrations::{Ban, NewBan, Registration, RegistrationWrite};
 pub use tokens::{Scope, TokenInfo};
 pub use users::{DigestAlgorithm, User};
 

@@ -167,47 +167,65 @@ fn count(conn: &Connection, sql: &str) -> StoreResult<u64> {
     Ok(count.unsigned_abs())
 }
 
+/// One change of the registrar, as [`Store::apply_registration_writes`] takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationWrite {
+    Upsert(Registration),
+    Remove { aor: String, contact: String },
+}
+
+fn upsert(conn: &Connection, registration: &Registration, now: i64) -> StoreResult<()> {
+    check_text("aor", &registration.aor, MAX_URI_CHARS)?;
+    check_text("contact", &registration.contact, MAX_URI_CHARS)?;
+    if registration.path.len() > MAX_PATH_ENTRIES {
+        return Err(StoreError::invalid("path", "too many entries"));
+    }
+    let path = serde_json::to_string(&registration.path)
+        .map_err(|error| StoreError::invalid("path", error.to_string()))?;
+    conn.prepare_cached(
+        "INSERT INTO registrations (aor, contact, source, transport, flow, path, \
+         user_agent, call_id, cseq, instance_id, reg_id, expires_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+         ON CONFLICT (aor, contact) DO UPDATE SET source = excluded.source, \
+         transport = excluded.transport, flow = excluded.flow, path = excluded.path, \
+         user_agent = excluded.user_agent, call_id = excluded.call_id, \
+         cseq = excluded.cseq, instance_id = excluded.instance_id, \
+         reg_id = excluded.reg_id, expires_at = excluded.expires_at, \
+         updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        registration.aor,
+        registration.contact,
+        registration.source,
+        registration.transport,
+        registration.flow,
+        path,
+        registration.user_agent,
+        registration.call_id,
+        registration.cseq,
+        registration.instance_id,
+        registration.reg_id,
+        registration.expires_at,
+        now,
+    ])?;
+    Ok(())
+}
+
+fn remove(conn: &Connection, aor: &str, contact: &str) -> StoreResult<bool> {
+    let removed = conn
+        .prepare_cached("DELETE FROM registrations WHERE aor = ?1 AND contact = ?2")?
+        .execute(params![aor, contact])?;
+    Ok(removed > 0)
+}
+
 impl Store {
     /// Adds or refreshes the binding of `registration.aor` to `registration.contact`.
     pub fn upsert_registration(
         &mut self,
         registration: &Registration,
     ) -> StoreResult<Registration> {
-        check_text("aor", &registration.aor, MAX_URI_CHARS)?;
-        check_text("contact", &registration.contact, MAX_URI_CHARS)?;
-        if registration.path.len() > MAX_PATH_ENTRIES {
-            return Err(StoreError::invalid("path", "too many entries"));
-        }
-        let path = serde_json::to_string(&registration.path)
-            .map_err(|error| StoreError::invalid("path", error.to_string()))?;
         let now = self.now_ms();
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO registrations (aor, contact, source, transport, flow, path, \
-                 user_agent, call_id, cseq, instance_id, reg_id, expires_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-                 ON CONFLICT (aor, contact) DO UPDATE SET source = excluded.source, \
-                 transport = excluded.transport, flow = excluded.flow, path = excluded.path, \
-                 user_agent = excluded.user_agent, call_id = excluded.call_id, \
-                 cseq = excluded.cseq, instance_id = excluded.instance_id, \
-                 reg_id = excluded.reg_id, expires_at = excluded.expires_at, \
-                 updated_at = excluded.updated_at",
-            )?
-            .execute(params![
-                registration.aor,
-                registration.contact,
-                registration.source,
-                registration.transport,
-                registration.flow,
-                path,
-                registration.user_agent,
-                registration.call_id,
-                registration.cseq,
-                registration.instance_id,
-                registration.reg_id,
-                registration.expires_at,
-                now,
-            ])?;
+        upsert(self.conn(), registration, now)?;
         Ok(Registration {
             updated_at: now,
             ..registration.clone()
@@ -216,11 +234,46 @@ impl Store {
 
     /// Removes one binding; `false` if there was none.
     pub fn remove_registration(&mut self, aor: &str, contact: &str) -> StoreResult<bool> {
-        let removed = self
-            .conn()
-            .prepare_cached("DELETE FROM registrations WHERE aor = ?1 AND contact = ?2")?
-            .execute(params![aor, contact])?;
-        Ok(removed > 0)
+        remove(self.conn(), aor, contact)
+    }
+
+    /// Applies the registrar's changes in order, in one transaction (one commit for a
+    /// batch instead of one per change). A change that cannot be stored (a value over a
+    /// limit) is skipped; the others are written. Returns the errors of skipped ones.
+    pub fn apply_registration_writes(
+        &mut self,
+        writes: &[RegistrationWrite],
+    ) -> StoreResult<Vec<StoreError>> {
+        let now = self.now_ms();
+        let tx = self.write()?;
+        let mut skipped = Vec::new();
+        for write in writes {
+            let result = match write {
+                RegistrationWrite::Upsert(registration) => upsert(&tx, registration, now),
+                RegistrationWrite::Remove { aor, contact } => remove(&tx, aor, contact).map(drop),
+            };
+            if let Err(error) = result {
+                skipped.push(error);
+            }
+        }
+        tx.commit()?;
+        Ok(skipped)
+    }
+
+    /// Replaces every stored binding with `all`, in one transaction (the registrar's
+    /// resync after its change queue overflowed). Returns the errors of skipped ones.
+    pub fn replace_registrations(&mut self, all: &[Registration]) -> StoreResult<Vec<StoreError>> {
+        let now = self.now_ms();
+        let tx = self.write()?;
+        tx.execute("DELETE FROM registrations", [])?;
+        let mut skipped = Vec::new();
+        for registration in all {
+            if let Err(error) = upsert(&tx, registration, now) {
+                skipped.push(error);
+            }
+        }
+        tx.commit()?;
+        Ok(skipped)
     }
 
     /// The bindings of one AOR (at most [`MAX_PAGE_LIMIT`]), expired ones included

@@ -366,7 +366,7 @@ impl Boundary {
             && arrival.protocol.is_stream()
             && let Some(aor) = self.claimed_aor(request)
             && let Some(registrar) = &self.registrar
-            && registrar::lock(registrar).is_bound_flow(now, &aor, &source)
+            && registrar.is_bound_flow(now, &aor, &source)
         {
             if new_call && self.overloaded {
                 return self.overload();

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{SharedRegistrar, aor, lock};
+use super::{SharedRegistrar, aor};
 use crate::b2bua::{CallRouter, HeaderFilter, NoRoute, RouteChoice, Target, TargetOutcome};
 use crate::sip::{Host, Request, Uri};
 
@@ -79,7 +79,7 @@ impl CallRouter for LocatingRouter {
     ) -> Result<RouteChoice, NoRoute> {
         let now = (self.clock)();
         let bindings = match self.aor_of(&request.uri) {
-            Some(aor) => lock(&self.registrar).lookup(now, &aor),
+            Some(aor) => self.registrar.lookup(now, &aor),
             None => Vec::new(),
         };
         if bindings.is_empty() {

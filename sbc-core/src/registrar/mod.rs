@@ -19,26 +19,46 @@
 //! * Bounded: [`RegistrarConfig::max_bindings_per_aor`] per user (`403` past it) and
 //!   [`RegistrarConfig::max_bindings`] in all (`503` past it).
 //!
-//! One registrar is shared by every shard (a REGISTER and a call to the same user arrive
-//! on different shards), behind a mutex held for microseconds ([`SharedRegistrar`]).
-//! Changes are queued ([`Registrar::poll_change`]) for the binary to persist, and
-//! [`Registrar::restore`] loads persisted bindings at start.
+//! # Sharing
+//!
+//! One registrar is shared by every signalling shard (a REGISTER and a call to the same
+//! user arrive on different shards, chosen by Call-ID), with no lock over the whole
+//! table: bindings are kept per address of record in a concurrent map whose own shards
+//! each have a read-write lock, so a REGISTER locks only its user's map shard for the
+//! time of the change, and lookups (every call to a registered user, every request on a
+//! registered flow) take a read lock that other lookups share. The count of bindings,
+//! the counters and the queue of changes are atomic. `benches/registrar.rs` measures
+//! this against one mutex and against owner threads reached by messages.
+//!
+//! # Expiry
+//!
+//! Time is given by the caller (`now`), so expiry runs on a virtual clock in tests. A
+//! lookup never returns a lapsed binding; a REGISTER drops its own user's lapsed
+//! bindings; [`Registrar::expire`] sweeps the whole table (the binary calls it twice a
+//! second), and when nobody has swept for [`SWEEP_INTERVAL`] the next operation does.
+//!
+//! # Persistence
+//!
+//! Changes are queued ([`Registrar::poll_change`]) for the binary to persist, in order
+//! for each user, in a queue of [`CHANGE_QUEUE`] entries: when it fills, changes are
+//! dropped and [`Registrar::poll_resync`] says so, and the persister rewrites the store
+//! from [`Registrar::snapshot`]. [`Registrar::restore`] loads persisted bindings at
+//! start.
 
 mod binding;
 mod locate;
+mod table;
 
 pub use binding::{Binding, BindingChange, RegisteredContact};
 pub use locate::LocatingRouter;
+pub use table::{CHANGE_QUEUE, Registrar, SWEEP_INTERVAL};
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::net::Protocol;
-use crate::sip::{Contact, HeaderName, NameAddr, Request, StatusCode, Uri};
-use crate::transaction::Peer;
+use crate::sip::{HeaderName, NameAddr, StatusCode};
 
 /// Limits and defaults of the registrar.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,307 +142,15 @@ pub struct RegistrarStats {
     pub refused: u64,
 }
 
-/// The bindings of every user. See the module docs.
-#[derive(Debug)]
-pub struct Registrar {
-    config: RegistrarConfig,
-    bindings: HashMap<String, Vec<Binding>>,
-    total: usize,
-    changes: VecDeque<BindingChange>,
-    stats: RegistrarStats,
-}
-
 /// The registrar as the shards share it.
-pub type SharedRegistrar = Arc<Mutex<Registrar>>;
-
-/// Locks a shared registrar (a poisoned lock is still usable: the registrar never
-/// panics half-way through a change).
-pub fn lock(registrar: &SharedRegistrar) -> MutexGuard<'_, Registrar> {
-    registrar.lock().unwrap_or_else(PoisonError::into_inner)
-}
+pub type SharedRegistrar = Arc<Registrar>;
 
 /// The address of record for `user` in `domain`: `sip:user@domain`, domain lower-cased.
 pub fn aor(user: &str, domain: &str) -> String {
     format!("sip:{user}@{}", domain.to_ascii_lowercase())
 }
 
-impl Registrar {
-    pub fn new(config: RegistrarConfig) -> Registrar {
-        Registrar {
-            config,
-            bindings: HashMap::new(),
-            total: 0,
-            changes: VecDeque::new(),
-            stats: RegistrarStats::default(),
-        }
-    }
-
-    pub fn shared(config: RegistrarConfig) -> SharedRegistrar {
-        Arc::new(Mutex::new(Registrar::new(config)))
-    }
-
-    pub fn config(&self) -> &RegistrarConfig {
-        &self.config
-    }
-
-    pub fn stats(&self) -> &RegistrarStats {
-        &self.stats
-    }
-
-    /// Bindings held (some may have lapsed since the last [`Registrar::expire`]).
-    pub fn len(&self) -> usize {
-        self.total
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.total == 0
-    }
-
-    /// A REGISTER for `aor` (whose user has authenticated), received from `source` over
-    /// `protocol`. Returns the bindings after the change (for the 200's Contact list).
-    pub fn handle_register(
-        &mut self,
-        now: Instant,
-        request: &Request,
-        aor: &str,
-        source: Peer,
-        protocol: Protocol,
-    ) -> Result<Vec<Binding>, RegisterError> {
-        self.expire(now);
-        let outcome = self.register(now, request, aor, source, protocol);
-        if outcome.is_err() {
-            self.stats.refused += 1;
-        }
-        outcome
-    }
-
-    fn register(
-        &mut self,
-        now: Instant,
-        request: &Request,
-        aor: &str,
-        source: Peer,
-        protocol: Protocol,
-    ) -> Result<Vec<Binding>, RegisterError> {
-        let header_expires = match request.headers.get(&HeaderName::Expires) {
-            Some(value) => Some(parse_seconds(value).ok_or(RegisterError::Malformed("expires"))?),
-            None => None,
-        };
-        let call_id = request
-            .headers
-            .call_id()
-            .map_err(|_| RegisterError::Malformed("call_id"))?
-            .clone();
-        let cseq = request
-            .headers
-            .cseq()
-            .map_err(|_| RegisterError::Malformed("cseq"))?
-            .seq;
-        let contacts = match request
-            .headers
-            .contact()
-            .map_err(|_| RegisterError::Malformed("contact"))?
-        {
-            None => return Ok(self.current(aor)),
-            Some(Contact::Star) => {
-                if header_expires != Some(0) {
-                    return Err(RegisterError::Malformed("star_contact_without_expires_0"));
-                }
-                self.remove_all(aor, &call_id, cseq)?;
-                return Ok(Vec::new());
-            }
-            Some(Contact::Addresses(contacts)) => contacts,
-        };
-        // Check everything before changing anything.
-        let mut wanted = Vec::with_capacity(contacts.len());
-        for contact in contacts {
-            if matches!(contact.uri, Uri::Other { .. }) {
-                return Err(RegisterError::Malformed("contact_scheme"));
-            }
-            let expires = match contact.params.get("expires") {
-                Some(Some(value)) => {
-                    parse_seconds(value).ok_or(RegisterError::Malformed("expires_param"))?
-                }
-                Some(None) => return Err(RegisterError::Malformed("expires_param")),
-                None => header_expires.unwrap_or(self.config.default_expires.as_secs()),
-            };
-            if expires != 0 && Duration::from_secs(expires) < self.config.min_expires {
-                return Err(RegisterError::IntervalTooBrief {
-                    min: self.config.min_expires,
-                });
-            }
-            let expires = Duration::from_secs(expires).min(self.config.max_expires);
-            wanted.push((contact, expires));
-        }
-        let path: Vec<Bytes> = request
-            .headers
-            .get_all(&HeaderName::Path)
-            .cloned()
-            .collect();
-        let user_agent = request.headers.get(&HeaderName::UserAgent).cloned();
-        for (contact, expires) in wanted {
-            let binding = Binding::new(
-                aor,
-                &contact,
-                source,
-                protocol,
-                path.clone(),
-                user_agent.clone(),
-                call_id.clone(),
-                cseq,
-                now + expires,
-            );
-            if expires.is_zero() {
-                self.remove(aor, &binding, &call_id, cseq)?;
-            } else {
-                self.upsert(binding)?;
-            }
-        }
-        Ok(self.current(aor))
-    }
-
-    fn upsert(&mut self, binding: Binding) -> Result<(), RegisterError> {
-        let list = self.bindings.entry(binding.aor.clone()).or_default();
-        if let Some(existing) = list.iter_mut().find(|b| b.same_as(&binding)) {
-            if existing.call_id == binding.call_id && binding.cseq <= existing.cseq {
-                return Err(RegisterError::OutOfOrder);
-            }
-            *existing = binding.clone();
-            self.stats.refreshed += 1;
-            self.changes
-                .push_back(BindingChange::Bound(Box::new(binding)));
-            return Ok(());
-        }
-        if list.len() >= self.config.max_bindings_per_aor {
-            return Err(RegisterError::TooManyForUser);
-        }
-        if self.total >= self.config.max_bindings {
-            return Err(RegisterError::Full);
-        }
-        list.push(binding.clone());
-        self.total += 1;
-        self.stats.registered += 1;
-        self.changes
-            .push_back(BindingChange::Bound(Box::new(binding)));
-        Ok(())
-    }
-
-    fn remove(
-        &mut self,
-        aor: &str,
-        binding: &Binding,
-        call_id: &Bytes,
-        cseq: u32,
-    ) -> Result<(), RegisterError> {
-        let Some(list) = self.bindings.get_mut(aor) else {
-            return Ok(());
-        };
-        if let Some(index) = list.iter().position(|b| b.same_as(binding)) {
-            let existing = list.get(index).ok_or(RegisterError::OutOfOrder)?;
-            if existing.call_id == *call_id && cseq <= existing.cseq {
-                return Err(RegisterError::OutOfOrder);
-            }
-            let removed = list.swap_remove(index);
-            self.total -= 1;
-            self.stats.unregistered += 1;
-            self.changes.push_back(BindingChange::Removed {
-                contact: removed.contact.to_string(),
-                aor: removed.aor,
-            });
-        }
-        if list.is_empty() {
-            self.bindings.remove(aor);
-        }
-        Ok(())
-    }
-
-    fn remove_all(&mut self, aor: &str, call_id: &Bytes, cseq: u32) -> Result<(), RegisterError> {
-        let Some(list) = self.bindings.get(aor) else {
-            return Ok(());
-        };
-        if list.iter().any(|b| b.call_id == *call_id && cseq <= b.cseq) {
-            return Err(RegisterError::OutOfOrder);
-        }
-        for removed in self.bindings.remove(aor).unwrap_or_default() {
-            self.total -= 1;
-            self.stats.unregistered += 1;
-            self.changes.push_back(BindingChange::Removed {
-                contact: removed.contact.to_string(),
-                aor: removed.aor,
-            });
-        }
-        Ok(())
-    }
-
-    fn current(&self, aor: &str) -> Vec<Binding> {
-        self.bindings.get(aor).cloned().unwrap_or_default()
-    }
-
-    /// The live bindings of `aor`, most recently registered first.
-    pub fn lookup(&mut self, now: Instant, aor: &str) -> Vec<Binding> {
-        self.expire(now);
-        let mut found = self.current(aor);
-        found.sort_by_key(|binding| std::cmp::Reverse(binding.expires_at));
-        found
-    }
-
-    /// Whether `aor` has a live binding on the flow `peer` (same source and connection).
-    pub fn is_bound_flow(&mut self, now: Instant, aor: &str, peer: &Peer) -> bool {
-        self.lookup(now, aor)
-            .iter()
-            .any(|binding| binding.source == peer.remote && binding.flow == peer.flow)
-    }
-
-    /// Whether `aor` has any live binding.
-    pub fn is_registered(&mut self, now: Instant, aor: &str) -> bool {
-        !self.lookup(now, aor).is_empty()
-    }
-
-    /// Drops lapsed bindings.
-    pub fn expire(&mut self, now: Instant) {
-        let mut lapsed = Vec::new();
-        self.bindings.retain(|_, list| {
-            list.retain(|binding| {
-                let live = binding.expires_at > now;
-                if !live {
-                    lapsed.push(BindingChange::Removed {
-                        aor: binding.aor.clone(),
-                        contact: binding.contact.to_string(),
-                    });
-                }
-                live
-            });
-            !list.is_empty()
-        });
-        self.total -= lapsed.len();
-        self.stats.expired += lapsed.len() as u64;
-        // Lapsed bindings are deleted from the store by its own expiry; no change queued.
-    }
-
-    /// Loads a persisted binding (at start). Ignored when lapsed or over a limit.
-    pub fn restore(&mut self, now: Instant, binding: Binding) -> bool {
-        if binding.expires_at <= now {
-            return false;
-        }
-        let list = self.bindings.entry(binding.aor.clone()).or_default();
-        if list.len() >= self.config.max_bindings_per_aor
-            || self.total >= self.config.max_bindings
-            || list.iter().any(|b| b.same_as(&binding))
-        {
-            return false;
-        }
-        list.push(binding);
-        self.total += 1;
-        true
-    }
-
-    /// The next change to persist.
-    pub fn poll_change(&mut self) -> Option<BindingChange> {
-        self.changes.pop_front()
-    }
-}
-
-fn parse_seconds(value: &[u8]) -> Option<u64> {
+pub(crate) fn parse_seconds(value: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(value.trim_ascii()).ok()?;
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -1,6 +1,6 @@
 use super::{admin, memory_store};
 use crate::store::registrations::normalise_ban_source;
-use crate::store::{NewBan, PageRequest, Registration, StoreError, StoreResult};
+use crate::store::{NewBan, PageRequest, Registration, RegistrationWrite, StoreError, StoreResult};
 
 fn binding(aor: &str, contact: &str, expires_at: i64) -> Registration {
     Registration {
@@ -49,6 +49,50 @@ fn registrations_upsert_list_and_expire() -> StoreResult<()> {
     assert!(store.remove_registration("sip:b@x", "sip:b@192.0.2.12")?);
     assert!(!store.remove_registration("sip:b@x", "sip:b@192.0.2.12")?);
     assert_eq!(store.count_registrations()?, 1);
+    Ok(())
+}
+
+#[test]
+fn a_batch_of_changes_is_applied_in_order_and_a_bad_one_is_skipped() -> StoreResult<()> {
+    let (mut store, _) = memory_store()?;
+    store.upsert_registration(&binding("sip:gone@x", "sip:gone@192.0.2.9", 9_000))?;
+    let mut refreshed = binding("sip:a@x", "sip:a@192.0.2.10", 8_000);
+    refreshed.cseq = 2;
+    let mut too_long = binding("sip:c@x", "sip:c@192.0.2.13", 9_000);
+    too_long.contact = format!("sip:{}@192.0.2.13", "c".repeat(5_000));
+    let skipped = store.apply_registration_writes(&[
+        RegistrationWrite::Upsert(binding("sip:a@x", "sip:a@192.0.2.10", 5_000)),
+        RegistrationWrite::Upsert(binding("sip:b@x", "sip:b@192.0.2.12", 9_000)),
+        RegistrationWrite::Upsert(too_long),
+        // A later change of the same binding wins: the batch keeps the registrar's order.
+        RegistrationWrite::Upsert(refreshed),
+        RegistrationWrite::Remove {
+            aor: "sip:gone@x".into(),
+            contact: "sip:gone@192.0.2.9".into(),
+        },
+    ])?;
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(store.count_registrations()?, 2);
+    let a = store.registrations_for("sip:a@x")?;
+    assert_eq!((a[0].cseq, a[0].expires_at), (2, 8_000));
+    assert!(store.registrations_for("sip:gone@x")?.is_empty());
+    assert!(store.apply_registration_writes(&[])?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_resync_replaces_every_stored_binding() -> StoreResult<()> {
+    let (mut store, _) = memory_store()?;
+    store.upsert_registration(&binding("sip:stale@x", "sip:stale@192.0.2.9", 9_000))?;
+    store.upsert_registration(&binding("sip:a@x", "sip:a@192.0.2.10", 2_000))?;
+    let skipped = store.replace_registrations(&[
+        binding("sip:a@x", "sip:a@192.0.2.10", 7_000),
+        binding("sip:b@x", "sip:b@192.0.2.12", 7_000),
+    ])?;
+    assert!(skipped.is_empty());
+    assert_eq!(store.count_registrations()?, 2);
+    assert!(store.registrations_for("sip:stale@x")?.is_empty());
+    assert_eq!(store.registrations_for("sip:a@x")?[0].expires_at, 7_000);
     Ok(())
 }
 
