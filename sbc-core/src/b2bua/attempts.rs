@@ -181,6 +181,9 @@ impl B2bua {
             // unreliable one, gets it again in the 2xx.
             None => attempt.early_answer.map_or(Body::Empty, Body::Sdp),
         };
+        if let Some(media) = call.media.as_mut() {
+            media.security.forget_setup_offer();
+        }
         let mut ok = self.response_for(call, &invite, Leg::A, response, true);
         body.attach(&mut ok.headers, &mut ok.body);
         self.supervise_session(now, call_ref, call, &response.headers);

@@ -355,6 +355,14 @@ impl Negotiated {
         Some((Reoffer { source, outcome }, step))
     }
 
+    /// The call is established: our INVITE's offer will not be made again, so the caller's
+    /// SDP kept to remake it is dropped (it would otherwise stay for the call's life).
+    pub(crate) fn forget_setup_offer(&mut self) {
+        for outstanding in self.offered.iter_mut().flatten() {
+            outstanding.setup = None;
+        }
+    }
+
     /// Our INVITE goes to another target: what the previous one answered no longer holds,
     /// and a stepped-down offer goes back to the profiles first offered. Returns the
     /// offer to make again when it had stepped down (else the first one is still valid).
