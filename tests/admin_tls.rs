@@ -14,15 +14,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{Sbc, SbcConfig, sip};
-use openssl::asn1::Asn1Time;
-use openssl::bn::{BigNum, MsbOption};
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::PKey;
+use common::{Sbc, SbcConfig, pki, sip};
 use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
-use openssl::x509::{X509, X509NameBuilder};
+use openssl::x509::X509;
 use serde_json::Value;
 
 /// The generated certificate and key of the one TLS listener.
@@ -40,30 +34,9 @@ fn listener_files(sbc: &Sbc) -> (PathBuf, PathBuf) {
 
 /// A fresh self-signed certificate and its key, as PEM.
 fn new_certificate(common_name: &str) -> (X509, Vec<u8>) {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_nid(Nid::COMMONNAME, common_name)
-        .unwrap();
-    let name = name.build();
-    let mut builder = X509::builder().unwrap();
-    builder.set_version(2).unwrap();
-    let mut serial = BigNum::new().unwrap();
-    serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
-    builder
-        .set_serial_number(&serial.to_asn1_integer().unwrap())
-        .unwrap();
-    builder.set_subject_name(&name).unwrap();
-    builder.set_issuer_name(&name).unwrap();
-    builder.set_pubkey(&key).unwrap();
-    builder
-        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    builder
-        .set_not_after(&Asn1Time::days_from_now(2).unwrap())
-        .unwrap();
-    builder.sign(&key, MessageDigest::sha256()).unwrap();
-    (builder.build(), key.private_key_to_pem_pkcs8().unwrap())
+    let key = pki::key();
+    let certificate = pki::certificate(common_name, &key, None, pki::Usage::Plain);
+    (certificate, key.private_key_to_pem_pkcs8().unwrap())
 }
 
 /// A TLS connection to the listener (the test checks which certificate it got, so it

@@ -15,73 +15,13 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+use common::pki::{Usage, certificate, key};
 use common::sip::token;
 use common::{Sbc, SbcConfig, free_ports};
-use openssl::asn1::Asn1Time;
-use openssl::bn::{BigNum, MsbOption};
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
-use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
-use openssl::x509::{X509, X509NameBuilder};
+use openssl::x509::X509;
 use serde_json::Value;
-
-fn key() -> PKey<Private> {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-    PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
-}
-
-/// A certificate for `common_name` with `key`, signed by `issuer` (self-signed when
-/// `None`); a CA when `ca`.
-fn certificate(
-    common_name: &str,
-    key: &PKey<Private>,
-    issuer: Option<(&X509, &PKey<Private>)>,
-    ca: bool,
-) -> X509 {
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_nid(Nid::COMMONNAME, common_name)
-        .unwrap();
-    let name = name.build();
-    let mut builder = X509::builder().unwrap();
-    builder.set_version(2).unwrap();
-    let mut serial = BigNum::new().unwrap();
-    serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
-    builder
-        .set_serial_number(&serial.to_asn1_integer().unwrap())
-        .unwrap();
-    builder.set_subject_name(&name).unwrap();
-    builder
-        .set_issuer_name(issuer.map_or(&name, |(issuer, _)| issuer.subject_name()))
-        .unwrap();
-    builder.set_pubkey(key).unwrap();
-    builder
-        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    builder
-        .set_not_after(&Asn1Time::days_from_now(2).unwrap())
-        .unwrap();
-    if ca {
-        builder
-            .append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-            .unwrap();
-        builder
-            .append_extension(KeyUsage::new().key_cert_sign().crl_sign().build().unwrap())
-            .unwrap();
-    } else {
-        builder
-            .append_extension(BasicConstraints::new().build().unwrap())
-            .unwrap();
-        builder
-            .append_extension(ExtendedKeyUsage::new().client_auth().build().unwrap())
-            .unwrap();
-    }
-    let signer = issuer.map_or(key, |(_, issuer_key)| issuer_key);
-    builder.sign(signer, MessageDigest::sha256()).unwrap();
-    builder.build()
-}
 
 /// A TLS connection to the SBC (whose generated certificate is not checked here),
 /// presenting `client` when given.
@@ -159,9 +99,14 @@ fn the_call_view_says_whether_the_callers_tls_certificate_was_verified() {
     let mtls = SocketAddr::new(config.ip, mtls_port);
 
     let ca_key = key();
-    let ca = certificate("test client CA", &ca_key, None, true);
+    let ca = certificate("test client CA", &ca_key, None, Usage::Ca);
     let client_key = key();
-    let client = certificate("caller.test", &client_key, Some((&ca, &ca_key)), false);
+    let client = certificate(
+        "caller.test",
+        &client_key,
+        Some((&ca, &ca_key)),
+        Usage::Client,
+    );
     let directory = tempfile::tempdir().unwrap();
     let ca_file = directory.path().join("client-ca.pem");
     std::fs::write(&ca_file, ca.to_pem().unwrap()).unwrap();

@@ -9,6 +9,7 @@ pub mod baresip;
 pub mod http;
 pub mod linphone;
 pub mod netns;
+pub mod pki;
 pub mod sip;
 pub mod sipp;
 
@@ -301,16 +302,7 @@ impl Sbc {
                 added.describe()
             );
         }
-        let log_path = directory.path().join("sbc.log");
-        let mut sbc = Sbc {
-            config,
-            child: None,
-            directory,
-            log_path,
-        };
-        sbc.spawn();
-        sbc.wait_ready();
-        sbc
+        Sbc::launch(config, directory)
     }
 
     /// [`Sbc::start`] after `provision` filled its store (as the admin API or `sbc user
@@ -326,6 +318,12 @@ impl Sbc {
         let mut store = sbc::store::Store::open(&data.join("sbc.db")).expect("open the store");
         provision(&mut store);
         drop(store);
+        Sbc::launch(config, directory)
+    }
+
+    /// Starts the binary on the configuration written in `directory` and waits until it
+    /// is ready.
+    fn launch(config: SbcConfig, directory: tempfile::TempDir) -> Sbc {
         let log_path = directory.path().join("sbc.log");
         let mut sbc = Sbc {
             config,
