@@ -16,6 +16,8 @@
 mod common;
 #[path = "../sbc-core/tests/identity_support/pki.rs"]
 mod pki;
+#[path = "identity/support.rs"]
+mod support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -25,10 +27,7 @@ use std::time::{Duration, Instant};
 
 use common::{Sbc, SbcConfig, free_ports, require_tool, run_bounded};
 use pki::{Issued, Pki, Shaken, SpSpec, now_unix};
-
-const CALLER_TN: &str = "12155551212";
-const CALLED_TN: &str = "15551230000";
-const PYTHON: &str = "/usr/bin/python3";
+use support::{CALLED_TN, CALLER_TN, header, invites, passport_py, sipp, write};
 
 /// `openssl s_server -WWW`: serves the files of `dir` over HTTPS (one connection at a
 /// time, HTTP/1.0); killed when dropped.
@@ -84,10 +83,6 @@ struct World {
     callee: SocketAddr,
     enforced: IpAddr,
     marked: IpAddr,
-}
-
-fn write(path: &Path, bytes: &[u8]) {
-    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
 fn world() -> World {
@@ -212,12 +207,6 @@ tls_private_key = "{publish_key}"
         marked,
         dir,
     }
-}
-
-fn sipp_command(args: &[String]) -> Command {
-    let mut command = Command::new(require_tool("sipp"));
-    command.args(args);
-    command
 }
 
 /// A UAC scenario: one INVITE from `+CALLER_TN` carrying `identity`, expecting `status`
@@ -349,7 +338,7 @@ impl World {
         let [port] = free_ports(from);
         let trace = self.dir.path().join(format!("uac-{name}.log"));
         let finished = run_bounded(
-            &mut sipp_command(&[
+            &mut sipp(&[
                 "-sf".into(),
                 scenario.display().to_string(),
                 self.sbc.config.sip_address().to_string(),
@@ -388,83 +377,8 @@ impl World {
 /// A SIPp UAS on the callee trunk answering every INVITE; its trace shows what arrived.
 fn start_uas(world: &World, name: &str, calls: usize) -> (Child, PathBuf) {
     let trace = world.dir.path().join(format!("{name}.log"));
-    let child = sipp_command(&[
-        "-sf".into(),
-        common::repo_root()
-            .join("tests/scenarios/uas_answer.xml")
-            .display()
-            .to_string(),
-        "-i".into(),
-        world.callee.ip().to_string(),
-        "-p".into(),
-        world.callee.port().to_string(),
-        "-mi".into(),
-        world.callee.ip().to_string(),
-        "-m".into(),
-        calls.to_string(),
-        "-timeout".into(),
-        "60s".into(),
-        "-trace_msg".into(),
-        "-message_file".into(),
-        trace.display().to_string(),
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("sipp uas starts");
-    thread::sleep(Duration::from_millis(300));
+    let child = support::start_uas(world.callee, calls, &trace, Duration::from_secs(60));
     (child, trace)
-}
-
-/// The INVITEs received in a SIPp message trace, in order (retransmissions once).
-fn invites(trace: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(trace).unwrap_or_default();
-    let mut seen = Vec::new();
-    let mut out = Vec::new();
-    for block in text.split("-----------------------------------------------") {
-        if !block.contains("message received")
-            || !block.lines().any(|line| line.starts_with("INVITE sip:"))
-        {
-            continue;
-        }
-        let call_id = header(block, "Call-ID").join("");
-        if !seen.contains(&call_id) {
-            seen.push(call_id);
-            out.push(block.to_owned());
-        }
-    }
-    out
-}
-
-fn header<'a>(message: &'a str, name: &str) -> Vec<&'a str> {
-    message
-        .lines()
-        .filter_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim()
-                .eq_ignore_ascii_case(name)
-                .then_some(value.trim())
-        })
-        .collect()
-}
-
-fn python(args: &[&str]) -> String {
-    assert!(
-        Path::new(PYTHON).exists(),
-        "{PYTHON} is missing: run ./tests/run.sh, which installs python3-jwt and python3-cryptography"
-    );
-    let script = common::repo_root().join("tests/identity/passport.py");
-    let finished = run_bounded(
-        Command::new(PYTHON).arg(script).args(args),
-        Duration::from_secs(20),
-    );
-    assert!(
-        finished.succeeded(),
-        "passport.py {args:?}: {}",
-        finished.describe()
-    );
-    finished.stdout.trim().to_owned()
 }
 
 #[test]
@@ -479,7 +393,7 @@ fn stir_shaken_through_the_sbc() {
     // A token PyJWT signed (an independent implementation) passes too.
     let sp_key = w.dir.path().join("sp.key").display().to_string();
     let x5u = format!("{}/sp.pem", w.base);
-    let by_pyjwt = python(&[
+    let by_pyjwt = passport_py(&[
         "sign",
         &sp_key,
         &x5u,
@@ -642,7 +556,7 @@ fn stir_shaken_through_the_sbc() {
         assert_eq!(identities.len(), 1, "{invite}");
         let token = identities[0].split(';').next().unwrap();
         let roots = w.dir.path().join("roots.pem").display().to_string();
-        let verified = python(&["verify", token, &roots]);
+        let verified = passport_py(&["verify", token, &roots]);
         let verified: serde_json::Value = serde_json::from_str(&verified).unwrap();
         assert_eq!(verified["header"]["ppt"], "shaken");
         assert_eq!(verified["claims"]["orig"]["tn"], CALLER_TN);

@@ -15,30 +15,19 @@
 mod common;
 #[path = "../sbc-core/tests/identity_support/pki.rs"]
 mod pki;
+#[path = "identity/support.rs"]
+mod support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Sbc, SbcConfig, free_ports, require_tool, run_bounded};
+use common::{Sbc, SbcConfig, free_ports, run_bounded};
 use pki::{Pki, Shaken, SpSpec, now_unix};
 use serde_json::json;
-
-const CALLER_TN: &str = "12155551212";
-const CALLED_TN: &str = "15551230000";
-const PYTHON: &str = "/usr/bin/python3";
-
-fn write(path: &Path, bytes: &[u8]) {
-    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-}
-
-fn sipp(args: &[String]) -> Command {
-    let mut command = Command::new(require_tool("sipp"));
-    command.args(args);
-    command
-}
+use support::{CALLED_TN, CALLER_TN, header, invites, passport_py, sipp, start_uas, write};
 
 /// One INVITE from `+CALLER_TN` with `identity`, answered 200, ACKed and BYEd.
 fn uac_scenario(identity: &str) -> String {
@@ -114,32 +103,7 @@ impl World {
     /// callee received.
     fn call(&self, name: &str, identity: &str) -> String {
         let uas_trace = self.path(&format!("uas-{name}.log"));
-        let mut uas = sipp(&[
-            "-sf".into(),
-            common::repo_root()
-                .join("tests/scenarios/uas_answer.xml")
-                .display()
-                .to_string(),
-            "-i".into(),
-            self.callee.ip().to_string(),
-            "-p".into(),
-            self.callee.port().to_string(),
-            "-mi".into(),
-            self.callee.ip().to_string(),
-            "-m".into(),
-            "1".into(),
-            "-timeout".into(),
-            "20s".into(),
-            "-trace_msg".into(),
-            "-message_file".into(),
-            uas_trace.display().to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp uas starts");
-        thread::sleep(Duration::from_millis(300));
+        let mut uas = start_uas(self.callee, 1, &uas_trace, Duration::from_secs(20));
         let scenario = self.path(&format!("uac-{name}.xml"));
         write(&scenario, uac_scenario(identity).as_bytes());
         let [port] = free_ports(self.caller);
@@ -169,15 +133,10 @@ impl World {
             finished.describe(),
             self.sbc.log_tail()
         );
-        let trace = std::fs::read_to_string(&uas_trace).unwrap_or_default();
-        trace
-            .split("-----------------------------------------------")
-            .find(|block| {
-                block.contains("message received")
-                    && block.lines().any(|line| line.starts_with("INVITE sip:"))
-            })
+        invites(&uas_trace)
+            .into_iter()
+            .next()
             .unwrap_or_else(|| panic!("call {name}: no INVITE reached the callee"))
-            .to_owned()
     }
 }
 
@@ -193,36 +152,11 @@ fn wait_child(child: &mut Child, limit: Duration) {
     }
 }
 
-fn header<'a>(message: &'a str, name: &str) -> Vec<&'a str> {
-    message
-        .lines()
-        .filter_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim()
-                .eq_ignore_ascii_case(name)
-                .then_some(value.trim())
-        })
-        .collect()
-}
-
 /// PyJWT verifies the SBC's PASSporT with the certificate it fetches from `x5u`
 /// (trusting `cafile` for HTTPS); returns the header and claims.
 fn pyjwt_verify(token: &str, cafile: &Path) -> serde_json::Value {
-    assert!(
-        Path::new(PYTHON).exists(),
-        "{PYTHON} is missing: run ./tests/run.sh, which installs python3-jwt"
-    );
-    let script = common::repo_root().join("tests/identity/passport.py");
-    let finished = run_bounded(
-        Command::new(PYTHON)
-            .arg(script)
-            .arg("verify")
-            .arg(token)
-            .arg(cafile),
-        Duration::from_secs(20),
-    );
-    assert!(finished.succeeded(), "PyJWT: {}", finished.describe());
-    serde_json::from_str(finished.stdout.trim()).unwrap()
+    let cafile = cafile.display().to_string();
+    serde_json::from_str(&passport_py(&["verify", token, &cafile])).unwrap()
 }
 
 /// Every line of base64 in a PEM document (what a leak of the key would contain).
