@@ -193,17 +193,7 @@ impl Relay {
         leg: Leg,
         remote: RemoteMedia,
     ) -> Result<(), RelayError> {
-        let streams = self
-            .sessions()
-            .get(&session)
-            .map(|r| r.streams)
-            .ok_or(RelayError::UnknownSession(session.0))?;
-        if stream >= streams {
-            return Err(RelayError::UnknownStream {
-                session: session.0,
-                stream,
-            });
-        }
+        self.check_stream(session, stream)?;
         self.send_budgeted(
             self.worker_of(session),
             Command::Update(Box::new((session, stream, leg, remote))),
@@ -222,17 +212,7 @@ impl Relay {
         security: LegSecurity,
     ) -> Result<(), RelayError> {
         validate(&security)?;
-        let streams = self
-            .sessions()
-            .get(&session)
-            .map(|r| r.streams)
-            .ok_or(RelayError::UnknownSession(session.0))?;
-        if stream >= streams {
-            return Err(RelayError::UnknownStream {
-                session: session.0,
-                stream,
-            });
-        }
+        self.check_stream(session, stream)?;
         self.send_budgeted(
             self.worker_of(session),
             Command::Protect(Box::new((session, stream, leg, security))),
@@ -249,11 +229,7 @@ impl Relay {
         leg: Leg,
         bundle: Option<Bundle>,
     ) -> Result<(), RelayError> {
-        let streams = self
-            .sessions()
-            .get(&session)
-            .map(|r| r.streams)
-            .ok_or(RelayError::UnknownSession(session.0))?;
+        let streams = self.stream_count(session)?;
         if let Some(bundle) = &bundle {
             let outside = std::iter::once(bundle.transport)
                 .chain(bundle.members.iter().map(|m| m.stream))
@@ -326,11 +302,7 @@ impl Relay {
         session: SessionId,
         count: usize,
     ) -> Result<Vec<StreamAddrs>, RelayError> {
-        let existing = self
-            .sessions()
-            .get(&session)
-            .map(|r| r.streams)
-            .ok_or(RelayError::UnknownSession(session.0))?;
+        let existing = self.stream_count(session)?;
         self.check_stream_count(count, existing)?;
         let (bound, addrs) = self.bind_streams(count)?;
         {
@@ -478,6 +450,25 @@ impl Relay {
     fn worker_of(&self, session: SessionId) -> usize {
         let workers = self.shared.workers.len().max(1) as u64;
         (session.0 % workers) as usize
+    }
+
+    /// How many streams `session` has.
+    fn stream_count(&self, session: SessionId) -> Result<usize, RelayError> {
+        self.sessions()
+            .get(&session)
+            .map(|r| r.streams)
+            .ok_or(RelayError::UnknownSession(session.0))
+    }
+
+    /// `stream` is one of `session`'s.
+    fn check_stream(&self, session: SessionId, stream: usize) -> Result<(), RelayError> {
+        if stream >= self.stream_count(session)? {
+            return Err(RelayError::UnknownStream {
+                session: session.0,
+                stream,
+            });
+        }
+        Ok(())
     }
 
     fn check_stream_count(&self, requested: usize, existing: usize) -> Result<(), RelayError> {
