@@ -7,11 +7,12 @@
 //! for a moment ([`crate::security::SecurityHandle::figures`]). `docs/metrics.md` lists
 //! the families.
 
-use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::MetricFamily;
 use sbc_core::policy::call_limits::CallCounts;
 use sbc_core::registrar::RegistrarStats;
 
 use crate::control::ShardSnapshot;
+use crate::metrics::Families;
 
 /// What the edge security reports at one scrape (besides the shards' and the gate's
 /// counters).
@@ -25,7 +26,7 @@ pub struct SecurityFigures {
 
 /// The families of `figures` (`shards` for what is counted per shard).
 pub fn families(figures: &SecurityFigures, _shards: &[ShardSnapshot]) -> Vec<MetricFamily> {
-    let mut out = Builder::default();
+    let mut out = Families::default();
     let registrar = &figures.registrar;
     for (event, count) in [
         ("registered", registrar.registered),
@@ -68,58 +69,7 @@ pub fn families(figures: &SecurityFigures, _shards: &[ShardSnapshot]) -> Vec<Met
             f64::from(*calls),
         );
     }
-    out.families
-}
-
-/// Families under construction, in the order first added.
-#[derive(Default)]
-struct Builder {
-    families: Vec<MetricFamily>,
-}
-
-impl Builder {
-    fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
-        let mut counter = Counter::default();
-        counter.set_value(value as f64);
-        let mut metric = Metric::from_label(label_pairs(labels));
-        metric.set_counter(counter);
-        self.family(name, help, MetricType::COUNTER).push(metric);
-    }
-
-    fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        let mut gauge = Gauge::default();
-        gauge.set_value(value);
-        let mut metric = Metric::from_label(label_pairs(labels));
-        metric.set_gauge(gauge);
-        self.family(name, help, MetricType::GAUGE).push(metric);
-    }
-
-    fn family(&mut self, name: &str, help: &str, kind: MetricType) -> &mut Vec<Metric> {
-        let position = match self.families.iter().position(|f| f.name() == name) {
-            Some(position) => position,
-            None => {
-                let mut family = MetricFamily::default();
-                family.set_name(name.to_owned());
-                family.set_help(help.to_owned());
-                family.set_field_type(kind);
-                self.families.push(family);
-                self.families.len() - 1
-            }
-        };
-        self.families[position].mut_metric()
-    }
-}
-
-fn label_pairs(labels: &[(&str, &str)]) -> Vec<LabelPair> {
-    labels
-        .iter()
-        .map(|&(name, value)| {
-            let mut pair = LabelPair::default();
-            pair.set_name(name.to_owned());
-            pair.set_value(value.to_owned());
-            pair
-        })
-        .collect()
+    out.finish()
 }
 
 #[cfg(test)]

@@ -567,7 +567,7 @@ impl Families {
         self.families[position].mut_metric()
     }
 
-    fn finish(self) -> Vec<MetricFamily> {
+    pub(crate) fn finish(self) -> Vec<MetricFamily> {
         self.families
     }
 }
