@@ -63,32 +63,13 @@ clock_ticks=$(getconf CLK_TCK)
 
 # ── process bookkeeping ───────────────────────────────────────────────────────────────────
 
-work=$(mktemp -d /tmp/sbc-bench-calls.XXXXXX)
-started=() # every PID this script started
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the working directory is the repository
+bench_setup calls # $work, and $started: every PID this script started
 sbc_pid=""
 sbc_log=""
 sbc_warnings=()
 
-cleanup() {
-    local pid
-    for pid in "${started[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${started[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then
-        echo "temporary files kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # Take a PID off the list of processes to kill on exit.
 forget() {
@@ -128,13 +109,6 @@ fail() {
 # ── /proc readings ────────────────────────────────────────────────────────────────────────
 
 # utime + stime of a process in clock ticks (fields 14 and 15; the name may hold spaces).
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat") || fail "process $1 is gone"
-    stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
-}
-
 rss_kib() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }

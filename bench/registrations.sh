@@ -41,42 +41,16 @@ for tool in sipp curl awk; do
     }
 done
 
-work=$(mktemp -d /tmp/sbc-bench-registrations.XXXXXX)
-started=() # every PID this script started
+# shellcheck source=bench/lib.sh
+source bench/lib.sh # the working directory is the repository
+bench_setup registrations # $work, and $started: every PID this script started
 sbc_pid=""
 
-cleanup() {
-    local pid
-    for pid in "${started[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${started[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then
-        echo "temporary files kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 fail() {
     echo "error: $*" >&2
     [[ -f $work/sbc.log ]] && tail -n 40 "$work/sbc.log" >&2
     exit 1
-}
-
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat") || fail "process $1 is gone"
-    stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
 }
 
 load1() {
